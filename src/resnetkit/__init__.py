@@ -1,0 +1,5 @@
+"""resnetkit: residual networks from the papers, weight-compatible with torchvision and timm."""
+from .models import create_model, list_models, list_pretrained, load_weights, save_weights
+
+__version__ = "0.1.0"
+__all__ = ["create_model", "list_models", "list_pretrained", "load_weights", "save_weights", "__version__"]

@@ -1,0 +1,136 @@
+"""Small layers shared by every ResNet family: convolutions, shortcuts, stochastic depth, norm/act lookup."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LayerFn = Callable[..., nn.Module]
+
+
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=dilation, dilation=dilation, groups=groups, bias=False)
+
+
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016, arXiv:1603.09382): drop a sample's whole residual branch."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:.3f}"
+
+
+class PadShortcut(nn.Module):
+    """Option A of He et al. 2015 (§3.3): a parameter-free identity that subsamples by the stride
+    and fills the new channels with zeros."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int):
+        super().__init__()
+        if out_chs < in_chs:
+            raise ValueError(f"option A shortcut cannot shrink channels ({in_chs} -> {out_chs})")
+        self.in_chs, self.out_chs, self.stride = in_chs, out_chs, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_chs - self.in_chs))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_chs}->{self.out_chs}, stride={self.stride}"
+
+
+SHORTCUTS = ("A", "B", "C", "none")
+
+
+def make_shortcut(
+    kind: str | None,
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    norm_layer: LayerFn | None,
+    avg_down: bool = False,
+) -> tuple[bool, nn.Module | None]:
+    """Return (residual, downsample) for one block.
+
+    kind follows He et al. 2015 §3.3: "A" zero-pads when dimensions grow, "B" projects only then,
+    "C" projects always; "none" gives the plain (no-shortcut) twin. ``norm_layer=None`` gives the
+    bare projection conv of pre-activation units (He et al. 2016), whose input is already normalized.
+    ``avg_down`` is the "d" tweak of Bag of Tricks (He et al. 2019, arXiv:1812.01187): average-pool,
+    then a stride-1 projection, so the 1x1 conv no longer skips three quarters of its input.
+    """
+    kind = "none" if kind is None else str(kind)
+    if kind not in SHORTCUTS:
+        raise ValueError(f"shortcut={kind!r}: expected one of {', '.join(SHORTCUTS)}")
+    if kind == "none":
+        return False, None
+    reshapes = stride != 1 or in_chs != out_chs
+    if kind == "A":
+        return True, PadShortcut(in_chs, out_chs, stride) if reshapes else None
+    if kind == "B" and not reshapes:
+        return True, None
+    layers: list[nn.Module] = []
+    if avg_down:
+        # timm's downsample_avg layout: keys downsample.1 (conv) and downsample.2 (norm).
+        layers.append(nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity())
+        layers.append(conv1x1(in_chs, out_chs))
+    else:
+        layers.append(conv1x1(in_chs, out_chs, stride))
+    if norm_layer is not None:
+        layers.append(norm_layer(out_chs))
+    return True, nn.Sequential(*layers) if len(layers) > 1 else layers[0]
+
+
+class GroupNorm(nn.GroupNorm):
+    """GroupNorm (Wu & He 2018) that takes only the channel count, like BatchNorm2d, so it can be
+    passed as ``norm_layer``; the group count falls back to a divisor for narrow layers (CIFAR's 16)."""
+
+    def __init__(self, num_channels: int, num_groups: int = 32, **kwargs):
+        super().__init__(math.gcd(num_groups, num_channels), num_channels, **kwargs)
+
+
+_NORMS: dict[str, LayerFn] = {
+    "batchnorm": nn.BatchNorm2d,
+    "groupnorm": GroupNorm,
+    "instancenorm": partial(nn.InstanceNorm2d, affine=True),
+}
+_ACTS: dict[str, LayerFn] = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "mish": nn.Mish,
+}
+
+
+def _resolve(value: str | LayerFn, table: dict[str, LayerFn], what: str) -> LayerFn:
+    if callable(value):
+        return value
+    if isinstance(value, str) and value.lower() in table:
+        return table[value.lower()]
+    raise ValueError(f"{what}={value!r}: expected a callable or one of {', '.join(table)}")
+
+
+def get_norm_layer(value: str | LayerFn) -> LayerFn:
+    return _resolve(value, _NORMS, "norm_layer")
+
+
+def get_act_layer(value: str | LayerFn) -> LayerFn:
+    return _resolve(value, _ACTS, "act_layer")

@@ -1,0 +1,91 @@
+"""Model registry: names to builders, plus the pretrained tags shipped in ``resnetkit/weights``."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+_builders: dict[str, Callable[..., nn.Module]] = {}
+_families: dict[str, type[nn.Module]] = {}
+
+
+def register_model(family: type[nn.Module]) -> Callable:
+    """Register a builder under its function name; ``family`` is the class it builds, whose
+    constructor arguments are the overrides ``create_model`` accepts."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if fn.__name__ in _builders:
+            raise ValueError(f"model {fn.__name__!r} is registered twice")
+        _builders[fn.__name__] = fn
+        _families[fn.__name__] = family
+        return fn
+
+    return wrap
+
+
+def split_model_name(name: str) -> tuple[str, str | None]:
+    """'resnet20.fashion_mnist' -> ('resnet20', 'fashion_mnist'), as timm's pretrained tags."""
+    base, _, tag = name.partition(".")
+    return base, tag or None
+
+
+def _check_known(name: str) -> None:
+    if name not in _builders:
+        close = difflib.get_close_matches(name, _builders, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `resnetkit info` lists them"
+        raise ValueError(f"unknown model {name!r}{hint}")
+
+
+def model_entrypoint(name: str) -> Callable[..., nn.Module]:
+    _check_known(name)
+    return _builders[name]
+
+
+def model_family(name: str) -> type[nn.Module]:
+    _check_known(name)
+    return _families[name]
+
+
+def is_model(name: str) -> bool:
+    return split_model_name(name)[0] in _builders
+
+
+def list_models(pattern: str | list[str] = "*", pretrained: bool = False) -> list[str]:
+    """Registered names matching a glob (or any of several); with ``pretrained=True``, the
+    ``name.tag`` of every shipped weight instead."""
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    names = list_pretrained() if pretrained else sorted(_builders, key=_natural_key)
+    return [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+
+
+def _natural_key(name: str) -> list:
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def list_pretrained() -> list[str]:
+    return sorted(p.name[: -len(".json")] for p in WEIGHTS_DIR.glob("*.json"))
+
+
+def get_pretrained_cfg(name: str, tag: str | None) -> dict:
+    """The JSON card shipped beside ``name.tag.safetensors``; the first tag when none is given."""
+    tags = [t for t in list_pretrained() if split_model_name(t)[0] == name]
+    if not tags:
+        raise ValueError(
+            f"no pretrained weights ship with resnetkit for {name!r} (shipped: {', '.join(list_pretrained()) or 'none'}); "
+            "load your own with create_model(..., weights='file.safetensors')"
+        )
+    full = f"{name}.{tag}" if tag else tags[0]
+    if full not in tags:
+        raise ValueError(f"no pretrained tag {full!r}; {name} has {', '.join(tags)}")
+    cfg = json.loads((WEIGHTS_DIR / f"{full}.json").read_text())
+    cfg["file"] = str(WEIGHTS_DIR / f"{full}.safetensors")
+    cfg["tag"] = full
+    return cfg

@@ -1,0 +1,176 @@
+"""Reading, writing and fitting weights. Files are never unpickled into code: ``.safetensors``
+via safetensors, ``.pth``/``.pt``/``.bin`` via ``torch.load(weights_only=True)``."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "module", "ema")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read or does not fit the model."""
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a weights file or checkpoint, with DataParallel/DDP ``module.`` and
+    ``torch.compile`` ``_orig_mod.`` prefixes removed."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path))
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt, truncated or pickled code: one message that names the file
+        raise WeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e})") from None
+    return clean_state_dict(obj, source=str(path))
+
+
+def clean_state_dict(obj: Mapping, source: str = "state_dict") -> dict[str, torch.Tensor]:
+    for key in _WRAPPER_KEYS:  # a training checkpoint: take its model weights
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{source}: not a state_dict (expected a mapping of names to tensors)")
+    out = {}
+    for k, v in obj.items():
+        for p in _PREFIXES:
+            while k.startswith(p):
+                k = k[len(p):]
+        out[k] = v
+    return out
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_weights(model_or_sd: nn.Module | Mapping, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """Save weights as ``.safetensors`` (recommended) or ``.pth``/``.pt``, atomically."""
+    sd = model_or_sd.state_dict() if isinstance(model_or_sd, nn.Module) else dict(model_or_sd)
+    sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        meta = {k: str(v) for k, v in (metadata or {}).items()}
+        return atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=meta))
+    if path.suffix in (".pth", ".pt", ".bin"):
+        return atomic_write(path, lambda tmp: torch.save(sd, tmp))
+    raise WeightsError(f"{path}: unknown weights format (use .safetensors, .pth or .pt)")
+
+
+def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """Fit a first-conv weight trained on 3 channels to ``in_chans`` inputs (timm's rule): sum
+    the RGB filters for 1 channel, else tile them and rescale so activations keep their size."""
+    src = weight.shape[1]
+    if src == in_chans:
+        return weight
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    reps = -(-in_chans // src)
+    return weight.repeat(1, reps, 1, 1)[:, :in_chans] * (src / in_chans)
+
+
+def fit_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "weights") -> tuple[dict, list[str]]:
+    """Adapt ``sd`` to ``model``: the first conv to the model's input channels, and a head of
+    another size left out (returned in the second value) so the model keeps its fresh head."""
+    own = model.state_dict()
+    first = f"{getattr(model, 'first_conv', 'conv1')}.weight"
+    if first in sd and first in own and sd[first].shape[1] != own[first].shape[1]:
+        log.info("%s: adapting %s from %d to %d input channels", source, first, sd[first].shape[1], own[first].shape[1])
+        sd = {**sd, first: adapt_input_conv(sd[first], own[first].shape[1])}
+    skipped = []
+    head = getattr(model, "classifier", "fc")
+    for k in (f"{head}.weight", f"{head}.bias"):
+        if k in sd and (k not in own or own[k].shape != sd[k].shape):
+            skipped.append(k)
+    if skipped:
+        sd = {k: v for k, v in sd.items() if k not in skipped}
+    return sd, skipped
+
+
+def load_weights(model: nn.Module, source: str | os.PathLike | Mapping, strict: bool = True) -> nn.Module:
+    """Load a file or state_dict into ``model``; see ``fit_state_dict`` for what is adapted.
+
+    Anything else that does not fit raises one ``WeightsError`` that lists missing keys,
+    unexpected keys and shape mismatches, and which registered models the file matches."""
+    name = str(source) if not isinstance(source, Mapping) else "state_dict"
+    sd = read_state_dict(source) if not isinstance(source, Mapping) else clean_state_dict(source)
+    sd, skipped = fit_state_dict(model, sd, name)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd and k not in _head_keys(model, skipped)]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sd if k in own and sd[k].shape != own[k].shape]
+    if shapes or (strict and (missing or unexpected)):
+        raise WeightsError(_mismatch_message(name, missing, unexpected, shapes, sd))
+    model.load_state_dict(sd, strict=False)
+    if skipped:
+        log.warning("%s: classifier %s not loaded (its size differs from the model's %d classes); it stays freshly initialised",
+                    name, ", ".join(skipped), getattr(model, "num_classes", -1))
+    return model
+
+
+def _head_keys(model: nn.Module, skipped: list[str]) -> set[str]:
+    head = getattr(model, "classifier", "fc")
+    return {f"{head}.weight", f"{head}.bias"} if skipped else set()
+
+
+def _mismatch_message(name, missing, unexpected, shapes, sd) -> str:
+    def listing(title, items):
+        more = f" ... and {len(items) - 10} more" if len(items) > 10 else ""
+        return f"\n  {title} ({len(items)}): {', '.join(items[:10])}{more}" if items else ""
+
+    guess = guess_architecture(sd)
+    hint = f"\n  the file looks like it was saved from: {', '.join(guess)}" if guess else ""
+    return (f"{name} does not fit the model:"
+            + listing("missing keys", missing) + listing("unexpected keys", unexpected)
+            + listing("shape mismatches", shapes) + hint)
+
+
+def guess_architecture(sd: Mapping[str, torch.Tensor], limit: int = 3) -> list[str]:
+    """Registered models whose keys and shapes (head aside) match ``sd`` best, built on the meta
+    device so no memory is spent."""
+    from .registry import list_models, model_entrypoint
+
+    def signature(d):
+        return {(k, tuple(v.shape)) for k, v in d.items() if not k.startswith("fc.")}
+
+    target = signature(sd)
+    scored = []
+    for name in list_models():
+        with torch.device("meta"):
+            model = model_entrypoint(name)()
+        own = signature(model.state_dict())
+        score = len(own & target) / max(len(own | target), 1)
+        if score > 0.5:
+            scored.append((score, name))
+    scored.sort(reverse=True)
+    exact = [n for s, n in scored if s == 1.0]
+    return exact or [f"{n} ({s:.0%} of keys match)" for s, n in scored[:limit]]
