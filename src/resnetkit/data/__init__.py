@@ -1,0 +1,45 @@
+"""Datasets (IDX, CIFAR, image folders, digits), batched tensor augmentation and loaders."""
+
+from .augment import AugmentConfig, augment_batch, random_crop, random_erasing, random_flip
+from .catalog import DATASETS, DatasetInfo
+from .cifar import load_cifar
+from .digits import load_digits_split
+from .download import download_url, file_checksum
+from .errors import DatasetError
+from .folder import FolderDataset, scan_image_folder
+from .idx import load_idx_pair, load_mnist_split, read_idx
+from .loader import InMemoryLoader, StreamingLoader, make_streaming_loader
+from .memory import InMemoryDataset, compute_mean_std
+from .registry import canonical_name, dataset_info, load_dataset
+from .sources import SOURCES, DatasetSource, locate_dataset
+
+__all__ = [
+    "DATASETS",
+    "SOURCES",
+    "AugmentConfig",
+    "DatasetError",
+    "DatasetInfo",
+    "DatasetSource",
+    "FolderDataset",
+    "InMemoryDataset",
+    "InMemoryLoader",
+    "StreamingLoader",
+    "augment_batch",
+    "canonical_name",
+    "compute_mean_std",
+    "dataset_info",
+    "download_url",
+    "file_checksum",
+    "load_cifar",
+    "load_dataset",
+    "load_digits_split",
+    "load_idx_pair",
+    "load_mnist_split",
+    "locate_dataset",
+    "make_streaming_loader",
+    "random_crop",
+    "random_erasing",
+    "random_flip",
+    "read_idx",
+    "scan_image_folder",
+]

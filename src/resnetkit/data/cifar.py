@@ -1,0 +1,170 @@
+"""Readers for the official CIFAR-10 / CIFAR-100 python archives, packed (.tar.gz) or extracted.
+
+Format (https://www.cs.toronto.edu/~kriz/cifar.html): each batch is a pickled dict with `data`,
+a uint8 (N, 3072) array of planar RGB 32x32 images, and `labels` (CIFAR-10) or `fine_labels`
+(CIFAR-100); the meta file holds the class names.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import pickle
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import DatasetError
+
+try:
+    from numpy._core.multiarray import _reconstruct, scalar
+    from numpy._core.numeric import _frombuffer
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct, scalar
+    from numpy.core.numeric import _frombuffer
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    folder: str
+    archive: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    meta: str
+    label_key: str
+    names_key: str
+
+
+CIFAR_LAYOUTS = {
+    "cifar10": CifarLayout(
+        folder="cifar-10-batches-py",
+        archive="cifar-10-python.tar.gz",
+        train=tuple(f"data_batch_{i}" for i in range(1, 6)),
+        test=("test_batch",),
+        meta="batches.meta",
+        label_key="labels",
+        names_key="label_names",
+    ),
+    "cifar100": CifarLayout(
+        folder="cifar-100-python",
+        archive="cifar-100-python.tar.gz",
+        train=("train",),
+        test=("test",),
+        meta="meta",
+        label_key="fine_labels",
+        names_key="fine_label_names",
+    ),
+}
+
+
+def load_cifar(
+    source: str | Path, split: str = "train", variant: str = "cifar10"
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Images (N, 3, 32, 32) uint8, labels (N,) int64 and class names of one split.
+
+    `source` is the .tar.gz, the extracted `cifar-*-python` folder, or a folder holding either.
+    """
+    if variant not in CIFAR_LAYOUTS:
+        raise ValueError(f"variant must be one of {sorted(CIFAR_LAYOUTS)}, got {variant!r}")
+    layout = CIFAR_LAYOUTS[variant]
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    names = (*getattr(layout, split), layout.meta)
+    members = _read_members(Path(source), layout, names)
+    where = {name: f"{source} ({layout.folder}/{name})" for name in names}
+    classes = [_text(c) for c in _field(members[layout.meta], layout.names_key, where[layout.meta])]
+    images, labels = [], []
+    for name in names[:-1]:
+        data = np.asarray(_field(members[name], "data", where[name]))
+        targets = np.asarray(_field(members[name], layout.label_key, where[name]), dtype=np.int64)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise DatasetError(f"{where[name]}: expected uint8 data (N, 3072), got {data.dtype} {data.shape}")
+        if targets.shape != (len(data),):
+            raise DatasetError(f"{where[name]}: {targets.size} labels for {len(data)} images")
+        if targets.size and (targets.min() < 0 or targets.max() >= len(classes)):
+            raise DatasetError(f"{where[name]}: a label lies outside 0..{len(classes) - 1}")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(targets)
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)), classes
+
+
+def _read_members(source: Path, layout: CifarLayout, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    for folder in (source / layout.folder, source):
+        if (folder / layout.meta).is_file():
+            missing = [name for name in names if not (folder / name).is_file()]
+            if missing:
+                raise DatasetError(f"{folder}: missing {', '.join(missing)}")
+            return {name: _unpickle((folder / name).read_bytes(), folder / name) for name in names}
+    archive = source / layout.archive if source.is_dir() else source
+    if not archive.is_file():
+        raise DatasetError(f"{source}: neither {layout.archive} nor an extracted {layout.folder}/ folder")
+    wanted = {f"{layout.folder}/{name}": name for name in names}
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        # One pass in archive order: reading members out of order would re-inflate the gzip stream.
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if member.name in wanted and member.isfile():
+                    data = tar.extractfile(member).read()
+                    found[wanted[member.name]] = _unpickle(data, Path(f"{archive}:{member.name}"))
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DatasetError(f"{archive}: corrupt or truncated archive ({e})") from e
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise DatasetError(f"{archive}: missing {', '.join(f'{layout.folder}/{m}' for m in missing)}")
+    return found
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Admits only what the official batches contain: numpy arrays, lists, numbers and strings.
+
+    Unpickling data from an untrusted source can run arbitrary code. We only read the official
+    archive (checksum-verified where we download it); refusing every other global is a second guard.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.multiarray", "scalar"): scalar,
+        ("numpy._core.multiarray", "scalar"): scalar,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+        ("_codecs", "encode"): codecs.encode,
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
+
+
+def _unpickle(data: bytes, path: Path) -> dict[str, Any]:
+    try:
+        # encoding="bytes": the official batches were pickled by Python 2, their str keys become bytes.
+        obj = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as e:
+        raise DatasetError(f"{path}: not a CIFAR batch ({type(e).__name__}: {e})") from e
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    batch = {_text(k): v for k, v in obj.items()}
+    for key, value in batch.items():
+        if not isinstance(value, (np.ndarray, list, bytes, str, int)):
+            raise DatasetError(f"{path}: field {key!r} has unexpected type {type(value).__name__}")
+    return batch
+
+
+def _field(batch: dict[str, Any], key: str, where: str) -> Any:
+    if key not in batch:
+        raise DatasetError(f"{where}: missing field {key!r}")
+    return batch[key]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,135 @@
+"""Batch iterators yielding (normalized float32 images, int64 labels), sharded for distributed runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .augment import AugmentConfig, augment_batch
+from .memory import InMemoryDataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class InMemoryLoader:
+    """Batches of an `InMemoryDataset`, gathered, normalized and augmented on `device`.
+
+    Each epoch is a permutation seeded by `seed + epoch` (call `set_epoch`, as with
+    DistributedSampler), identical on every rank; rank r takes every `world_size`-th index of it
+    from r on, so shards are equal and disjoint (the `len % world_size` left over are skipped that
+    epoch) and match DistributedSampler(drop_last=True) index for index. `batch_size` is per rank.
+    """
+
+    def __init__(
+        self,
+        dataset: InMemoryDataset,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        device: str | torch.device = "cpu",
+        channels_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        self.augment, self.seed, self.rank, self.world_size = augment, seed, rank, world_size
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.num_samples = len(dataset) // world_size
+        self.epoch = 0
+        # The uint8 set goes to the device once (CIFAR-10 is 150 MB): a batch is then a gather there.
+        self._images = dataset.images.to(self.device)
+        self._labels = dataset.labels.to(self.device)
+        mean = torch.tensor(dataset.mean, device=self.device).view(1, -1, 1, 1)
+        std = torch.tensor(dataset.std, device=self.device).view(1, -1, 1, 1)
+        self._scale, self._shift = 1 / (255 * std), mean / std
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return -(-self.num_samples // self.batch_size)
+
+    def indices(self) -> torch.Tensor:
+        """This rank's sample indices for the current epoch, in batch order."""
+        n = len(self.dataset)
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(n)
+        return order[self.rank : self.num_samples * self.world_size : self.world_size]
+
+    def __iter__(self) -> Iterator[Batch]:
+        indices = self.indices().to(self.device)
+        # Augmentation differs by rank and epoch; the permutation above must not.
+        state = np.random.SeedSequence([self.seed, self.epoch, self.rank]).generate_state(1)[0]
+        generator = torch.Generator().manual_seed(int(state))
+        for i in range(len(self)):
+            batch = indices[i * self.batch_size : (i + 1) * self.batch_size]
+            x = self._images[batch].float().mul_(self._scale).sub_(self._shift)
+            # Augmenting after normalization makes zero padding and erasing fill with the mean
+            # colour rather than black.
+            if self.augment is not None:
+                x = augment_batch(x, self.augment, generator)
+            yield x.contiguous(memory_format=self.memory_format), self._labels[batch]
+
+
+class NormalizeCollate:
+    """Stacks uint8 (C, H, W) samples into a float32 batch normalized with mean/std."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.mean = torch.tensor(mean).view(1, -1, 1, 1)
+        self.std = torch.tensor(std).view(1, -1, 1, 1)
+
+    def __call__(self, samples: list[tuple[torch.Tensor, int]]) -> Batch:
+        images = torch.stack([image for image, _ in samples]).float().div_(255)
+        labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
+        return images.sub_(self.mean).div_(self.std), labels
+
+
+class StreamingLoader(DataLoader):
+    """A DataLoader whose `set_epoch` reseeds its DistributedSampler, like `InMemoryLoader`'s."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+
+def make_streaming_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    drop_last: bool = False,
+) -> StreamingLoader:
+    """A loader over a dataset of uint8 images (an image folder) that has `mean` and `std`.
+
+    A DistributedSampler (with `world_size` 1 too) shards and orders the samples exactly as
+    `InMemoryLoader` does; random augmentation inside the dataset uses torch's global generator,
+    which the DataLoader seeds per worker from `seed + rank`.
+    """
+    sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True)
+    return StreamingLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=NormalizeCollate(dataset.mean, dataset.std),
+        pin_memory=torch.cuda.is_available(),
+        drop_last=drop_last,
+        persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed + rank),
+    )
