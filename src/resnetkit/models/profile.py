@@ -32,12 +32,13 @@ def count_params(model: nn.Module) -> int:
 @torch.no_grad()
 def count_macs(model: nn.Module, image_size: int, in_chans: int = 3) -> int:
     """Multiply-accumulates of one forward pass on one image (FLOPs / 2, the convention of the
-    ResNet paper's Table 1 and torchvision's GFLOPS metadata)."""
+    ResNet paper's Table 1 and torchvision's GFLOPS metadata). Works on meta-device models."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
     with counter:
-        model(torch.zeros(1, in_chans, image_size, image_size))
+        model(torch.zeros(1, in_chans, image_size, image_size, device=device))
     model.train(was_training)
     return counter.get_total_flops() // 2
 
@@ -60,7 +61,9 @@ def default_image_size(name: str) -> int:
 
 
 def profile_model(name: str, image_size: int | None = None, in_chans: int = 3) -> ModelProfile:
-    model = create_model(name, in_chans=in_chans)
+    """Profile a registered model; it is built on the meta device, so nothing is allocated or computed."""
+    with torch.device("meta"):
+        model = create_model(name, in_chans=in_chans)
     size = image_size or default_image_size(name)
     return ModelProfile(
         name=name, params=count_params(model), gmacs=count_macs(model, size, in_chans) / 1e9,
