@@ -1,5 +1,7 @@
 """resnetkit: residual networks from the papers, weight-compatible with torchvision and timm."""
+from .loading import export_weights, load_model
 from .models import create_model, list_models, list_pretrained, load_weights, save_weights
 
 __version__ = "0.1.0"
-__all__ = ["create_model", "list_models", "list_pretrained", "load_weights", "save_weights", "__version__"]
+__all__ = ["create_model", "export_weights", "list_models", "list_pretrained", "load_model", "load_weights",
+           "save_weights", "__version__"]

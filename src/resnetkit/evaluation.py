@@ -1,0 +1,61 @@
+"""``resnetkit eval``: accuracy of a trained model on a dataset, with nothing to remember but its path."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+from .data import InMemoryDataset, InMemoryLoader, load_dataset, make_streaming_loader
+from .loading import load_model
+from .train.evaluate import evaluate
+from .train.plots import plot_confusion
+from .train.precision import Precision, resolve_device
+
+
+def evaluate_source(source: str | os.PathLike, data: str | None = None, data_dir: str | None = None,
+                    split: str = "test", batch_size: int = 512, out: str | os.PathLike | None = None,
+                    tta_flip: bool = False, precision: str = "auto", device: str = "auto") -> dict:
+    """Top-1/top-5/per-class accuracy and confusion of ``source`` (tag, checkpoint, run folder or
+    resnetkit safetensors) on ``data`` (default: the dataset it was trained on), normalized with
+    the statistics it was trained with."""
+    dev = resolve_device(device)
+    model = load_model(source, device=dev)
+    trained_on = model.pretrained_cfg or {}
+    data = data or trained_on.get("name")
+    if not data:
+        raise ValueError(f"{source}: the model does not say what it was trained on; pass --data")
+    size = trained_on.get("image_size", [224])[0]
+    ds = load_dataset(data, split, data_dir, image_size=size)
+    if len(ds.classes) != model.num_classes:
+        raise ValueError(f"{data} has {len(ds.classes)} classes but {source} predicts {model.num_classes}")
+    if ds.in_chans != trained_on.get("in_chans", ds.in_chans):
+        raise ValueError(f"{data} images have {ds.in_chans} channels but {source} was trained on {trained_on['in_chans']}")
+    if trained_on.get("mean"):
+        ds = _with_stats(ds, trained_on["mean"], trained_on["std"])
+    if isinstance(ds, InMemoryDataset):
+        loader = InMemoryLoader(ds, batch_size, shuffle=False, device=dev)
+    else:
+        loader = make_streaming_loader(ds, batch_size, num_workers=2)
+    prec = Precision(precision, dev)
+    result = evaluate(model, loader, model.num_classes, prec.autocast, tta_flip, dev)
+    report = {"source": str(source), "data": data, "split": split, **result.as_dict(list(ds.classes))}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report["confusion_png"] = str(plot_confusion(result.confusion, list(ds.classes), out / "confusion.png",
+                                                     f"{Path(str(source)).name} on {data}: top-1 {100 * result.top1:.2f}%"))
+        import json
+
+        (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _with_stats(ds, mean, std):
+    if isinstance(ds, InMemoryDataset):
+        return dataclasses.replace(ds, mean=tuple(mean), std=tuple(std))
+    ds.mean, ds.std = tuple(mean), tuple(std)
+    return ds
+
+
+__all__ = ["evaluate_source"]

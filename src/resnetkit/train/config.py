@@ -1,0 +1,168 @@
+"""Training configuration: small dataclasses, built from nested dicts that may not hold unknown keys."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+import types
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that resnetkit does not know."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "resnet20"
+    overrides: dict = field(default_factory=dict)  # create_model keyword overrides, e.g. {"drop_path_rate": 0.1}
+    weights: str | None = None  # start from these weights (fine-tuning): a file or a pretrained tag
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"  # a dataset name or an image-folder path
+    data_dir: str | None = None
+    download: bool = True
+    val_size: int = 0  # hold out this many training images (the paper's 45k/5k: 5000); 0 evaluates on test
+    batch_size: int = 128  # global: split across processes in distributed runs
+    eval_batch_size: int = 512
+    pad: int = 4
+    pad_mode: str = "zeros"
+    flip: bool = True
+    erasing: float = 0.0
+    image_size: int = 224  # image folders only
+    workers: int = 2  # image folders only
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    decay_norm_and_bias: bool = True  # the paper decays every weight; False exempts norms and biases
+    label_smoothing: float = 0.0
+    clip_grad: float | None = None
+    scale_lr: bool = False  # distributed: lr *= global_batch / 256 (Goyal et al. 2017)
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "cosine"  # step | cosine | onecycle | constant
+    warmup_steps: int = 0
+    warmup_epochs: float = 0.0
+    warmup: str = "linear"  # linear | constant (the paper's ResNet-110: lr/10 for ~400 steps)
+    milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of the run (32k/64k, 48k/64k)
+    gamma: float = 0.1
+    min_lr: float = 0.0  # cosine/onecycle floor, as a fraction of lr
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    epochs: int = 30
+    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    seed: int = 0
+    deterministic: bool = False
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32
+    channels_last: bool = True
+    compile: bool = False
+    ema_decay: float = 0.0  # 0: no weight EMA
+    tta_flip: bool = False  # evaluate on image + mirror image
+    sync_bn: bool = False  # distributed only
+    device: str = "auto"
+    out: str = "runs"
+    run_name: str | None = None
+    progress: bool = True
+    recipe: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        return _build(cls, values, "")
+
+
+def _build(cls, values: dict, prefix: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(values).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+                          f"{prefix.rstrip('.') or 'top level'} takes {', '.join(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, hint, prefix + name)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check a value against its field's type; ints are accepted for floats, lists for tuples."""
+    args = get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{key}: may not be null")
+    typ = next(a for a in args if a is not type(None))
+    origin = get_origin(typ) or typ
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
+            raise ConfigError(f"{key}: expected a list of numbers, got {value!r}")
+        return tuple(float(v) for v in value)
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bool) and typ is not bool or not isinstance(value, origin):
+        raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
+    return value
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Nested dict update: ``update`` wins key by key."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "overrides" else v
+    return out
+
+
+def parse_assignment(text: str) -> dict:
+    """'optim.lr=0.05' -> {'optim': {'lr': 0.05}}; the value is read as JSON when it parses."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. optim.lr=0.05")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    out: dict = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def load_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data

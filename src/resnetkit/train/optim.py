@@ -1,0 +1,57 @@
+"""Optimizers and per-step learning-rate schedules."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import OptimConfig, ScheduleConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
+    """Exempting norm scales/shifts and biases from weight decay helps short schedules (Bag of
+    Tricks, He et al. 2019, §3.1 "no bias decay"); the paper decays everything."""
+    if decay_norm_and_bias:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias)
+    lr = cfg.lr if lr is None else lr
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"optim.name={cfg.name!r}: expected sgd or adamw")
+
+
+def lr_factor(step: int, total: int, cfg: ScheduleConfig, warmup: int) -> float:
+    """Multiplier of the base lr at optimizer step ``step`` (0-based) of ``total``."""
+    if step < warmup:
+        return 0.1 if cfg.warmup == "constant" else (step + 1) / warmup
+    if cfg.name == "constant":
+        return 1.0
+    if cfg.name == "step":
+        return cfg.gamma ** sum(step >= m * total for m in cfg.milestones)
+    progress = (step - warmup) / max(total - warmup, 1)
+    if cfg.name == "cosine":
+        return cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    if cfg.name == "onecycle":
+        # Smith & Topin 2018: linear up over the first 30% (after any warmup), linear down to min_lr.
+        peak = 0.3
+        if progress < peak:
+            return 0.1 + 0.9 * progress / peak
+        return 1 - (1 - cfg.min_lr) * (progress - peak) / (1 - peak)
+    raise ValueError(f"schedule.name={cfg.name!r}: expected step, cosine, onecycle or constant")
+
+
+def build_scheduler(optimizer, cfg: ScheduleConfig, total_steps: int, steps_per_epoch: int):
+    warmup = cfg.warmup_steps or round(cfg.warmup_epochs * steps_per_epoch)
+    lr_factor(0, total_steps, cfg, warmup)  # fail now, not mid-run, on a bad name
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg, warmup))

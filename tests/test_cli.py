@@ -1,0 +1,45 @@
+"""The command line: thin, and bad input gets one clear line."""
+import json
+
+import pytest
+
+from resnetkit.cli import main
+
+
+def test_info_table_and_json(capsys):
+    assert main(["info", "resnet50", "resnet20"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet50" in out and "25,557,032" in out and "4.089" in out
+    assert main(["info", "resnet18", "--json", "--image-size", "112"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["image_size"] == 112 and row["depth"] == 18 and row["gmacs"] == pytest.approx(1.814 / 4, rel=0.1)  # layer4 is 4x4, not 3.5x3.5
+
+
+def test_info_unknown_pattern(capsys):
+    assert main(["info", "vgg*"]) == 2
+    assert "no model matches" in capsys.readouterr().err
+
+
+def test_train_then_eval_json(tmp_path, capsys):
+    args = ["train", "--model", "resnet20", "--data", "digits", "--max-steps", "4", "--batch-size", "64",
+            "--out", str(tmp_path), "--name", "cli", "--no-progress", "--precision", "fp32",
+            "--set", "data.pad=1", "--set", "data.flip=false"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "run folder:" in out and "best.pt" in out
+    assert main(["eval", str(tmp_path / "cli" / "best.pt"), "--json", "--precision", "fp32"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"top1", "top5", "n", "per_class", "confusion"} <= set(report) and report["n"] == 360
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--recipe", "imagenet"], "unknown recipe"),
+    (["train", "--set", "optim.momentun=0.8"], "optim.momentun"),
+    (["train", "--data", "svhn"], "unknown dataset 'svhn'"),
+    (["train", "--model", "resnet19", "--data", "digits"], "did you mean"),
+    (["eval", "nowhere.pt"], "nowhere.pt"),
+])
+def test_bad_input_is_one_clear_line(capsys, argv, needle, tmp_path):
+    assert main(argv + (["--out", str(tmp_path)] if argv[0] == "train" else [])) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err

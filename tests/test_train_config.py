@@ -1,0 +1,64 @@
+"""Configs reject what they do not know; recipes and schedules say what the papers say."""
+import pytest
+import torch
+
+from resnetkit.train import ConfigError, TrainConfig, recipe
+from resnetkit.train.config import merge, parse_assignment
+from resnetkit.train.optim import build_optimizer, lr_factor, param_groups
+from resnetkit.models import create_model
+
+
+def test_unknown_keys_are_errors_at_every_level():
+    with pytest.raises(ConfigError, match="unknown config key.*epoch\\b"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ConfigError, match="optim.learning_rate"):
+        TrainConfig.from_dict({"optim": {"learning_rate": 0.1}})
+    with pytest.raises(ConfigError, match="optim.lr: expected float"):
+        TrainConfig.from_dict({"optim": {"lr": "fast"}})
+    with pytest.raises(ConfigError, match="epochs: expected int"):
+        TrainConfig.from_dict({"epochs": True})
+
+
+def test_roundtrip_and_assignment():
+    cfg = TrainConfig.from_dict(merge(recipe("fashion-mnist"), parse_assignment("optim.weight_decay=0.0002")))
+    assert cfg.optim.weight_decay == 2e-4 and cfg.optim.nesterov
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert parse_assignment("model.overrides={\"drop_path_rate\": 0.1}") == {"model": {"overrides": {"drop_path_rate": 0.1}}}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_assignment("optim.lr")
+    with pytest.raises(ConfigError, match="unknown recipe 'imagenet'"):
+        recipe("imagenet")
+
+
+def test_paper_recipe_is_the_paper():
+    cfg = TrainConfig.from_dict(recipe("paper-cifar", "resnet56"))
+    assert (cfg.data.batch_size, cfg.data.val_size, cfg.data.pad, cfg.data.flip) == (128, 5000, 4, True)
+    assert (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay, cfg.max_steps) == (0.1, 0.9, 1e-4, 64000)
+    lr = [0.1 * lr_factor(s, 64000, cfg.schedule, 0) for s in (0, 31999, 32000, 47999, 48000, 63999)]
+    assert lr == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert cfg.schedule.warmup_steps == 0
+    deep = TrainConfig.from_dict(recipe("paper-cifar", "resnet110"))
+    warm = deep.schedule.warmup_steps
+    assert warm == 400 and 0.1 * lr_factor(0, 64000, deep.schedule, warm) == pytest.approx(0.01)
+    assert 0.1 * lr_factor(400, 64000, deep.schedule, warm) == pytest.approx(0.1)
+
+
+def test_cosine_and_onecycle_with_linear_warmup():
+    cfg = TrainConfig.from_dict({"schedule": {"name": "cosine", "warmup_steps": 10}}).schedule
+    assert lr_factor(0, 110, cfg, 10) == pytest.approx(0.1) and lr_factor(9, 110, cfg, 10) == pytest.approx(1.0)
+    assert lr_factor(10, 110, cfg, 10) == pytest.approx(1.0) and lr_factor(110, 110, cfg, 10) == pytest.approx(0.0)
+    one = TrainConfig.from_dict({"schedule": {"name": "onecycle"}}).schedule
+    peak = max(range(100), key=lambda s: lr_factor(s, 100, one, 0))
+    assert 25 <= peak <= 35 and lr_factor(99, 100, one, 0) < 0.05
+    with pytest.raises(ValueError, match="schedule.name='linear'"):
+        lr_factor(0, 10, TrainConfig.from_dict({"schedule": {"name": "linear"}}).schedule, 0)
+
+
+def test_weight_decay_groups():
+    model = create_model("resnet20")
+    both = param_groups(model, 5e-4, decay_norm_and_bias=False)
+    assert all(p.ndim > 1 for p in both[0]["params"]) and all(p.ndim <= 1 for p in both[1]["params"])
+    assert both[1]["weight_decay"] == 0.0
+    assert sum(p.numel() for g in both for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    opt = build_optimizer(model, TrainConfig.from_dict({"optim": {"name": "adamw", "lr": 1e-3}}).optim)
+    assert isinstance(opt, torch.optim.AdamW)

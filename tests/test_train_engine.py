@@ -1,0 +1,99 @@
+"""The training engine end to end on a real (tiny) dataset: scikit-learn's 8x8 digits."""
+import csv
+import json
+
+import pytest
+import torch
+
+from resnetkit import load_model
+from resnetkit.train import TrainConfig, TrainingDiverged, TrainingInterrupted, fit, load_checkpoint
+from resnetkit.train.evaluate import evaluate
+
+
+def _cfg(tmp_path, **kw):
+    base = {
+        "model": {"name": "resnet20"},
+        "data": {"name": "digits", "batch_size": 64, "eval_batch_size": 256, "pad": 1, "flip": False},
+        "optim": {"lr": 0.05},
+        "schedule": {"name": "cosine", "warmup_steps": 2},
+        "epochs": 2, "precision": "fp32", "out": str(tmp_path), "progress": False, "channels_last": False,
+    }
+    for k, v in kw.items():
+        base[k] = {**base[k], **v} if isinstance(v, dict) else v
+    return TrainConfig.from_dict(base)
+
+
+def test_fit_writes_a_complete_run_folder(tmp_path):
+    result = fit(_cfg(tmp_path, run_name="r", ema_decay=0.9), argv=["resnetkit", "train", "--data", "digits"])
+    run = tmp_path / "r"
+    assert result.run_dir == run and result.steps == 2 * (1437 // 64)
+    for name in ("config.yaml", "command.txt", "metrics.csv", "curves.png", "summary.json", "last.pt", "best.pt"):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").iterdir())
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2]
+    assert {"train_loss", "train_top1", "eval_top1", "eval_top5", "lr", "images_per_second"} <= set(rows[0])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == result.steps and summary["precision"] == "fp32"
+    assert (run / "command.txt").read_text().startswith("resnetkit train --data digits")
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["model_cfg"]["name"] == "resnet20" and ckpt["dataset"]["in_chans"] == 1
+    assert ckpt["eval_weights"] == "ema" and ckpt["step"] == result.steps
+
+
+def test_checkpoint_alone_rebuilds_and_evaluates_the_model(tmp_path):
+    result = fit(_cfg(tmp_path, run_name="r"))
+    model = load_model(result.run_dir)
+    assert not model.training and model.pretrained_cfg["name"] == "digits"
+    from resnetkit.evaluation import evaluate_source
+
+    report = evaluate_source(result.run_dir / "best.pt", precision="fp32", out=tmp_path / "ev")
+    assert report["n"] == 360 and report["top1"] == pytest.approx(result.best["eval_top1"])
+    assert (tmp_path / "ev" / "confusion.png").is_file()
+    assert sum(map(sum, report["confusion"])) == 360
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = fit(_cfg(tmp_path, run_name="a", max_steps=30, data={"erasing": 0.5},
+                        model={"overrides": {"drop_path_rate": 0.1}}))
+
+    def stop_at_17(step, _):
+        if step == 17:
+            raise KeyboardInterrupt
+
+    cfg = _cfg(tmp_path, run_name="b", max_steps=30, data={"erasing": 0.5}, model={"overrides": {"drop_path_rate": 0.1}})
+    with pytest.raises(TrainingInterrupted, match="resume with: resnetkit train --resume"):
+        fit(cfg, callbacks=[stop_at_17])
+    assert load_checkpoint(tmp_path / "b")["step"] == 17
+    resumed = fit(None, resume=tmp_path / "b")
+    assert resumed.run_dir == tmp_path / "b" and resumed.steps == 30
+    a = load_checkpoint(tmp_path / "a" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    def poison(step, info):
+        if step == 30:  # in epoch 2 (22 steps per epoch)
+            info["model"].fc.weight.data.fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match="loss is nan"):
+        fit(_cfg(tmp_path, run_name="n", epochs=3), callbacks=[poison])
+    ckpt = load_checkpoint(tmp_path / "n" / "last.pt")
+    assert ckpt["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_bf16_fast_path_trains(tmp_path):
+    result = fit(_cfg(tmp_path, run_name="f", precision="auto", channels_last=True, max_steps=6))
+    assert result.steps == 6 and torch.isfinite(torch.tensor(result.last["train_loss"]))
+
+
+def test_evaluate_counts_top1_top5_and_confusion():
+    logits = torch.tensor([[5., 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5], [1, 9, 0.5, 0, 0, 0]])
+    labels = torch.tensor([0, 0, 2])
+    model = torch.nn.Sequential()  # identity: the "images" are the logits
+    r = evaluate(model, [(logits, labels)], num_classes=6)
+    assert (r.top1, r.n) == (pytest.approx(1 / 3), 3)
+    assert r.top5 == pytest.approx(2 / 3)  # the second row ranks its label 0 last
+    assert r.confusion[0, 0] == 1 and r.confusion[0, 5] == 1 and r.confusion[2, 1] == 1
