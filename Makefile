@@ -28,11 +28,15 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# The main job, short: ResNet-20 on Fashion-MNIST with the fashion-mnist recipe, then its evaluation.
+DEMO_EPOCHS ?= 8
 demo: install
-	$(VENV)/bin/resnetkit info
+	rm -rf runs/demo
+	$(VENV)/bin/resnetkit train --recipe fashion-mnist --model resnet20 --epochs $(DEMO_EPOCHS) --name demo
+	$(VENV)/bin/resnetkit eval runs/demo/best.pt --tta-flip --out runs/demo/eval
 
 bench: install
-	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/train_throughput.py --compile
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
