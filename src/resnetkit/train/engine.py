@@ -147,7 +147,7 @@ def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Se
     if cfg.compile:
         train_model = torch.compile(train_model)
 
-    state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None}
+    state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -155,7 +155,7 @@ def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Se
         precision.scaler.load_state_dict(ckpt["scaler"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
-        state.update({k: ckpt[k] for k in state})
+        state.update({k: ckpt[k] for k in state if k in ckpt})
         set_rng_state(ckpt["rng"][min(ctx.rank, len(ckpt["rng"]) - 1)])
         run_dir = Path(ckpt["run_dir"])
     else:
@@ -186,6 +186,7 @@ def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Se
     try:
         for epoch in range(state["epoch"], epochs):
             state["epoch"] = epoch
+            epoch_start = time.perf_counter()
             data.train.set_epoch(epoch)
             stats, seen_epoch = _train_epoch(
                 train_model, model, data.train, optimizer, scheduler, precision, ema, criterion, cfg, ctx, state,
@@ -194,8 +195,9 @@ def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Se
             seen += seen_epoch
             result = evaluate(evaluator, data.eval, len(data.meta["classes"]), precision.autocast, cfg.tta_flip,
                               device, ctx.all_reduce_sum)
-            state.update(epoch=epoch + 1, batch_in_epoch=0)
-            row = {"epoch": epoch + 1, "step": state["step"], **stats, "lr": optimizer.param_groups[0]["lr"],
+            state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
+            row = {"epoch": epoch + 1, "step": state["step"], "seconds": state["seconds"], **stats,
+                   "lr": optimizer.param_groups[0]["lr"],
                    "eval_loss": result.loss, "eval_top1": result.top1, "eval_top5": result.top5}
             improved = state["best"] is None or result.top1 > state["best"]["eval_top1"]
             if improved:
