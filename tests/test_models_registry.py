@@ -5,7 +5,7 @@ import torch
 from resnetkit.models import create_model, list_models
 from resnetkit.models.profile import count_params, default_image_size, weighted_depth
 
-from reference import EXACT_PARAMS, PAPER_PARAMS_M, peer_state_dicts
+from reference import EXACT_PARAMS, PAPER_PARAMS_M, TORCHVISION_GMACS, peer_state_dicts
 
 DEEPEST = {"resnet1202", "preact_resnet1001"}
 MODELS = [m for m in list_models() if m not in DEEPEST]
@@ -94,6 +94,17 @@ def test_state_dict_identical_to_peer(name):
     ours = [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in model.state_dict().items()]
     assert ours == peer["state_dict"]
     assert count_params(model) == peer["params"]
+
+
+def test_peer_listing_covers_the_torchvision_and_timm_names():
+    assert {"resnet18", "resnet50", "resnet152", "resnext50_32x4d", "wide_resnet50_2", "resnet50d", "resnet26"} <= set(PEERS)
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_GMACS))
+def test_macs_match_torchvision_metadata(name):
+    from resnetkit.models.profile import profile_model
+
+    assert round(profile_model(name, 224).gmacs, 3) == TORCHVISION_GMACS[name]
 
 
 @pytest.mark.parametrize("name", sorted(EXACT_PARAMS))
