@@ -100,3 +100,12 @@ def test_cuda_batches_match_cpu():
     for (xc, yc), (xg, yg) in zip(cpu, cuda):
         assert xg.device.type == "cuda" and torch.equal(yg.cpu(), yc)
         torch.testing.assert_close(xg.cpu(), xc)
+
+
+def test_uneven_shards_cover_every_sample_once():
+    ds = InMemoryDataset(torch.zeros(11, 1, 2, 2, dtype=torch.uint8), torch.arange(11) % 2, ["a", "b"], (0.5,), (0.5,))
+    shards = [InMemoryLoader(ds, 4, shuffle=False, rank=r, world_size=3, even_shards=False) for r in range(3)]
+    assert [s.num_samples for s in shards] == [4, 4, 3]
+    seen = torch.cat([s.indices() for s in shards])
+    assert sorted(seen.tolist()) == list(range(11))
+    assert sum(len(y) for s in shards for _, y in s) == 11

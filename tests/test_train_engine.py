@@ -54,14 +54,15 @@ def test_checkpoint_alone_rebuilds_and_evaluates_the_model(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = fit(_cfg(tmp_path, run_name="a", max_steps=30, data={"erasing": 0.5},
+    straight = fit(_cfg(tmp_path, run_name="a", max_steps=30, log_every=10, data={"erasing": 0.5},
                         model={"overrides": {"drop_path_rate": 0.1}}))
 
     def stop_at_17(step, _):
         if step == 17:
             raise KeyboardInterrupt
 
-    cfg = _cfg(tmp_path, run_name="b", max_steps=30, data={"erasing": 0.5}, model={"overrides": {"drop_path_rate": 0.1}})
+    cfg = _cfg(tmp_path, run_name="b", max_steps=30, log_every=10, data={"erasing": 0.5},
+               model={"overrides": {"drop_path_rate": 0.1}})
     with pytest.raises(TrainingInterrupted, match="resume with: resnetkit train --resume"):
         fit(cfg, callbacks=[stop_at_17])
     assert load_checkpoint(tmp_path / "b")["step"] == 17
@@ -71,6 +72,25 @@ def test_resume_continues_exactly(tmp_path):
     b = load_checkpoint(tmp_path / "b" / "last.pt")["model"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    # Per-step rows: every 10 steps and at each epoch's end (22 steps), none lost or doubled by the resume.
+    steps = {run: [int(float(r["step"])) for r in csv.DictReader((tmp_path / run / "steps.csv").open())] for run in "ab"}
+    assert steps["a"] == steps["b"] == [10, 20, 22, 30]
+
+
+def test_ema_warms_up_then_holds_its_decay():
+    from resnetkit.train.ema import build_ema
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    ema = build_ema(model, 0.999)
+    with torch.no_grad():
+        model.weight.zero_()
+        ema.update_parameters(model)  # the first update copies
+        model.weight.fill_(1.0)
+        ema.update_parameters(model)  # decay min(0.999, 2/11): mostly the new weights
+    assert ema.module.weight.flatten().tolist() == pytest.approx([9 / 11, 9 / 11])
+    assert build_ema(model, 0.0) is None
+    with pytest.raises(ValueError, match="ema_decay=1.5"):
+        build_ema(model, 1.5)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

@@ -21,6 +21,8 @@ class InMemoryLoader:
     DistributedSampler), identical on every rank; rank r takes every `world_size`-th index of it
     from r on, so shards are equal and disjoint (the `len % world_size` left over are skipped that
     epoch) and match DistributedSampler(drop_last=True) index for index. `batch_size` is per rank.
+    With `even_shards=False` (evaluation) nothing is skipped: the first `len % world_size` ranks
+    take one sample more, so summed metrics count every sample exactly once.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class InMemoryLoader:
         world_size: int = 1,
         device: str | torch.device = "cpu",
         channels_last: bool = False,
+        even_shards: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -44,7 +47,10 @@ class InMemoryLoader:
         self.augment, self.seed, self.rank, self.world_size = augment, seed, rank, world_size
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.even_shards = even_shards
         self.num_samples = len(dataset) // world_size
+        if not even_shards:
+            self.num_samples += int(rank < len(dataset) % world_size)
         self.epoch = 0
         # The uint8 set goes to the device once (CIFAR-10 is 150 MB): a batch is then a gather there.
         self._images = dataset.images.to(self.device)
@@ -68,6 +74,8 @@ class InMemoryLoader:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         else:
             order = torch.arange(n)
+        if not self.even_shards:
+            return order[self.rank :: self.world_size]
         return order[self.rank : self.num_samples * self.world_size : self.world_size]
 
     def __iter__(self) -> Iterator[Batch]:

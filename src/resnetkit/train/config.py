@@ -80,6 +80,7 @@ class TrainConfig:
     out: str = "runs"
     run_name: str | None = None
     progress: bool = True
+    log_every: int = 50  # optimizer steps between rows of steps.csv (training loss, accuracy, lr)
     recipe: str | None = None
 
     def to_dict(self) -> dict:

@@ -32,6 +32,29 @@ class DistContext:
         if self.enabled:
             dist.barrier()
 
+    def gather(self, value) -> list:
+        """``value`` from every rank, in rank order (any picklable object)."""
+        if not self.enabled:
+            return [value]
+        out: list = [None] * self.world_size
+        dist.all_gather_object(out, value)
+        return out
+
+    def broadcast(self, value):
+        """Rank 0's ``value`` (any picklable object) on every rank."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def broadcast_buffers(self, module: torch.nn.Module) -> None:
+        """Rank 0's BN running statistics to every rank: each rank updated its own from its own
+        shard since DDP's last broadcast, and evaluation must see one model."""
+        if self.enabled:
+            for b in module.buffers():
+                dist.broadcast(b, 0)
+
 
 def init_distributed(device_name: str = "auto") -> tuple[DistContext, torch.device]:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU."""
@@ -53,3 +76,15 @@ def init_distributed(device_name: str = "auto") -> tuple[DistContext, torch.devi
 def shutdown_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def restart_count() -> int:
+    """How often torchrun's elastic agent has restarted this worker group (0 on the first try)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+
+def elastic_run_name() -> str | None:
+    """A run-folder name that stays the same across torchrun restarts: the rendezvous id
+    (``--rdzv-id``, or the one ``--standalone`` draws), so restarted workers find their checkpoint."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    return None if run_id in (None, "", "none") else f"torchrun-{run_id}"

@@ -1,28 +1,30 @@
 """``fit``: train a model from a ``TrainConfig``, evaluate it every epoch, keep checkpoints."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..data import AugmentConfig, InMemoryDataset, InMemoryLoader, load_dataset, make_streaming_loader
 from ..models import create_model
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .distributed import DistContext, init_distributed
+from .distributed import DistContext, elastic_run_name, init_distributed, restart_count
+from .ema import build_ema
 from .evaluate import EvalResult, evaluate
+from .loaders import build_loaders
 from .optim import build_optimizer, build_scheduler
 from .plots import plot_curves
 from .precision import Precision
 from .run import RunLog, new_run_dir
+from .syncbn import convert_sync_batchnorm
 
 log = logging.getLogger("resnetkit.train")
 
@@ -46,50 +48,11 @@ class FitResult:
     steps: int
     seconds: float
     images_per_second: float
+    model: nn.Module = field(repr=False, default=None)  # the trained model (its EMA, if kept), eval mode
 
 
+# Called after every optimizer step with the step number and {"loss", "epoch", "model"}.
 StepCallback = Callable[[int, dict], None]
-
-
-@dataclass
-class _Data:
-    train: InMemoryLoader
-    eval: InMemoryLoader
-    test: InMemoryLoader | None
-    meta: dict
-
-
-def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device) -> _Data:
-    d = cfg.data
-    if d.batch_size % ctx.world_size:
-        raise ValueError(f"--batch-size {d.batch_size} is the global batch: it must divide by the {ctx.world_size} processes")
-    per_rank = d.batch_size // ctx.world_size
-    train = load_dataset(d.name, "train", d.data_dir, d.download, image_size=d.image_size)
-    test = load_dataset(d.name, "test", d.data_dir, d.download, image_size=d.image_size)
-    held_out = None
-    if d.val_size:
-        if not isinstance(train, InMemoryDataset):
-            raise ValueError("data.val_size needs an in-memory dataset; give an image folder a val/ subfolder instead")
-        train, held_out = train.split(d.val_size, seed=cfg.seed)
-    evalset = held_out if held_out is not None else test
-    meta = {"name": d.name, "classes": list(train.classes), "mean": list(train.mean), "std": list(train.std),
-            "in_chans": train.in_chans, "image_size": list(_image_size(train, d.image_size))}
-
-    def loader(ds, train_mode):
-        batch = per_rank if train_mode else max(d.eval_batch_size // ctx.world_size, 1)
-        if isinstance(ds, InMemoryDataset):
-            aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, flip=d.flip, erasing=d.erasing) if train_mode else None
-            return InMemoryLoader(ds, batch, shuffle=train_mode, drop_last=train_mode, augment=aug, seed=cfg.seed,
-                                  rank=ctx.rank, world_size=ctx.world_size, device=device,
-                                  channels_last=cfg.channels_last)
-        return make_streaming_loader(ds, batch, shuffle=train_mode, num_workers=d.workers, seed=cfg.seed,
-                                     rank=ctx.rank, world_size=ctx.world_size, drop_last=train_mode)
-
-    return _Data(loader(train, True), loader(evalset, False), loader(test, False) if held_out is not None else None, meta)
-
-
-def _image_size(ds, default: int) -> tuple[int, int]:
-    return tuple(ds.image_size) if isinstance(ds, InMemoryDataset) else (default, default)
 
 
 def build_model(cfg: TrainConfig, meta: dict) -> nn.Module:
@@ -121,167 +84,251 @@ def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Se
         cfg = TrainConfig.from_dict(ckpt["config"])
     if cfg is None:
         raise ValueError("fit needs a config or a run to resume")
-    ctx, device = init_distributed(cfg.device)
-    seed_everything(cfg.seed, cfg.deterministic)
-    data = build_loaders(cfg, ctx, device)
-    model = build_model(cfg, data.meta)
-    if cfg.sync_bn and ctx.enabled:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
-    model.to(device, memory_format=memory_format)
-    torch.manual_seed(cfg.seed + 1 + ctx.rank)  # per-rank stream for dropout / stochastic depth
-
-    steps_per_epoch = len(data.train)
-    if steps_per_epoch == 0:
-        raise ValueError(f"the training set has fewer images than one batch ({cfg.data.batch_size})")
-    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    lr = cfg.optim.lr * (cfg.data.batch_size / 256 if cfg.optim.scale_lr else 1)
-    optimizer = build_optimizer(model, cfg.optim, lr)
-    scheduler = build_scheduler(optimizer, cfg.schedule, total_steps, steps_per_epoch)
-    precision = Precision(cfg.precision, device)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay else None
-    train_model = model
-    if ctx.enabled:
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
-
-    state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        precision.scaler.load_state_dict(ckpt["scaler"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        state.update({k: ckpt[k] for k in state if k in ckpt})
-        set_rng_state(ckpt["rng"][min(ctx.rank, len(ckpt["rng"]) - 1)])
-        run_dir = Path(ckpt["run_dir"])
-    else:
-        run_dir = new_run_dir(cfg.out, cfg.run_name, cfg.model.name, cfg.data.name) if ctx.is_main else Path(cfg.out)
-    run_dir = _broadcast_path(run_dir, ctx)
-    runlog = RunLog(run_dir, enabled=ctx.is_main)
     if ckpt is None:
-        runlog.write_config(cfg.to_dict(), argv)
-    else:
-        runlog.load_rows()
-    log.info("run folder %s | %s on %s (%s), %d process(es) | %d steps of %d images", run_dir, cfg.model.name, device,
-             precision.mode, ctx.world_size, total_steps, cfg.data.batch_size)
+        cfg, ckpt = _elastic_restart(cfg)
+    return Trainer(cfg, ckpt, callbacks, argv).run()
 
-    def checkpoint(name: str) -> None:
-        rngs = _gather_rng(ctx)
-        if not ctx.is_main:
+
+def _elastic_restart(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
+    """Under torchrun, name the run folder so it survives restarts, and after a restart (a worker
+    died: ``--max-restarts``) continue from that folder's last checkpoint."""
+    name = cfg.run_name or elastic_run_name()
+    if name is None:
+        return cfg, None
+    cfg = dataclasses.replace(cfg, run_name=name)
+    last = Path(cfg.out) / name / "last.pt"
+    if restart_count() > 0 and last.is_file():
+        log.info("torchrun restart %d: resuming from %s", restart_count(), last)
+        return cfg, load_checkpoint(last)
+    return cfg, None
+
+
+class _Window:
+    """Loss sum, correct and seen images since the last read, kept on the device so that adding
+    a step never waits for it."""
+
+    def __init__(self, device: torch.device):
+        self.totals = torch.zeros(3, dtype=torch.float64, device=device)
+        self.start = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.totals += torch.stack([loss.detach().double() * len(labels), (logits.argmax(1) == labels).sum().double(),
+                                    self.totals.new_tensor(float(len(labels)))])
+
+    def read(self, ctx: DistContext) -> dict:
+        """Loss, top-1 and images/s over every process (a collective: all ranks call it)."""
+        loss, correct, seen = ctx.all_reduce_sum(self.totals).tolist()
+        n = max(seen, 1.0)
+        return {"train_loss": loss / n, "train_top1": correct / n,
+                "images_per_second": seen / max(time.perf_counter() - self.start, 1e-9)}
+
+
+class Trainer:
+    """One run: the model, data, optimizer, schedule, precision and EMA that a config describes
+    (restored from ``ckpt`` when resuming), the run folder, and the loop over epochs."""
+
+    def __init__(self, cfg: TrainConfig, ckpt: dict | None = None, callbacks: Sequence[StepCallback] = (),
+                 argv: list[str] | None = None):
+        self.cfg, self.callbacks = cfg, list(callbacks)
+        self.ctx, self.device = init_distributed(cfg.device)
+        seed_everything(cfg.seed, cfg.deterministic)
+        self.data = build_loaders(cfg, self.ctx, self.device)
+        self.model = build_model(cfg, self.data.meta)
+        if cfg.sync_bn and self.ctx.enabled:
+            self.model = convert_sync_batchnorm(self.model, self.device)
+        self.model.to(self.device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
+        torch.manual_seed(cfg.seed + 1 + self.ctx.rank)  # per-rank stream for dropout / stochastic depth
+
+        steps_per_epoch = len(self.data.train)
+        if steps_per_epoch == 0:
+            raise ValueError(f"the training set has fewer images than one batch ({cfg.data.batch_size})")
+        self.total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+        self.epochs = math.ceil(self.total_steps / steps_per_epoch)
+        # Linear scaling rule (Goyal et al. 2017, arXiv:1706.02677, §2.1): lr grows with the global batch.
+        lr = cfg.optim.lr * (cfg.data.batch_size / 256 if cfg.optim.scale_lr else 1)
+        self.optimizer = build_optimizer(self.model, cfg.optim, lr)
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.total_steps, steps_per_epoch)
+        self.precision = Precision(cfg.precision, self.device)
+        self.ema = build_ema(self.model, cfg.ema_decay)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
+        self.train_model = self.model
+        if self.ctx.enabled:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        if cfg.compile:
+            self.train_model = torch.compile(self.train_model)
+
+        self.state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
+        if ckpt is not None:
+            self._restore(ckpt)
+            run_dir = Path(ckpt["run_dir"])
+        elif self.ctx.is_main:
+            run_dir = new_run_dir(cfg.out, cfg.run_name, cfg.model.name, cfg.data.name)
+        else:
+            run_dir = Path(cfg.out)
+        self.run_dir = Path(self.ctx.broadcast(str(run_dir)))
+        self._check_same_start()
+        self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main)
+        if ckpt is None:
+            self.runlog.write_config(cfg.to_dict(), argv)
+        else:
+            self.runlog.load_rows(self.state["step"])
+
+    @property
+    def evaluator(self) -> nn.Module:
+        """What is evaluated and kept as "the" model: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.precision.scaler.load_state_dict(ckpt["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.state.update({k: ckpt[k] for k in self.state if k in ckpt})
+        set_rng_state(ckpt["rng"][min(self.ctx.rank, len(ckpt["rng"]) - 1)])
+
+    def _check_same_start(self) -> None:
+        """Every rank must resume from the same checkpoint: each reads it from its own disk, so on
+        several machines ``--out`` has to be on a filesystem they share."""
+        starts = self.ctx.gather(self.state["step"])
+        if len(set(starts)) > 1:
+            raise RuntimeError(f"processes start from different steps {starts}: each read its checkpoint from its own "
+                               f"disk; on several machines put --out ({self.cfg.out}) on a shared filesystem")
+
+    def checkpoint(self, name: str) -> None:
+        rngs = self.ctx.gather(rng_state())  # every rank's RNG state, so each resumes its own stream
+        if not self.ctx.is_main:
             return
         save_checkpoint(
-            run_dir / f"{name}.pt", model_cfg=model.model_cfg, model=model.state_dict(),
-            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), scaler=precision.scaler.state_dict(),
-            ema=ema.state_dict() if ema is not None else None, eval_weights="ema" if ema is not None else "model",
-            config=cfg.to_dict(), dataset=data.meta, rng=rngs, run_dir=str(run_dir), **state,
+            self.run_dir / f"{name}.pt", model_cfg=self.model.model_cfg, model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+            scaler=self.precision.scaler.state_dict(), ema=self.ema.state_dict() if self.ema is not None else None,
+            eval_weights="ema" if self.ema is not None else "model", config=self.cfg.to_dict(),
+            dataset=self.data.meta, rng=rngs, run_dir=str(self.run_dir), **self.state,
         )
 
-    evaluator = ema.module if ema is not None else model
-    start, seen = time.perf_counter(), 0
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-    try:
-        for epoch in range(state["epoch"], epochs):
-            state["epoch"] = epoch
-            epoch_start = time.perf_counter()
-            data.train.set_epoch(epoch)
-            stats, seen_epoch = _train_epoch(
-                train_model, model, data.train, optimizer, scheduler, precision, ema, criterion, cfg, ctx, state,
-                total_steps, epoch, epochs, callbacks, device,
-            )
-            seen += seen_epoch
-            result = evaluate(evaluator, data.eval, len(data.meta["classes"]), precision.autocast, cfg.tta_flip,
-                              device, ctx.all_reduce_sum)
-            state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
-            row = {"epoch": epoch + 1, "step": state["step"], "seconds": state["seconds"], **stats,
-                   "lr": optimizer.param_groups[0]["lr"],
-                   "eval_loss": result.loss, "eval_top1": result.top1, "eval_top5": result.top5}
-            improved = state["best"] is None or result.top1 > state["best"]["eval_top1"]
-            if improved:
-                state["best"] = row
-            runlog.log_epoch(row)
-            checkpoint("last")
-            if improved:
-                checkpoint("best")
-            log.info("epoch %d/%d  loss %.4f  train %.2f%%  eval %.2f%% (best %.2f%%)  lr %.4g  %.0f img/s",
-                     epoch + 1, epochs, stats["train_loss"], 100 * stats["train_top1"], 100 * result.top1,
-                     100 * state["best"]["eval_top1"], row["lr"], stats["images_per_second"])
-            if state["step"] >= total_steps:
+    def evaluate(self, loader) -> EvalResult:
+        # Each rank updated its own BN statistics from its own shard; evaluation must see one model.
+        self.ctx.broadcast_buffers(self.evaluator)
+        return evaluate(self.evaluator, loader, len(self.data.meta["classes"]), self.precision.autocast,
+                        self.cfg.tta_flip, self.device, self.ctx.all_reduce_sum)
+
+    def run(self) -> FitResult:
+        log.info("run folder %s | %s on %s (%s), %d process(es) | %d steps of %d images", self.run_dir,
+                 self.cfg.model.name, self.device, self.precision.mode, self.ctx.world_size, self.total_steps,
+                 self.cfg.data.batch_size)
+        start, seen = time.perf_counter(), 0
+        try:
+            for epoch in range(self.state["epoch"], self.epochs):
+                seen += self._epoch(epoch)
+                if self.state["step"] >= self.total_steps:
+                    break
+        except KeyboardInterrupt:
+            self.checkpoint("last")
+            self.runlog.close()
+            raise TrainingInterrupted(self.run_dir, self.state["step"]) from None
+        seconds = time.perf_counter() - start
+        rate = seen * self.ctx.world_size / max(seconds, 1e-9)
+        classes = self.data.meta["classes"]
+        test = self.evaluate(self.data.test).as_dict(classes) if self.data.test is not None else None
+        last = self.runlog.rows[-1] if self.runlog.rows else {}
+        if self.ctx.is_main:
+            plot_curves(self.runlog.rows, self.run_dir / "curves.png", self.runlog.step_rows)
+            self.runlog.write_json("summary.json", {
+                "model": self.cfg.model.name, "data": self.cfg.data.name, "best": self.state["best"], "last": last,
+                "test": test, "steps": self.state["step"], "seconds": seconds, "images_per_second": rate,
+                "precision": self.precision.mode, "device": str(self.device), "processes": self.ctx.world_size,
+                "torch": torch.__version__,
+            })
+        self.runlog.close()
+        return FitResult(self.run_dir, self.state["best"] or {}, last, test, self.state["step"], seconds, rate,
+                         self.evaluator.eval())
+
+    def _epoch(self, epoch: int) -> int:
+        """Train one epoch, evaluate, log and checkpoint; returns the images this process saw."""
+        self.state["epoch"] = epoch
+        epoch_start = time.perf_counter()
+        self.data.train.set_epoch(epoch)
+        stats, seen = self._train_epoch(epoch)
+        result = self.evaluate(self.data.eval)
+        state = self.state
+        state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
+        row = {"epoch": epoch + 1, "step": state["step"], "seconds": state["seconds"], **stats,
+               "lr": self.optimizer.param_groups[0]["lr"],
+               "eval_loss": result.loss, "eval_top1": result.top1, "eval_top5": result.top5}
+        improved = state["best"] is None or result.top1 > state["best"]["eval_top1"]
+        if improved:
+            state["best"] = row
+        self.runlog.log_epoch(row)
+        self.checkpoint("last")
+        if improved:
+            self.checkpoint("best")
+        log.info("epoch %d/%d  loss %.4f  train %.2f%%  eval %.2f%% (best %.2f%%)  lr %.4g  %.0f img/s",
+                 epoch + 1, self.epochs, stats["train_loss"], 100 * stats["train_top1"], 100 * result.top1,
+                 100 * state["best"]["eval_top1"], row["lr"], stats["images_per_second"])
+        return seen
+
+    def _train_epoch(self, epoch: int) -> tuple[dict, int]:
+        from tqdm import tqdm
+
+        cfg, state, loader = self.cfg, self.state, self.data.train
+        self.model.train()
+        skip = state["batch_in_epoch"]
+        epoch_stats, window = _Window(self.device), _Window(self.device)
+        bar = tqdm(total=min(len(loader), self.total_steps - state["step"] + skip), initial=skip, leave=False,
+                   unit="step", desc=f"epoch {epoch + 1}/{self.epochs}",
+                   disable=None if (cfg.progress and self.ctx.is_main) else True)
+        seen, window_steps = 0, 0
+        for i, (x, y) in enumerate(loader):
+            if i < skip:  # resuming mid-epoch: the loader replays the same order and augmentations
+                continue
+            if state["step"] >= self.total_steps:
                 break
-    except KeyboardInterrupt:
-        checkpoint("last")
-        runlog.close()
-        raise TrainingInterrupted(run_dir, state["step"]) from None
-    seconds = time.perf_counter() - start
-    test = None
-    if data.test is not None:
-        test = evaluate(evaluator, data.test, len(data.meta["classes"]), precision.autocast, cfg.tta_flip, device,
-                        ctx.all_reduce_sum).as_dict(data.meta["classes"])
-    last = runlog.rows[-1] if runlog.rows else {}
-    if ctx.is_main:
-        plot_curves(runlog.rows, run_dir / "curves.png")
-        runlog.write_json("summary.json", {
-            "model": cfg.model.name, "data": cfg.data.name, "best": state["best"], "last": last, "test": test,
-            "steps": state["step"], "seconds": seconds, "images_per_second": seen * ctx.world_size / max(seconds, 1e-9),
-            "precision": precision.mode, "device": str(device), "processes": ctx.world_size,
-            "torch": torch.__version__,
-        })
-    runlog.close()
-    return FitResult(run_dir, state["best"] or {}, last, test, state["step"], seconds,
-                     seen * ctx.world_size / max(seconds, 1e-9))
+            loss, logits = self._step(x, y)
+            state["step"] += 1
+            state["batch_in_epoch"] = i + 1
+            epoch_stats.add(loss, logits, y)
+            window.add(loss, logits, y)
+            seen, window_steps = seen + len(y), window_steps + 1
+            if state["step"] % cfg.log_every == 0 or i + 1 == len(loader):
+                _check_finite(loss, state["step"], self.optimizer)
+                self._log_window(window, epoch + (i + 1) / len(loader), bar)
+                window, window_steps = _Window(self.device), 0
+            bar.update(1)
+            for cb in self.callbacks:
+                cb(state["step"], {"loss": loss.detach(), "epoch": epoch, "model": self.model})
+        if window_steps:  # max_steps ended the run mid-epoch
+            self._log_window(window, epoch + state["batch_in_epoch"] / len(loader), bar)
+        bar.close()
+        _check_finite(epoch_stats.totals[0], state["step"], self.optimizer)
+        return epoch_stats.read(self.ctx), seen
 
+    def _log_window(self, window: _Window, epoch: float, bar) -> None:
+        stats = window.read(self.ctx)
+        self.runlog.log_step({"step": self.state["step"], "epoch": epoch, **stats,
+                              "lr": self.optimizer.param_groups[0]["lr"]})
+        bar.set_postfix(loss=f"{stats['train_loss']:.3f}", acc=f"{stats['train_top1']:.1%}",
+                        img_s=f"{stats['images_per_second']:.0f}")
 
-def _train_epoch(train_model, model, loader, optimizer, scheduler, precision, ema, criterion, cfg, ctx, state,
-                 total_steps, epoch, epochs, callbacks, device) -> tuple[dict, int]:
-    from tqdm import tqdm
-
-    model.train()
-    skip = state["batch_in_epoch"]
-    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, seen
-    bar = tqdm(total=min(len(loader), total_steps - state["step"] + skip), initial=skip, leave=False, unit="step",
-               desc=f"epoch {epoch + 1}/{epochs}", disable=None if (cfg.progress and ctx.is_main) else True)
-    tick, tick_seen = time.perf_counter(), 0
-    for i, (x, y) in enumerate(loader):
-        if i < skip:  # resuming mid-epoch: the loader replays the same order and augmentations
-            continue
-        if state["step"] >= total_steps:
-            break
-        with precision.autocast():
-            logits = train_model(x)
-            loss = criterion(logits.float(), y)
-        precision.scaler.scale(loss).backward()
-        if cfg.optim.clip_grad:
-            precision.scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-        precision.scaler.step(optimizer)
-        precision.scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        state["step"] += 1
-        state["batch_in_epoch"] = i + 1
-        totals += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
-                               torch.tensor(float(len(y)), dtype=torch.float64, device=device)])
-        tick_seen += len(y)
-        if state["step"] % 25 == 0 or i + 1 == len(loader):
-            _check_finite(loss, state["step"], optimizer)
-            rate = tick_seen * ctx.world_size / max(time.perf_counter() - tick, 1e-9)
-            bar.set_postfix(loss=f"{float(totals[0] / totals[2]):.3f}", acc=f"{float(totals[1] / totals[2]):.1%}",
-                            img_s=f"{rate:.0f}")
-        bar.update(1)
-        for cb in callbacks:
-            cb(state["step"], {"loss": loss.detach(), "epoch": epoch, "model": model})
-    bar.close()
-    _check_finite(totals[0], state["step"], optimizer)
-    totals = ctx.all_reduce_sum(totals)
-    n = max(float(totals[2]), 1.0)
-    elapsed = max(time.perf_counter() - tick, 1e-9)
-    return ({"train_loss": float(totals[0]) / n, "train_top1": float(totals[1]) / n,
-             "images_per_second": tick_seen * ctx.world_size / elapsed}, tick_seen)
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step, on the one precision path (the scaler is a no-op unless fp16)."""
+        scaler = self.precision.scaler
+        with self.precision.autocast():
+            logits = self.train_model(x)
+            loss = self.criterion(logits.float(), y)
+        scaler.scale(loss).backward()
+        if self.cfg.optim.clip_grad:
+            scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad)
+        scaler.step(self.optimizer)
+        scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss, logits
 
 
 def _check_finite(loss: torch.Tensor, step: int, optimizer) -> None:
@@ -293,26 +340,4 @@ def _check_finite(loss: torch.Tensor, step: int, optimizer) -> None:
         )
 
 
-def _gather_rng(ctx: DistContext) -> list[dict]:
-    """Every rank's RNG state, so each resumes its own stream."""
-    if not ctx.enabled:
-        return [rng_state()]
-    import torch.distributed as dist
-
-    out: list = [None] * ctx.world_size
-    dist.all_gather_object(out, rng_state())
-    return out
-
-
-def _broadcast_path(path: Path, ctx: DistContext) -> Path:
-    if not ctx.enabled:
-        return path
-    import torch.distributed as dist
-
-    box = [str(path)]
-    dist.broadcast_object_list(box, src=0)
-    return Path(box[0])
-
-
-__all__ = ["EvalResult", "FitResult", "TrainingDiverged", "TrainingInterrupted", "build_loaders", "build_model",
-           "evaluate", "fit"]
+__all__ = ["FitResult", "StepCallback", "Trainer", "TrainingDiverged", "TrainingInterrupted", "build_model", "fit"]

@@ -31,7 +31,8 @@ class RunLog:
 
     def __init__(self, path: Path, enabled: bool = True, tensorboard: bool = True):
         self.path, self.enabled = path, enabled
-        self.rows: list[dict] = []
+        self.rows: list[dict] = []  # metrics.csv: one per epoch
+        self.step_rows: list[dict] = []  # steps.csv: one per log_every steps
         self._tb = None
         if enabled and tensorboard:
             try:
@@ -48,27 +49,45 @@ class RunLog:
         argv = sys.argv if argv is None else argv
         (self.path / "command.txt").write_text(shlex.join(argv) + "\n")
 
-    def load_rows(self) -> None:
-        """On resume: keep the rows already written."""
-        f = self.path / "metrics.csv"
-        if f.is_file():
-            with f.open() as fh:
-                self.rows = [{k: float(v) if v not in ("",) else None for k, v in r.items()} for r in csv.DictReader(fh)]
+    def load_rows(self, step: int) -> None:
+        """On resume from ``step``: keep the rows written up to it, drop any written after it."""
+        self.rows = [r for r in read_csv(self.path / "metrics.csv") if r["step"] <= step]
+        self.step_rows = [r for r in read_csv(self.path / "steps.csv") if r["step"] <= step]
+        if self.enabled and self.step_rows:
+            _write_csv(self.path / "steps.csv", self.step_rows)
+        elif self.enabled:
+            (self.path / "steps.csv").unlink(missing_ok=True)
 
     def log_epoch(self, row: dict) -> None:
+        """One row per epoch in metrics.csv (rewritten whole: a row may replace one from before a resume)."""
         if not self.enabled:
             return
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        with (self.path / "metrics.csv").open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, keys)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        if self._tb is not None:
-            for k, v in row.items():
-                if k not in ("epoch", "step") and v is not None:
-                    self._tb.add_scalar(k.replace("_", "/", 1), v, int(row["step"]))
-            self._tb.flush()
+        _write_csv(self.path / "metrics.csv", self.rows)
+        self._scalars({k: v for k, v in row.items() if k not in ("epoch", "step")}, row["step"])
+
+    def log_step(self, row: dict) -> None:
+        """One row every ``log_every`` steps in steps.csv (appended) and TensorBoard (``step/...``)."""
+        if not self.enabled:
+            return
+        path = self.path / "steps.csv"
+        new = not path.is_file()
+        self.step_rows.append(row)
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        self._scalars({f"step_{k}": v for k, v in row.items() if k not in ("epoch", "step")}, row["step"])
+
+    def _scalars(self, values: dict, step: float) -> None:
+        """TensorBoard tags from the first underscore: eval_top1 -> eval/top1."""
+        if self._tb is None:
+            return
+        for k, v in values.items():
+            if v is not None:
+                self._tb.add_scalar(k.replace("_", "/", 1), v, int(step))
+        self._tb.flush()
 
     def write_json(self, name: str, data: dict) -> None:
         if self.enabled:
@@ -77,3 +96,28 @@ class RunLog:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a run's CSV as numbers (int where the text is one), empty cells as None."""
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def _number(text: str) -> int | float | None:
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, keys)
+        writer.writeheader()
+        writer.writerows(rows)

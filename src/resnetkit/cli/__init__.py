@@ -1,0 +1,36 @@
+"""The ``resnetkit`` command: thin subcommands over the library, one module per group."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import models, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="resnetkit", description="Residual networks: models, training, analysis.")
+    parser.add_argument("--version", action="version", version=f"resnetkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in (models, train):
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..data import DatasetError
+
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, DatasetError) as e:  # user errors: one line, no traceback
+        print(f"resnetkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,34 @@
+"""``resnetkit info``: the model table."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("info", help="table of models: parameters, GMACs, depth")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob(s) over model names, e.g. 'resnet*' (default: all)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="input side for GMACs (default: 224 for ImageNet layouts, 32 for CIFAR ones)")
+    p.add_argument("--in-chans", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_info)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from ..models import list_models
+    from ..models.profile import profile_model
+
+    names = list_models(args.patterns or "*")
+    if not names:
+        print(f"no model matches {' '.join(args.patterns)}; `resnetkit info` lists all", file=sys.stderr)
+        return 2
+    rows = [profile_model(n, args.image_size, args.in_chans).as_dict() for n in names]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<20} {'params':>12} {'GMACs':>9} {'@size':>6} {'depth':>6}")
+    for r in rows:
+        print(f"{r['name']:<20} {r['params']:>12,} {r['gmacs']:>9.3f} {r['image_size']:>6} {r['depth']:>6}")
+    return 0

@@ -1,0 +1,139 @@
+"""``resnetkit train`` and ``resnetkit eval``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("train", help="train a model (library: resnetkit.train.fit)",
+                       description="Train a ResNet. Flags override the recipe, then the config file, then --set.")
+    p.add_argument("--model", help="registered model name (default: resnet20)")
+    p.add_argument("--data", help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder")
+    p.add_argument("--data-dir", help="where the dataset files are (default: system dirs, then ~/.cache/resnetkit)")
+    p.add_argument("--recipe", help="named recipe: paper-cifar | fashion-mnist")
+    p.add_argument("--config", help="YAML or JSON config file (keys as in a run's config.yaml)")
+    p.add_argument("--weights", help="start from these weights (fine-tuning): file, checkpoint or pretrained tag")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="parent folder of run folders (default: runs)")
+    p.add_argument("--name", help="run folder name (default: MODEL-DATA-TIME)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--deterministic", action="store_true", help="deterministic kernels: reproducible run to run")
+    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=5e-4")
+    p.add_argument("--resume", metavar="RUN", help="continue a run (its folder or a checkpoint) where it stopped")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="processes on this machine (DDP via torchrun's elastic agent; gloo on CPU, NCCL on CUDA)")
+    p.add_argument("--max-restarts", type=int, default=0, help="with --nproc: restarts after a worker dies")
+    p.add_argument("--sync-bn", action="store_true", help="distributed: BatchNorm statistics over the global batch")
+    p.add_argument("--scale-lr", action="store_true",
+                   help="lr *= global batch / 256 (Goyal et al. 2017); pair it with warmup")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint, weights file or pretrained tag")
+    p.add_argument("source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)")
+    p.add_argument("--data", help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--tta-flip", action="store_true", help="average predictions on the image and its mirror")
+    p.add_argument("--out", help="folder for confusion.png and eval.json")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_eval)
+
+
+def _train_config(args: argparse.Namespace):
+    from ..train.config import TrainConfig, load_config_file, merge, parse_assignment
+    from ..train.recipes import recipe
+
+    values: dict = {}
+    if args.recipe:
+        values = merge(values, recipe(args.recipe, args.model))
+    if args.config:
+        values = merge(values, load_config_file(args.config))
+    flags = {
+        ("model", "name"): args.model, ("model", "weights"): args.weights, ("data", "name"): args.data,
+        ("data", "data_dir"): args.data_dir, ("data", "batch_size"): args.batch_size, ("optim", "lr"): args.lr,
+        ("epochs",): args.epochs, ("max_steps",): args.max_steps, ("seed",): args.seed, ("out",): args.out,
+        ("run_name",): args.name, ("precision",): args.precision, ("device",): args.device,
+        # switches: only a flag that is given overrides the recipe and config file
+        ("compile",): args.compile or None, ("deterministic",): args.deterministic or None,
+        ("sync_bn",): args.sync_bn or None, ("optim", "scale_lr"): args.scale_lr or None,
+        ("channels_last",): False if args.no_channels_last else None, ("progress",): False if args.no_progress else None,
+    }
+    for path, value in flags.items():
+        if value is not None:
+            update: dict = value
+            for part in reversed(path):
+                update = {part: update}
+            values = merge(values, update)
+    for assignment in args.set or ():
+        values = merge(values, parse_assignment(assignment))
+    return TrainConfig.from_dict(values)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import os
+
+    from ..train import TrainingDiverged, TrainingInterrupted, fit
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from ..train.launch import launch_local, strip_flags
+
+        _train_config(args)  # fail here, once, rather than in every worker
+        return launch_local(args.nproc, strip_flags(args.argv, ("--nproc", "--max-restarts")), args.max_restarts)
+    resume = args.resume
+    cfg = None if resume else _train_config(args)
+    if resume and any(v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)):
+        print("resnetkit train: note: --resume continues the run with its saved config; other flags are ignored",
+              file=sys.stderr)
+    try:
+        result = fit(cfg, resume=resume)
+    except TrainingInterrupted as e:
+        print(f"\n{e}", file=sys.stderr)
+        return 130
+    except TrainingDiverged as e:
+        print(f"resnetkit train: error: {e}", file=sys.stderr)
+        return 1
+    best = result.best
+    print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} img/s)")
+    if best:
+        print(f"best eval top-1 {100 * best['eval_top1']:.2f}% at epoch {best['epoch']}")
+    if result.test:
+        print(f"test top-1 {100 * result.test['top1']:.2f}% (n={result.test['n']})")
+    print(f"run folder:  {result.run_dir}")
+    print(f"checkpoints: {result.run_dir / 'best.pt'}, {result.run_dir / 'last.pt'}")
+    print(f"plots:       {result.run_dir / 'curves.png'}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate_source
+
+    report = evaluate_source(args.source, data=args.data, data_dir=args.data_dir, split=args.split,
+                             batch_size=args.batch_size, out=args.out, tta_flip=args.tta_flip,
+                             precision=args.precision)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "confusion"} | {"confusion": report["confusion"]}))
+        return 0
+    print(f"{report['source']} on {report['data']} ({report['split']}, n={report['n']})")
+    print(f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}")
+    width = max(len(c) for c in report["per_class"])
+    print("per-class accuracy:")
+    for name, acc in report["per_class"].items():
+        print(f"  {name:<{width}}  {100 * acc:6.2f}%")
+    print("confusion matrix (rows: true, columns: predicted):")
+    for row in report["confusion"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
+    if report.get("confusion_png"):
+        print(f"confusion plot: {report['confusion_png']}")
+    return 0

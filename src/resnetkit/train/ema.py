@@ -1,0 +1,27 @@
+"""Exponential moving average of a model's weights and BN statistics."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+
+def build_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the weights and BN statistics, or None for ``decay=0``.
+
+    The decay warms up as (1 + n) / (10 + n) over the first updates (timm's ModelEma): a fixed
+    0.999 would keep a third of the random initialisation in the average after 1000 steps."""
+    if not decay:
+        return None
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay={decay}: expected 0 (off) or a value in (0, 1)")
+
+    @torch.no_grad()
+    def update(ema_tensors: list[torch.Tensor], tensors: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not ema_tensors[0].is_floating_point():  # BN's num_batches_tracked: a count, not a weight
+            torch._foreach_copy_(ema_tensors, tensors)
+            return
+        n = float(num_averaged)
+        torch._foreach_lerp_(ema_tensors, tensors, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)

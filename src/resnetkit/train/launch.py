@@ -1,0 +1,42 @@
+"""``resnetkit train --nproc N``: torchrun's elastic agent on this machine, with the same flags."""
+from __future__ import annotations
+
+import sys
+
+
+def launch_local(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
+    """Run ``python -m resnetkit <argv>`` in ``nproc`` processes under torchrun (``--standalone``:
+    a private rendezvous on a free local port). Returns the exit code."""
+    import os
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    # Restarted workers that share the rendezvous store can read the previous attempt's addresses
+    # and connect to dead ports (pytorch/pytorch#135712); a store of their own avoids it.
+    os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
+    args = get_args_parser().parse_args(
+        [f"--nproc-per-node={nproc}", "--standalone", f"--max-restarts={max_restarts}", "-m", "resnetkit", *argv]
+    )
+    try:
+        run(args)
+    except ChildFailedError as e:
+        print(f"resnetkit train: a worker failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def strip_flags(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """argv without ``--flag VALUE`` / ``--flag=VALUE`` for each of ``flags``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in flags:
+            skip = True
+            continue
+        if any(a.startswith(f + "=") for f in flags):
+            continue
+        out.append(a)
+    return out
