@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from . import models, train
+from . import analyze, models, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resnetkit", description="Residual networks: models, training, analysis.")
     parser.add_argument("--version", action="version", version=f"resnetkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (models, train):
+    for group in (models, train, analyze):
         group.add_commands(sub)
     return parser
 

@@ -6,7 +6,7 @@ from .cifar import load_cifar
 from .digits import load_digits_split
 from .download import download_url, file_checksum
 from .errors import DatasetError
-from .folder import FolderDataset, scan_image_folder
+from .folder import FolderDataset, read_image, scan_image_folder
 from .idx import load_idx_pair, load_mnist_split, read_idx
 from .loader import InMemoryLoader, StreamingLoader, make_streaming_loader
 from .memory import InMemoryDataset, compute_mean_std
@@ -41,5 +41,6 @@ __all__ = [
     "random_erasing",
     "random_flip",
     "read_idx",
+    "read_image",
     "scan_image_folder",
 ]

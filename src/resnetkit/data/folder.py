@@ -93,13 +93,19 @@ class FolderDataset(Dataset):
 
     def load(self, path: Path) -> torch.Tensor:
         """The whole image at `path` as uint8 (C, H, W) in this dataset's mode."""
-        try:
-            with Image.open(path) as img:
-                if not self.train:
-                    # JPEG decodes at 1/2, 1/4 or 1/8 scale for free; the eval resize shrinks anyway.
-                    img.draft(self.mode, (self.resize_size, self.resize_size))
-                array = np.asarray(img.convert(self.mode), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise DatasetError(f"{path}: unreadable image ({e})") from e
-        tensor = torch.from_numpy(array.copy())
-        return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale for free; the eval resize shrinks anyway.
+        return read_image(path, self.mode, None if self.train else self.resize_size)
+
+
+def read_image(path: str | Path, mode: str = "RGB", draft_size: int | None = None) -> torch.Tensor:
+    """An image file as uint8 (C, H, W) in PIL `mode` ("RGB" or "L"); `draft_size` lets JPEG
+    decode at a reduced scale that still covers that many pixels."""
+    try:
+        with Image.open(path) as img:
+            if draft_size:
+                img.draft(mode, (draft_size, draft_size))
+            array = np.asarray(img.convert(mode), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DatasetError(f"{path}: unreadable image ({e})") from e
+    tensor = torch.from_numpy(array.copy())
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)

@@ -1,0 +1,56 @@
+"""Image files to the input a model expects: its channels, size and normalization, read from
+``model.pretrained_cfg`` (what a checkpoint or shipped weights say about their training data)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data import read_image
+from ..data.folder import IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms import center_crop, resize, resize_shorter
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    in_chans: int
+    image_size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def input_spec(model: nn.Module) -> InputSpec:
+    """What ``model`` was trained on; a model without that record (freshly built) gets its own
+    channel count, 224x224 (32x32 for CIFAR layouts) and ImageNet statistics."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    chans = cfg.get("in_chans") or model.get_submodule(model.first_conv).in_channels
+    default_side = 32 if model.feature_info[0]["reduction"] == 1 else 224
+    size = tuple(cfg.get("image_size") or (default_side, default_side))
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if not mean:
+        gray = chans == 1
+        mean = (sum(IMAGENET_MEAN) / 3,) if gray else IMAGENET_MEAN
+        std = (sum(IMAGENET_STD) / 3,) if gray else IMAGENET_STD
+    if chans not in (1, 3):
+        raise ValueError(f"the model takes {chans}-channel inputs; image files give 1 (grayscale) or 3 (RGB)")
+    return InputSpec(chans, (int(size[0]), int(size[1])), tuple(mean), tuple(std))
+
+
+def load_images(paths: Sequence[str | os.PathLike], model: nn.Module) -> torch.Tensor:
+    """Normalized float images (N, C, H, W) for ``model``: converted to its channels, the shorter
+    side resized to its input size and the centre cropped (as evaluation of image folders does)."""
+    if not paths:
+        raise ValueError("no images given")
+    spec = input_spec(model)
+    h, w = spec.image_size
+    mean = torch.tensor(spec.mean).view(-1, 1, 1)
+    std = torch.tensor(spec.std).view(-1, 1, 1)
+    batch = []
+    for path in paths:
+        image = read_image(path, "L" if spec.in_chans == 1 else "RGB", max(h, w))
+        image = center_crop(resize_shorter(image, h), h) if h == w else resize(image, (h, w))
+        batch.append((image.float() / 255 - mean) / std)
+    return torch.stack(batch)

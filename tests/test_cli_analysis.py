@@ -1,0 +1,73 @@
+"""The analysis commands on a small trained checkpoint: each writes its PNG and JSON and prints numbers."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnetkit.cli import main
+from resnetkit.train import TrainConfig, fit
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    fit(TrainConfig.from_dict({
+        "model": {"name": "resnet20"}, "data": {"name": "digits", "batch_size": 64, "pad": 1},
+        "max_steps": 3, "precision": "fp32", "out": str(out), "run_name": "r", "progress": False,
+    }))
+    return str(out / "r" / "best.pt")
+
+
+def test_gradients_of_models_at_init_and_of_a_trained_checkpoint(tmp_path, capsys, checkpoint):
+    assert main(["analyze", "gradients", "plain20", "resnet20", checkpoint, "--points", "8", "--batch-size", "4",
+                 "--image-size", "8", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "plain20" in out and "init" in out and "trained" in out and "spread" in out
+    data = json.loads((tmp_path / "gradients.json").read_text())
+    assert [m["trained"] for m in data["models"]] == [False, False, True]
+    assert data["models"][2]["layers"][0]["name"] == "conv1" and (tmp_path / "gradients.png").is_file()
+
+
+def test_gradients_without_norm_only_at_init(tmp_path, capsys, checkpoint):
+    assert main(["analyze", "gradients", "plain20", "--no-norm", "--points", "8", "--batch-size", "4",
+                 "-o", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "gradients.json").read_text())["norm"] is False
+    assert main(["analyze", "gradients", checkpoint, "--no-norm", "-o", str(tmp_path)]) == 2
+    assert "--no-norm applies to models at initialization" in capsys.readouterr().err
+
+
+def test_responses_and_lesion_of_a_checkpoint(tmp_path, capsys, checkpoint):
+    assert main(["analyze", "responses", checkpoint, "--images", "50", "-o", str(tmp_path)]) == 0
+    prof = json.loads((tmp_path / "responses.json").read_text())[checkpoint]
+    assert len(prof["std"]) == 9 and all(s > 0 for s in prof["std"])
+    assert main(["analyze", "lesion", checkpoint, "--images", "100", "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "lesion.json").read_text())[checkpoint]
+    assert len(report["units"]) == 9 and 0 <= report["baseline"] <= 1
+    assert "baseline" in capsys.readouterr().out and (tmp_path / "lesion.png").is_file()
+
+
+def test_gradcam_over_image_files(tmp_path, capsys, checkpoint):
+    gray = tmp_path / "digit.png"
+    Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(gray)
+    rgb = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(rgb)
+    assert main(["gradcam", checkpoint, str(gray), str(rgb), "-o", str(tmp_path / "cam")]) == 0
+    data = json.loads((tmp_path / "cam" / "gradcam.json").read_text())
+    assert data["layer"] == "layer3" and [r["image"] for r in data["images"]] == [str(gray), str(rgb)]
+    assert all(r["class_name"] == str(r["class"]) for r in data["images"])  # digits' classes are "0".."9"
+    assert (tmp_path / "cam" / "gradcam.png").is_file()
+    assert main(["gradcam", checkpoint, str(tmp_path / "missing.png"), "-o", str(tmp_path)]) == 2
+    assert "missing.png" in capsys.readouterr().err
+
+
+def test_experiment_command_and_its_bad_input(tmp_path, capsys):
+    assert main(["experiment", "degradation", "--data", "digits", "--depths", "20", "--epochs", "1", "--no-progress",
+                 "--set", "data.pad=1", "--set", "precision=\"fp32\"", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Only depth 20 was trained" in out and "report:" in out
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "runs" / "resnet20" / "best.pt").is_file()
+    assert main(["experiment", "degradation", "--depths", "20,21", "-o", str(tmp_path)]) == 2
+    assert "no model plain21" in capsys.readouterr().err
+    assert main(["experiment", "degradation", "--depths", "twenty", "-o", str(tmp_path)]) == 2
+    assert "--depths 'twenty'" in capsys.readouterr().err
