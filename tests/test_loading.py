@@ -18,7 +18,8 @@ def weights_dir(tmp_path, monkeypatch):
 def _ship(weights_dir, tag="resnet20.toy"):
     donor = create_model("resnet20", in_chans=1, num_classes=4)
     export_weights(donor, weights_dir / f"{tag}.safetensors", dataset={"name": "toy", "classes": list("abcd")})
-    card = {"num_classes": 4, "in_chans": 1, "dataset": "toy", "mean": [0.5], "std": [0.25]}
+    card = {"name": "toy", "classes": list("abcd"), "num_classes": 4, "in_chans": 1, "mean": [0.5], "std": [0.25],
+            "image_size": [28, 28]}
     (weights_dir / f"{tag}.json").write_text(json.dumps(card))
     return donor.eval()
 
@@ -58,3 +59,24 @@ def test_load_model_refuses_plain_weights_with_a_hint(tmp_path):
         load_model(tmp_path / "plain.safetensors")
     with pytest.raises(WeightsError, match="neither a file"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_a_published_run_is_a_pretrained_tag_that_evaluates_with_no_flags(weights_dir, tmp_path):
+    from resnetkit.evaluation import evaluate_source
+    from resnetkit.publish import publish_run
+    from resnetkit.train import TrainConfig, fit
+
+    run = fit(TrainConfig.from_dict({
+        "model": {"name": "resnet20"}, "data": {"name": "digits", "batch_size": 64, "pad": 1}, "max_steps": 3,
+        "precision": "fp32", "out": str(tmp_path / "runs"), "run_name": "r", "progress": False,
+    }), argv=["resnetkit", "train", "--data", "digits"]).run_dir
+    weights, card_path = publish_run(run, "digits_test", weights_dir)
+    assert weights.name == "resnet20.digits_test.safetensors"
+    card = json.loads(card_path.read_text())
+    assert (card["name"], card["num_classes"], card["in_chans"], card["image_size"]) == ("digits", 10, 1, [8, 8])
+    assert card["training"]["command"] == "resnetkit train --data digits" and card["training"]["steps"] == 3
+    assert card["training"]["config"]["max_steps"] == 3
+    report = evaluate_source("resnet20.digits_test", precision="fp32")
+    assert report["data"] == "digits" and report["n"] == 360
+    assert report["top1"] == pytest.approx(card["test"]["plain"]["top1"])
+    assert card["test"]["tta_flip"]["n"] == 360
