@@ -27,6 +27,7 @@ def test_train_then_eval_json(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "run folder:" in out and "best.pt" in out
+    assert (tmp_path / "cli" / "command.txt").read_text().startswith("resnetkit train --model resnet20 --data digits")
     assert main(["eval", str(tmp_path / "cli" / "best.pt"), "--json", "--precision", "fp32"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"top1", "top5", "n", "per_class", "confusion"} <= set(report) and report["n"] == 360

@@ -1,4 +1,7 @@
 """Weights in and out: formats, peers' checkpoints, adaptation and mismatch errors."""
+import os
+import stat
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -83,6 +86,16 @@ def test_save_and_load_roundtrip(tmp_path, suffix):
     other = create_model("resnet20", weights=path).eval()
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(model(x), other(x))
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_weights(create_model("resnet20"), tmp_path / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temp file left
 
 
 def test_dataparallel_and_compile_prefixes_and_checkpoint_wrappers(tmp_path):

@@ -97,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
         print("resnetkit train: note: --resume continues the run with its saved config; other flags are ignored",
               file=sys.stderr)
     try:
-        result = fit(cfg, resume=resume)
+        result = fit(cfg, resume=resume, argv=["resnetkit", *args.argv])
     except TrainingInterrupted as e:
         print(f"\n{e}", file=sys.stderr)
         return 130
