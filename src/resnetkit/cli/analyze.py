@@ -93,6 +93,14 @@ def _degradation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(out: str, name: str, plot, result) -> None:
+    """``out/NAME.png`` drawn by ``plot`` and ``out/NAME.json`` of the numbers; says where they are."""
+    from ..analysis import write_json
+
+    png, js = plot(result, Path(out) / f"{name}.png"), write_json(result, Path(out) / f"{name}.json")
+    print(f"plot: {png}\njson: {js}")
+
+
 def _is_name(text: str) -> bool:
     """A registered name alone (no pretrained tag, not a path) means a model at initialization."""
     from ..models import is_model
@@ -111,7 +119,7 @@ def _real_batch(model, args, n: int):
 def _gradients(args: argparse.Namespace) -> int:
     import torch
 
-    from ..analysis import GradientComparison, GradientProbe, measure_gradients, model_at_init, plot_gradients, write_json
+    from ..analysis import GradientComparison, GradientProbe, measure_gradients, model_at_init, plot_gradients
     from ..loading import load_model
 
     probe = GradientProbe(batch_size=args.batch_size, image_size=args.image_size, n_points=args.points)
@@ -127,20 +135,18 @@ def _gradients(args: argparse.Namespace) -> int:
                 model = load_model(text)
                 batch = _real_batch(model, args, args.batch_size)
             result.models.append(measure_gradients(model, text, probe, args.seed, batch))
-    out = Path(args.out)
-    png, js = plot_gradients(result, out / "gradients.png"), write_json(result, out / "gradients.json")
     print(f"{'model':<28} {'state':<8} {'BN':<4} {'spread':>10} {'first/last':>11} {'lag-1 corr':>11}")
     for m in result.models:
         print(f"{m.model:<28} {'trained' if m.trained else 'init':<8} {'yes' if result.norm else 'no':<4} "
               f"{m.spread:>10.3g} {m.first_to_last:>11.3g} {m.correlation.lag1:>11.3f}")
     print("spread: largest / smallest per-layer gradient norm; first/last: the first conv's over the last conv's;\n"
           "lag-1 corr: correlation of input gradients at neighbouring inputs (near 0 = shattered, Balduzzi et al. 2017)")
-    print(f"plot: {png}\njson: {js}")
+    _write(args.out, "gradients", plot_gradients, result)
     return 0
 
 
 def _responses(args: argparse.Namespace) -> int:
-    from ..analysis import layer_responses, plot_responses, write_json
+    from ..analysis import layer_responses, plot_responses
     from ..loading import load_model
 
     profiles = {}
@@ -148,17 +154,15 @@ def _responses(args: argparse.Namespace) -> int:
         model = load_model(source)
         images, _ = _real_batch(model, args, args.images)
         profiles[source] = layer_responses(model, images)
-    out = Path(args.out)
-    png, js = plot_responses(profiles, out / "responses.png"), write_json(profiles, out / "responses.json")
     for source, prof in profiles.items():
         print(f"{source}: {len(prof.std)} units, response std mean {sum(prof.std) / len(prof.std):.3f}, "
               f"max {max(prof.std):.3f}, min {min(prof.std):.3f}")
-    print(f"plot: {png}\njson: {js}")
+    _write(args.out, "responses", plot_responses, profiles)
     return 0
 
 
 def _lesion(args: argparse.Namespace) -> int:
-    from ..analysis import lesion_study, plot_lesion, write_json
+    from ..analysis import lesion_study, plot_lesion
     from ..evaluation import eval_loader, model_dataset, sample_subset
     from ..loading import load_model
 
@@ -175,9 +179,7 @@ def _lesion(args: argparse.Namespace) -> int:
               f"{100 * sum(drops) / max(len(drops), 1):.2f} points on average"
               + (f", at most {100 * worst.drop:.2f} ({worst.unit})" if worst else "")
               + (f"; {len(report.units) - len(drops)} unit(s) cannot be removed" if len(drops) < len(report.units) else ""))
-    out = Path(args.out)
-    png, js = plot_lesion(reports, out / "lesion.png"), write_json(reports, out / "lesion.json")
-    print(f"plot: {png}\njson: {js}")
+    _write(args.out, "lesion", plot_lesion, reports)
     return 0
 
 
