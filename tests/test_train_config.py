@@ -17,6 +17,10 @@ def test_unknown_keys_are_errors_at_every_level():
         TrainConfig.from_dict({"optim": {"lr": "fast"}})
     with pytest.raises(ConfigError, match="epochs: expected int"):
         TrainConfig.from_dict({"epochs": True})
+    with pytest.raises(ConfigError, match="log_every: must be at least 1, got 0"):
+        TrainConfig.from_dict({"log_every": 0})
+    with pytest.raises(ConfigError, match="max_steps: must be at least 1"):
+        TrainConfig.from_dict({"max_steps": 0})
 
 
 def test_roundtrip_and_assignment():

@@ -88,6 +88,13 @@ def test_ema_warms_up_then_holds_its_decay():
         model.weight.fill_(1.0)
         ema.update_parameters(model)  # decay min(0.999, 2/11): mostly the new weights
     assert ema.module.weight.flatten().tolist() == pytest.approx([9 / 11, 9 / 11])
+    for _ in range(9000):  # (1 + n) / (10 + n) passes 0.999 at n = 8991: from there the decay holds at 0.999
+        ema.update_parameters(model)
+    with torch.no_grad():
+        before = ema.module.weight.clone()
+        model.weight.fill_(2.0)
+        ema.update_parameters(model)
+    torch.testing.assert_close(ema.module.weight, before + 0.001 * (2.0 - before))
     assert build_ema(model, 0.0) is None
     with pytest.raises(ValueError, match="ema_decay=1.5"):
         build_ema(model, 1.5)
@@ -117,3 +124,75 @@ def test_evaluate_counts_top1_top5_and_confusion():
     assert (r.top1, r.n) == (pytest.approx(1 / 3), 3)
     assert r.top5 == pytest.approx(2 / 3)  # the second row ranks its label 0 last
     assert r.confusion[0, 0] == 1 and r.confusion[0, 5] == 1 and r.confusion[2, 1] == 1
+
+
+def _metrics(run):
+    return [{k: float(v) for k, v in r.items()} for r in csv.DictReader((run / "metrics.csv").open())]
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_the_resume_is_exact(tmp_path):
+    import os
+    import signal
+
+    straight = fit(_cfg(tmp_path, run_name="a", max_steps=30))
+
+    def ctrl_c(step, _):
+        if step == 17:
+            os.kill(os.getpid(), signal.SIGINT)  # a real signal, not an exception raised in a callback
+
+    with pytest.raises(TrainingInterrupted):
+        fit(_cfg(tmp_path, run_name="b", max_steps=30), callbacks=[ctrl_c])
+    assert load_checkpoint(tmp_path / "b")["step"] == 17
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    fit(None, resume=tmp_path / "b")
+    a, b = (load_checkpoint(tmp_path / r / "last.pt")["model"] for r in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # Epoch 1's training statistics cover its 22 steps, 17 of them from before the interruption.
+    assert _metrics(tmp_path / "a")[0]["train_loss"] == pytest.approx(_metrics(tmp_path / "b")[0]["train_loss"])
+
+
+def test_interrupt_during_evaluation_keeps_the_epochs_statistics(tmp_path, monkeypatch):
+    from resnetkit.train.engine import Trainer
+
+    fit(_cfg(tmp_path, run_name="a", epochs=2))
+    real, calls = Trainer.evaluate, []
+
+    def evaluate_then_interrupt(self, loader):
+        calls.append(1)
+        if len(calls) == 2:  # epoch 2's evaluation
+            raise KeyboardInterrupt
+        return real(self, loader)
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate_then_interrupt)
+    with pytest.raises(TrainingInterrupted):
+        fit(_cfg(tmp_path, run_name="b", epochs=2))
+    monkeypatch.setattr(Trainer, "evaluate", real)
+    fit(None, resume=tmp_path / "b")
+    a, b = _metrics(tmp_path / "a"), _metrics(tmp_path / "b")
+    assert [r["epoch"] for r in b] == [1, 2]
+    for key in ("train_loss", "train_top1", "eval_top1"):
+        assert a[1][key] == pytest.approx(b[1][key]), key
+
+
+def test_a_named_folder_holding_a_run_is_never_overwritten(tmp_path):
+    fit(_cfg(tmp_path, run_name="r", max_steps=2))
+    with pytest.raises(ValueError, match="already holds a run; continue it with --resume"):
+        fit(_cfg(tmp_path, run_name="r", max_steps=2))
+    # A folder that an attempt left before its first checkpoint is reused with clean logs.
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "steps.csv").write_text("step,train_loss\n50,1.0\n100,0.9\n")
+    fit(_cfg(tmp_path, run_name="s", max_steps=3))
+    assert [r["step"] for r in csv.DictReader((tmp_path / "s" / "steps.csv").open())] == ["3"]
+
+
+def test_a_moved_run_resumes_in_its_new_folder(tmp_path):
+    def stop(step, _):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        fit(_cfg(tmp_path / "old", run_name="r", max_steps=8), callbacks=[stop])
+    (tmp_path / "old" / "r").rename(tmp_path / "moved")
+    result = fit(None, resume=tmp_path / "moved")
+    assert result.run_dir == tmp_path / "moved" and (tmp_path / "moved" / "summary.json").is_file()
+    assert not (tmp_path / "old" / "r").exists()

@@ -51,4 +51,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise WeightsError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a resnetkit checkpoint (a weights file? use create_model(name, weights=...))")
+    # A resumed run continues in the folder the checkpoint is in now (it may have moved, or the
+    # path it was saved under may be relative to another working directory).
+    ckpt["run_dir"] = str(path.parent)
     return ckpt

@@ -83,6 +83,13 @@ class TrainConfig:
     log_every: int = 50  # optimizer steps between rows of steps.csv (training loss, accuracy, lr)
     recipe: str | None = None
 
+    def __post_init__(self) -> None:
+        for key in ("epochs", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps: must be at least 1 (or null), got {self.max_steps}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -135,6 +142,20 @@ def merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for k, v in update.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "overrides" else v
+    return out
+
+
+def updates(given: dict[tuple[str, ...], Any], assignments: list[str] | None = None) -> dict:
+    """Nested config updates from command-line values: ``{("optim", "lr"): 0.05}`` becomes
+    ``{"optim": {"lr": 0.05}}`` (None means not given), then each ``KEY=VALUE`` of ``--set``."""
+    out: dict = {}
+    for path, value in given.items():
+        if value is not None:
+            for part in reversed(path):
+                value = {part: value}
+            out = merge(out, value)
+    for text in assignments or ():
+        out = merge(out, parse_assignment(text))
     return out
 
 

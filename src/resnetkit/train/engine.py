@@ -1,10 +1,13 @@
 """``fit``: train a model from a ``TrainConfig``, evaluate it every epoch, keep checkpoints."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,10 +108,11 @@ def _elastic_restart(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
 
 class _Window:
     """Loss sum, correct and seen images since the last read, kept on the device so that adding
-    a step never waits for it."""
+    a step never waits for it. ``totals`` restores what a checkpoint saved mid-epoch."""
 
-    def __init__(self, device: torch.device):
-        self.totals = torch.zeros(3, dtype=torch.float64, device=device)
+    def __init__(self, device: torch.device, totals: list[float] | None = None):
+        self.totals = torch.tensor(totals or [0.0, 0.0, 0.0], dtype=torch.float64, device=device)
+        self.restored = float(self.totals[2])
         self.start = time.perf_counter()
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -119,8 +123,9 @@ class _Window:
         """Loss, top-1 and images/s over every process (a collective: all ranks call it)."""
         loss, correct, seen = ctx.all_reduce_sum(self.totals).tolist()
         n = max(seen, 1.0)
+        new = seen - ctx.world_size * self.restored  # images/s of this session only
         return {"train_loss": loss / n, "train_top1": correct / n,
-                "images_per_second": seen / max(time.perf_counter() - self.start, 1e-9)}
+                "images_per_second": new / max(time.perf_counter() - self.start, 1e-9)}
 
 
 class Trainer:
@@ -159,6 +164,9 @@ class Trainer:
             self.train_model = torch.compile(self.train_model)
 
         self.state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
+        self._epoch_stats = _Window(self.device)
+        self._resumed_totals: list[float] | None = None
+        self._stop = False
         if ckpt is not None:
             self._restore(ckpt)
             run_dir = Path(ckpt["run_dir"])
@@ -170,7 +178,7 @@ class Trainer:
         self._check_same_start()
         self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main)
         if ckpt is None:
-            self.runlog.write_config(cfg.to_dict(), argv)
+            self.runlog.start(cfg.to_dict(), argv)
         else:
             self.runlog.load_rows(self.state["step"])
 
@@ -187,7 +195,10 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(ckpt["ema"])
         self.state.update({k: ckpt[k] for k in self.state if k in ckpt})
-        set_rng_state(ckpt["rng"][min(self.ctx.rank, len(ckpt["rng"]) - 1)])
+        own = min(self.ctx.rank, len(ckpt["rng"]) - 1)
+        set_rng_state(ckpt["rng"][own])
+        if ckpt.get("epoch_totals") and self.state["batch_in_epoch"]:
+            self._resumed_totals = ckpt["epoch_totals"][own]
 
     def _check_same_start(self) -> None:
         """Every rank must resume from the same checkpoint: each reads it from its own disk, so on
@@ -198,7 +209,9 @@ class Trainer:
                                f"disk; on several machines put --out ({self.cfg.out}) on a shared filesystem")
 
     def checkpoint(self, name: str) -> None:
-        rngs = self.ctx.gather(rng_state())  # every rank's RNG state, so each resumes its own stream
+        # Every rank's RNG state and partial epoch statistics, so each resumes its own stream.
+        rngs = self.ctx.gather(rng_state())
+        totals = self.ctx.gather(self._epoch_stats.totals.tolist())
         if not self.ctx.is_main:
             return
         save_checkpoint(
@@ -206,7 +219,7 @@ class Trainer:
             optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
             scaler=self.precision.scaler.state_dict(), ema=self.ema.state_dict() if self.ema is not None else None,
             eval_weights="ema" if self.ema is not None else "model", config=self.cfg.to_dict(),
-            dataset=self.data.meta, rng=rngs, run_dir=str(self.run_dir), **self.state,
+            dataset=self.data.meta, rng=rngs, epoch_totals=totals, run_dir=str(self.run_dir), **self.state,
         )
 
     def evaluate(self, loader) -> EvalResult:
@@ -219,18 +232,19 @@ class Trainer:
         log.info("run folder %s | %s on %s (%s), %d process(es) | %d steps of %d images", self.run_dir,
                  self.cfg.model.name, self.device, self.precision.mode, self.ctx.world_size, self.total_steps,
                  self.cfg.data.batch_size)
-        start, seen = time.perf_counter(), 0
         try:
-            for epoch in range(self.state["epoch"], self.epochs):
-                seen += self._epoch(epoch)
-                if self.state["step"] >= self.total_steps:
-                    break
+            with self._stop_on_ctrl_c():
+                for epoch in range(self.state["epoch"], self.epochs):
+                    self._epoch(epoch)
+                    if self.state["step"] >= self.total_steps:
+                        break
         except KeyboardInterrupt:
             self.checkpoint("last")
             self.runlog.close()
             raise TrainingInterrupted(self.run_dir, self.state["step"]) from None
-        seconds = time.perf_counter() - start
-        rate = seen * self.ctx.world_size / max(seconds, 1e-9)
+        # Over every session of the run (a resumed run included), training and evaluation.
+        seconds = self.state["seconds"]
+        rate = self.state["step"] * self.cfg.data.batch_size / max(seconds, 1e-9)
         classes = self.data.meta["classes"]
         test = self.evaluate(self.data.test).as_dict(classes) if self.data.test is not None else None
         last = self.runlog.rows[-1] if self.runlog.rows else {}
@@ -246,12 +260,30 @@ class Trainer:
         return FitResult(self.run_dir, self.state["best"] or {}, last, test, self.state["step"], seconds, rate,
                          self.evaluator.eval())
 
-    def _epoch(self, epoch: int) -> int:
-        """Train one epoch, evaluate, log and checkpoint; returns the images this process saw."""
+    @contextlib.contextmanager
+    def _stop_on_ctrl_c(self):
+        """Ctrl-C asks to stop at the next step boundary, so the checkpoint holds a whole step (a
+        second Ctrl-C stops at once). Under torchrun the agent handles signals instead."""
+        if self.ctx.enabled or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            self._stop = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _epoch(self, epoch: int) -> None:
+        """Train one epoch, evaluate, log and checkpoint."""
         self.state["epoch"] = epoch
         epoch_start = time.perf_counter()
         self.data.train.set_epoch(epoch)
-        stats, seen = self._train_epoch(epoch)
+        stats = self._train_epoch(epoch)
         result = self.evaluate(self.data.eval)
         state = self.state
         state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
@@ -268,19 +300,22 @@ class Trainer:
         log.info("epoch %d/%d  loss %.4f  train %.2f%%  eval %.2f%% (best %.2f%%)  lr %.4g  %.0f img/s",
                  epoch + 1, self.epochs, stats["train_loss"], 100 * stats["train_top1"], 100 * result.top1,
                  100 * state["best"]["eval_top1"], row["lr"], stats["images_per_second"])
-        return seen
+        if self._stop:
+            raise KeyboardInterrupt
 
-    def _train_epoch(self, epoch: int) -> tuple[dict, int]:
+    def _train_epoch(self, epoch: int) -> dict:
         from tqdm import tqdm
 
         cfg, state, loader = self.cfg, self.state, self.data.train
         self.model.train()
         skip = state["batch_in_epoch"]
-        epoch_stats, window = _Window(self.device), _Window(self.device)
+        self._epoch_stats = epoch_stats = _Window(self.device, self._resumed_totals if skip else None)
+        self._resumed_totals = None
+        window = _Window(self.device)
         bar = tqdm(total=min(len(loader), self.total_steps - state["step"] + skip), initial=skip, leave=False,
                    unit="step", desc=f"epoch {epoch + 1}/{self.epochs}",
                    disable=None if (cfg.progress and self.ctx.is_main) else True)
-        seen, window_steps = 0, 0
+        window_steps = 0
         for i, (x, y) in enumerate(loader):
             if i < skip:  # resuming mid-epoch: the loader replays the same order and augmentations
                 continue
@@ -291,22 +326,26 @@ class Trainer:
             state["batch_in_epoch"] = i + 1
             epoch_stats.add(loss, logits, y)
             window.add(loss, logits, y)
-            seen, window_steps = seen + len(y), window_steps + 1
+            window_steps += 1
             if state["step"] % cfg.log_every == 0 or i + 1 == len(loader):
-                _check_finite(loss, state["step"], self.optimizer)
                 self._log_window(window, epoch + (i + 1) / len(loader), bar)
                 window, window_steps = _Window(self.device), 0
             bar.update(1)
             for cb in self.callbacks:
                 cb(state["step"], {"loss": loss.detach(), "epoch": epoch, "model": self.model})
+            if self._stop:
+                raise KeyboardInterrupt
         if window_steps:  # max_steps ended the run mid-epoch
             self._log_window(window, epoch + state["batch_in_epoch"] / len(loader), bar)
         bar.close()
-        _check_finite(epoch_stats.totals[0], state["step"], self.optimizer)
-        return epoch_stats.read(self.ctx), seen
+        stats = epoch_stats.read(self.ctx)
+        _check_finite(stats["train_loss"], state["step"], self.optimizer)
+        return stats
 
     def _log_window(self, window: _Window, epoch: float, bar) -> None:
         stats = window.read(self.ctx)
+        # Summed over every process, so all ranks stop together and none waits in a collective.
+        _check_finite(stats["train_loss"], self.state["step"], self.optimizer)
         self.runlog.log_step({"step": self.state["step"], "epoch": epoch, **stats,
                               "lr": self.optimizer.param_groups[0]["lr"]})
         bar.set_postfix(loss=f"{stats['train_loss']:.3f}", acc=f"{stats['train_top1']:.1%}",
@@ -331,10 +370,10 @@ class Trainer:
         return loss, logits
 
 
-def _check_finite(loss: torch.Tensor, step: int, optimizer) -> None:
-    if not torch.isfinite(loss).all():
+def _check_finite(loss: float, step: int, optimizer) -> None:
+    if not math.isfinite(loss):
         raise TrainingDiverged(
-            f"loss is {float(loss.detach())} at step {step} (lr {optimizer.param_groups[0]['lr']:.4g}); stopped, and the last "
+            f"loss is {loss} at step {step} (lr {optimizer.param_groups[0]['lr']:.4g}); stopped, and the last "
             "good checkpoint is kept. Lower --lr, add warmup (--set schedule.warmup_epochs=1) or clip gradients "
             "(--set optim.clip_grad=1.0)."
         )

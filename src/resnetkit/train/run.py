@@ -12,16 +12,26 @@ from pathlib import Path
 
 import yaml
 
+from ..models.weights import atomic_write
+
 log = logging.getLogger(__name__)
 
 
+def default_run_name(model: str, data: str) -> str:
+    return f"{model}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def new_run_dir(out: str, run_name: str | None, model: str, data: str) -> Path:
-    name = run_name or f"{model}-{Path(data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``out/run_name``, or ``out/MODEL-DATA-TIME`` (suffixed if taken). A named folder may be
+    reused only if it holds no run yet: its checkpoints and results are never overwritten."""
+    name = run_name or default_run_name(model, data)
     path = Path(out) / name
     suffix = 1
     while path.exists() and run_name is None:
         suffix += 1
         path = Path(out) / f"{name}-{suffix}"
+    if any((path / f).exists() for f in ("last.pt", "summary.json")):
+        raise ValueError(f"{path} already holds a run; continue it with --resume {path}, or choose another --name")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -42,9 +52,13 @@ class RunLog:
             except ImportError:
                 log.info("tensorboard is not installed: no event files (pip install tensorboard)")
 
-    def write_config(self, config: dict, argv: list[str] | None = None) -> None:
+    def start(self, config: dict, argv: list[str] | None = None) -> None:
+        """A fresh run: logs that an earlier attempt left (one that died before its first
+        checkpoint) are removed, and the config and command written."""
         if not self.enabled:
             return
+        for name in ("metrics.csv", "steps.csv"):
+            (self.path / name).unlink(missing_ok=True)
         (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         argv = sys.argv if argv is None else argv
         (self.path / "command.txt").write_text(shlex.join(argv) + "\n")
@@ -91,7 +105,8 @@ class RunLog:
 
     def write_json(self, name: str, data: dict) -> None:
         if self.enabled:
-            (self.path / name).write_text(json.dumps(data, indent=2) + "\n")
+            text = json.dumps(data, indent=2) + "\n"
+            atomic_write(self.path / name, lambda tmp: Path(tmp).write_text(text))
 
     def close(self) -> None:
         if self._tb is not None:
@@ -116,8 +131,13 @@ def _number(text: str) -> int | float | None:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
+    """Rewrite a whole CSV atomically: a crash leaves the old file, never half of the new one."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, keys)
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
