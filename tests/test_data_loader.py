@@ -109,3 +109,10 @@ def test_uneven_shards_cover_every_sample_once():
     seen = torch.cat([s.indices() for s in shards])
     assert sorted(seen.tolist()) == list(range(11))
     assert sum(len(y) for s in shards for _, y in s) == 11
+
+
+def test_streaming_evaluation_shards_cover_every_sample_once():
+    from resnetkit.data.loader import EvalShardSampler
+
+    shards = [list(EvalShardSampler(11, r, 3)) for r in range(3)]
+    assert shards == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8]]

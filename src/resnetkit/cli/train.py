@@ -52,7 +52,7 @@ def add_commands(sub) -> None:
 
 
 def _train_config(args: argparse.Namespace):
-    from ..train.config import TrainConfig, load_config_file, merge, parse_assignment
+    from ..train.config import TrainConfig, load_config_file, merge, updates
     from ..train.recipes import recipe
 
     values: dict = {}
@@ -60,7 +60,7 @@ def _train_config(args: argparse.Namespace):
         values = merge(values, recipe(args.recipe, args.model))
     if args.config:
         values = merge(values, load_config_file(args.config))
-    flags = {
+    flags = updates({
         ("model", "name"): args.model, ("model", "weights"): args.weights, ("data", "name"): args.data,
         ("data", "data_dir"): args.data_dir, ("data", "batch_size"): args.batch_size, ("optim", "lr"): args.lr,
         ("epochs",): args.epochs, ("max_steps",): args.max_steps, ("seed",): args.seed, ("out",): args.out,
@@ -69,16 +69,8 @@ def _train_config(args: argparse.Namespace):
         ("compile",): args.compile or None, ("deterministic",): args.deterministic or None,
         ("sync_bn",): args.sync_bn or None, ("optim", "scale_lr"): args.scale_lr or None,
         ("channels_last",): False if args.no_channels_last else None, ("progress",): False if args.no_progress else None,
-    }
-    for path, value in flags.items():
-        if value is not None:
-            update: dict = value
-            for part in reversed(path):
-                update = {part: update}
-            values = merge(values, update)
-    for assignment in args.set or ():
-        values = merge(values, parse_assignment(assignment))
-    return TrainConfig.from_dict(values)
+    }, args.set)
+    return TrainConfig.from_dict(merge(values, flags))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -88,9 +80,13 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         from ..train.launch import launch_local, strip_flags
+        from ..train.run import default_run_name
 
-        _train_config(args)  # fail here, once, rather than in every worker
-        return launch_local(args.nproc, strip_flags(args.argv, ("--nproc", "--max-restarts")), args.max_restarts)
+        cfg = _train_config(args)  # fail here, once, rather than in every worker
+        argv = strip_flags(args.argv, ("--nproc", "--max-restarts"))
+        if cfg.run_name is None and not args.resume:  # one folder for every worker and restart
+            argv += ["--name", default_run_name(cfg.model.name, cfg.data.name)]
+        return launch_local(args.nproc, argv, args.max_restarts)
     resume = args.resume
     cfg = None if resume else _train_config(args)
     if resume and any(v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)):

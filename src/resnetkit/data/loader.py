@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .augment import AugmentConfig, augment_batch
 from .memory import InMemoryDataset
@@ -106,6 +106,23 @@ class NormalizeCollate:
         return images.sub_(self.mean).div_(self.std), labels
 
 
+class EvalShardSampler(Sampler):
+    """Rank r's share for evaluation: samples r, r + N, r + 2N, ... in order. Unlike
+    DistributedSampler, nothing is dropped or repeated, so summed metrics count each sample once."""
+
+    def __init__(self, dataset_len: int, rank: int = 0, world_size: int = 1) -> None:
+        self.indices = range(rank, dataset_len, world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+
 class StreamingLoader(DataLoader):
     """A DataLoader whose `set_epoch` reseeds its DistributedSampler, like `InMemoryLoader`'s."""
 
@@ -122,14 +139,19 @@ def make_streaming_loader(
     rank: int = 0,
     world_size: int = 1,
     drop_last: bool = False,
+    even_shards: bool = True,
 ) -> StreamingLoader:
     """A loader over a dataset of uint8 images (an image folder) that has `mean` and `std`.
 
     A DistributedSampler (with `world_size` 1 too) shards and orders the samples exactly as
     `InMemoryLoader` does; random augmentation inside the dataset uses torch's global generator,
-    which the DataLoader seeds per worker from `seed + rank`.
+    which the DataLoader seeds per worker from `seed + rank`. `even_shards=False` (evaluation)
+    gives every sample to exactly one rank instead, as `InMemoryLoader` does.
     """
-    sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True)
+    if even_shards:
+        sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True)
+    else:
+        sampler = EvalShardSampler(len(dataset), rank, world_size)
     return StreamingLoader(
         dataset,
         batch_size=batch_size,

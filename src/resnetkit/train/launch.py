@@ -9,6 +9,7 @@ def launch_local(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
     a private rendezvous on a free local port). Returns the exit code."""
     import os
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -23,6 +24,10 @@ def launch_local(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
     except ChildFailedError as e:
         print(f"resnetkit train: a worker failed: {e}", file=sys.stderr)
         return 1
+    except SignalException as e:
+        print(f"resnetkit train: stopped by {e.sigval.name}; the last epoch's checkpoint is kept (--resume RUN)",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -46,7 +46,8 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device) -> L
                                   rank=ctx.rank, world_size=ctx.world_size, device=device,
                                   channels_last=cfg.channels_last, even_shards=train_mode)
         return make_streaming_loader(ds, batch, shuffle=train_mode, num_workers=d.workers, seed=cfg.seed,
-                                     rank=ctx.rank, world_size=ctx.world_size, drop_last=train_mode)
+                                     rank=ctx.rank, world_size=ctx.world_size, drop_last=train_mode,
+                                     even_shards=train_mode)
 
     return LoaderSet(loader(train, True), loader(evalset, False), loader(test, False) if held_out is not None else None, meta)
 
