@@ -48,7 +48,8 @@ def test_rerun_reuses_finished_runs_and_refuses_other_settings(experiment, monke
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(deg, "fit", no_training)
-    again = run_degradation("digits", [20, 32], epochs=1, out=out, overrides=FAST)
+    monkeypatch.chdir(out.parent)  # the same folder, named relatively this time
+    again = run_degradation("digits", [20, 32], epochs=1, out=out.name, overrides=FAST)
     assert [r.final_test_error for r in again.runs] == [r.final_test_error for r in first.runs]
     with pytest.raises(ValueError, match="other settings.*epochs: 1 there, 2 now"):
         run_degradation("digits", [20, 32], epochs=2, out=out, overrides=FAST)

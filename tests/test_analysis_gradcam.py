@@ -87,3 +87,8 @@ def test_works_with_frozen_weights():
     model = create_model("resnet20").requires_grad_(False)
     cam = grad_cam(model, torch.randn(2, 3, 16, 16))
     assert cam.heatmaps.max() > 0
+
+
+def test_a_class_the_model_does_not_have_is_named():
+    with pytest.raises(ValueError, match="class 12 does not exist: the model predicts classes 0..9"):
+        grad_cam(create_model("resnet20"), torch.randn(1, 3, 16, 16), classes=12)

@@ -65,17 +65,25 @@ def evaluate_source(source: str | os.PathLike, data: str | None = None, data_dir
     resnetkit safetensors) on ``data`` (default: the dataset it was trained on), normalized with
     the statistics it was trained with."""
     dev = resolve_device(device)
-    model = load_model(source, device=dev)
-    ds = model_dataset(model, data, data_dir, split, source=str(source))
+    return evaluate_model(load_model(source, device=dev), data, data_dir, split, batch_size, out, tta_flip, precision,
+                          dev, str(source))
+
+
+def evaluate_model(model: nn.Module, data: str | None = None, data_dir: str | None = None, split: str = "test",
+                   batch_size: int = 512, out: str | os.PathLike | None = None, tta_flip: bool = False,
+                   precision: str = "auto", device: torch.device | str = "cpu", source: str = "model") -> dict:
+    """``evaluate_source`` for a model already loaded (with ``pretrained_cfg`` saying its data)."""
+    dev = torch.device(device)
+    ds = model_dataset(model, data, data_dir, split, source=source)
     data = data or model.pretrained_cfg["name"]
     prec = Precision(precision, dev)
     result = evaluate(model, eval_loader(ds, batch_size, dev), model.num_classes, prec.autocast, tta_flip, dev)
-    report = {"source": str(source), "data": data, "split": split, **result.as_dict(list(ds.classes))}
+    report = {"source": source, "data": data, "split": split, **result.as_dict(list(ds.classes))}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         report["confusion_png"] = str(plot_confusion(result.confusion, list(ds.classes), out / "confusion.png",
-                                                     f"{Path(str(source)).name} on {data}: top-1 {100 * result.top1:.2f}%"))
+                                                     f"{Path(source).name} on {data}: top-1 {100 * result.top1:.2f}%"))
         (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -87,4 +95,4 @@ def _with_stats(ds, mean, std):
     return ds
 
 
-__all__ = ["eval_loader", "evaluate_source", "model_dataset", "sample_subset"]
+__all__ = ["eval_loader", "evaluate_model", "evaluate_source", "model_dataset", "sample_subset"]

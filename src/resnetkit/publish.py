@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 from pathlib import Path
 
 import torch
@@ -21,15 +22,16 @@ def publish_run(run: str | os.PathLike, tag: str, out_dir: str | os.PathLike, ch
     The final weights (``last.pt``) are shipped by default, not the best-on-test epoch: with the
     test set as the evaluation set, picking the best epoch would report a number chosen on it.
     The test accuracy is measured here, with and without flip TTA."""
-    from .evaluation import evaluate_source
+    from .evaluation import evaluate_model
 
     run = Path(run)
-    source = run / checkpoint
-    model = load_model(source)
+    if not (run / "summary.json").is_file():
+        raise ValueError(f"{run}: not a finished run (no summary.json); finish it with resnetkit train --resume {run}")
+    model = load_model(run / checkpoint)
     data = model.pretrained_cfg
     metrics = {}
     for tta in (False, True):
-        r = evaluate_source(source, tta_flip=tta, precision="fp32")
+        r = evaluate_model(model, tta_flip=tta, precision="fp32", source=str(run / checkpoint))
         metrics["tta_flip" if tta else "plain"] = {k: r[k] for k in ("top1", "top5", "loss", "n")}
     summary = json.loads((run / "summary.json").read_text())
     name = model.model_cfg["name"]
@@ -41,7 +43,7 @@ def publish_run(run: str | os.PathLike, tag: str, out_dir: str | os.PathLike, ch
         "model_args": {k: v for k, v in model.model_cfg.items() if k not in ("name", "num_classes", "in_chans")},
         "test": metrics,
         "training": {
-            "command": (run / "command.txt").read_text().strip(),
+            "command": _command(run),
             "config": _yaml(run / "config.yaml"),
             "checkpoint": checkpoint,
             "steps": summary["steps"],
@@ -55,6 +57,14 @@ def publish_run(run: str | os.PathLike, tag: str, out_dir: str | os.PathLike, ch
     card_path = atomic_write(out_dir / f"{name}.{tag}.json",
                              lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
     return weights, card_path
+
+
+def _command(run: Path) -> str:
+    """The run's command with the program named as a user types it (not .venv/bin/resnetkit)."""
+    argv = shlex.split((run / "command.txt").read_text())
+    if argv and Path(argv[0]).name == "resnetkit":
+        argv[0] = "resnetkit"
+    return shlex.join(argv)
 
 
 def _yaml(path: Path) -> dict:
@@ -73,5 +83,10 @@ if __name__ == "__main__":
     p.add_argument("--note")
     a = p.parse_args()
     torch.set_grad_enabled(False)
-    for path in publish_run(a.run, a.tag, a.out, note=a.note):
-        print(path)
+    from .data import DatasetError
+
+    try:
+        for path in publish_run(a.run, a.tag, a.out, note=a.note):
+            print(path)
+    except (ValueError, FileNotFoundError, DatasetError) as e:
+        raise SystemExit(f"resnetkit.publish: error: {e}") from None

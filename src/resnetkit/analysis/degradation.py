@@ -80,7 +80,8 @@ def train_or_reuse(cfg: TrainConfig) -> Path:
     saved = run_dir / "config.yaml"
     if saved.is_file():
         before = TrainConfig.from_dict(yaml.safe_load(saved.read_text()))
-        if dataclasses.replace(before, progress=cfg.progress) != cfg:
+        # Where the runs live and whether a bar is drawn change nothing that was trained.
+        if dataclasses.replace(before, progress=cfg.progress, out=cfg.out) != cfg:
             diff = _config_diff(before.to_dict(), cfg.to_dict())
             raise ValueError(f"{run_dir} holds a run made with other settings ({diff}); use another --out or remove it")
     if (run_dir / "summary.json").is_file():
@@ -98,7 +99,7 @@ def _config_diff(a: dict, b: dict, prefix: str = "") -> str:
     for k in sorted(set(a) | set(b)):
         if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
             diffs.append(_config_diff(a[k], b[k], f"{prefix}{k}."))
-        elif a.get(k) != b.get(k) and k != "progress":
+        elif a.get(k) != b.get(k) and k not in ("progress", "out"):
             diffs.append(f"{prefix}{k}: {a.get(k)!r} there, {b.get(k)!r} now")
     return "; ".join(d for d in diffs if d)
 

@@ -33,6 +33,9 @@ def _targets(classes: int | Sequence[int] | None, logits: torch.Tensor) -> torch
     if classes is None:
         return logits.argmax(1)
     target = torch.as_tensor(classes, dtype=torch.long, device=logits.device)
+    bad = [c for c in target.flatten().tolist() if not 0 <= c < logits.shape[1]]
+    if bad:
+        raise ValueError(f"class {bad[0]} does not exist: the model predicts classes 0..{logits.shape[1] - 1}")
     if target.ndim == 1 and len(target) != len(logits):
         raise ValueError(f"{len(target)} classes for {len(logits)} images")
     return target.expand(len(logits))

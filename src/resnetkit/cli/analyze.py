@@ -70,21 +70,16 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 def _degradation(args: argparse.Namespace) -> int:
     from ..analysis.degradation import run_degradation, write_degradation
-    from ..train.config import merge, parse_assignment
+    from ..train.config import updates
 
     try:
         depths = [int(d) for d in args.depths.split(",") if d.strip()]
     except ValueError:
         raise ValueError(f"--depths {args.depths!r}: expected comma-separated integers, e.g. 20,56") from None
-    overrides: dict = {"progress": not args.no_progress}
-    if args.data_dir:
-        overrides = merge(overrides, {"data": {"data_dir": args.data_dir}})
-    if args.batch_size:
-        overrides = merge(overrides, {"data": {"batch_size": args.batch_size}})
-    if args.lr:
-        overrides = merge(overrides, {"optim": {"lr": args.lr}})
-    for assignment in args.set or ():
-        overrides = merge(overrides, parse_assignment(assignment))
+    overrides = updates({
+        ("data", "data_dir"): args.data_dir, ("data", "batch_size"): args.batch_size, ("optim", "lr"): args.lr,
+        ("progress",): False if args.no_progress else None,
+    }, args.set)
     result = run_degradation(args.data, depths, args.epochs, args.seed, args.out, args.recipe, overrides)
     paths = write_degradation(result, args.out, "resnetkit " + shlex.join(args.argv))
     for line in result.findings:
@@ -189,8 +184,9 @@ def _gradcam(args: argparse.Namespace) -> int:
     from ..loading import load_model
     from ..models import create_model
 
-    model = create_model(args.source) if _is_name(args.source) else load_model(args.source)
-    if _is_name(args.source):
+    untrained = _is_name(args.source)
+    model = create_model(args.source) if untrained else load_model(args.source)
+    if untrained:
         print(f"note: {args.source} is untrained (random weights); pass a checkpoint or pretrained tag for meaningful maps")
     images = load_images(args.images, model)
     cam = grad_cam(model, images, args.layer, args.target_class)

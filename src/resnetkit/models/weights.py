@@ -63,7 +63,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); the file is not a secret
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); the file is not a secret
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -71,10 +71,13 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: once, at import
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def save_weights(model_or_sd: nn.Module | Mapping, path: str | os.PathLike, metadata: dict | None = None) -> Path:

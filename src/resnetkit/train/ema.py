@@ -21,7 +21,8 @@ def build_ema(model: nn.Module, decay: float) -> AveragedModel | None:
         if not ema_tensors[0].is_floating_point():  # BN's num_batches_tracked: a count, not a weight
             torch._foreach_copy_(ema_tensors, tensors)
             return
-        n = float(num_averaged)
-        torch._foreach_lerp_(ema_tensors, tensors, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+        # Computed on the device, from the count AveragedModel keeps (and checkpoints): no sync per step.
+        n = num_averaged.to(ema_tensors[0].dtype)
+        torch._foreach_lerp_(ema_tensors, tensors, 1.0 - ((1.0 + n) / (10.0 + n)).clamp(max=decay))
 
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
