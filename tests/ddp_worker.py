@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from resnetkit.train import TrainConfig, fit
-from resnetkit.train.distributed import restart_count, shutdown_distributed
+from resnetkit.train.distributed import restart_count
 
 
 def config(out: str, name: str, sync_bn: bool, max_steps: int, lr: float = 0.05) -> TrainConfig:
@@ -33,7 +33,6 @@ def main(out: str, mode: str, steps: int, lr: float) -> None:
         callbacks.append(die)
     result = fit(config(out, mode, sync_bn=mode == "sync", max_steps=steps, lr=lr), callbacks=callbacks)
     torch.save(result.model.state_dict(), Path(out) / f"{mode}-rank{os.environ['RANK']}.pt")
-    shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ def test_two_nodes_meet_through_a_rendezvous_endpoint(tmp_path):
     assert run.name == "torchrun-resnetkit-test"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 3
+    assert sum("epoch 1/1" in err for _, err in outputs) == 1, "only global rank 0 reports progress"
 
 
 def test_global_batch_must_divide(tmp_path, monkeypatch):

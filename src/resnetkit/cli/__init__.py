@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from . import analyze, models, train
@@ -23,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Under torchrun only global rank 0 reports progress; the others speak only to warn.
+    quiet = os.environ.get("RANK", "0") != "0"
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     from ..data import DatasetError
 
     try:

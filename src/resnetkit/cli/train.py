@@ -100,6 +100,8 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingDiverged as e:
         print(f"resnetkit train: error: {e}", file=sys.stderr)
         return 1
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, global rank 0 reports
+        return 0
     best = result.best
     print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} img/s)")
     if best:

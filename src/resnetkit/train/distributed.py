@@ -13,6 +13,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # this context joined the process group, so it leaves it
 
     @property
     def enabled(self) -> bool:
@@ -31,6 +32,16 @@ class DistContext:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+    def close(self, finished: bool) -> None:
+        """Leave the process group this context joined. A finished run first waits for every rank:
+        the rank whose process hosts the rendezvous store must not exit while others still talk to
+        it, and a process that exits without destroying its gloo group can abort in teardown."""
+        if not (self.owns_group and dist.is_initialized()):
+            return
+        if finished:
+            dist.barrier()
+        dist.destroy_process_group()
 
     def gather(self, value) -> list:
         """``value`` from every rank, in rank order (any picklable object)."""
@@ -68,14 +79,10 @@ def init_distributed(device_name: str = "auto") -> tuple[DistContext, torch.devi
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return DistContext(rank, world, local_rank), device
-
-
-def shutdown_distributed() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    return DistContext(rank, world, local_rank, owns), device
 
 
 def restart_count() -> int:

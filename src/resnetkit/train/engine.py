@@ -89,7 +89,14 @@ def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Se
         raise ValueError("fit needs a config or a run to resume")
     if ckpt is None:
         cfg, ckpt = _elastic_restart(cfg)
-    return Trainer(cfg, ckpt, callbacks, argv).run()
+    trainer = Trainer(cfg, ckpt, callbacks, argv)
+    finished = False
+    try:
+        result = trainer.run()
+        finished = True
+        return result
+    finally:
+        trainer.ctx.close(finished)
 
 
 def _elastic_restart(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
