@@ -38,13 +38,26 @@ def test_gradients_without_norm_only_at_init(tmp_path, capsys, checkpoint):
 
 
 def test_responses_and_lesion_of_a_checkpoint(tmp_path, capsys, checkpoint):
+    # Plots and JSON name a run by its folder and a checkpoint by folder/stem, not by the whole path.
     assert main(["analyze", "responses", checkpoint, "--images", "50", "-o", str(tmp_path)]) == 0
-    prof = json.loads((tmp_path / "responses.json").read_text())[checkpoint]
+    prof = json.loads((tmp_path / "responses.json").read_text())["r/best"]
     assert len(prof["std"]) == 9 and all(s > 0 for s in prof["std"])
     assert main(["analyze", "lesion", checkpoint, "--images", "100", "-o", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "lesion.json").read_text())[checkpoint]
+    report = json.loads((tmp_path / "lesion.json").read_text())["r/best"]
     assert len(report["units"]) == 9 and 0 <= report["baseline"] <= 1
     assert "baseline" in capsys.readouterr().out and (tmp_path / "lesion.png").is_file()
+
+
+def test_sources_are_labelled_short_unless_that_would_merge_two(tmp_path):
+    from resnetkit.cli.analyze import _labels
+
+    for run in ("a/r", "b/r", "c/s"):
+        (tmp_path / run).mkdir(parents=True)
+        (tmp_path / run / "best.pt").touch()
+    a, b, c = (str(tmp_path / run) for run in ("a/r", "b/r", "c/s"))
+    assert _labels([c, c + "/best.pt", "resnet20.fashion_mnist"]) == {
+        c: "s", c + "/best.pt": "s/best", "resnet20.fashion_mnist": "resnet20.fashion_mnist"}
+    assert _labels([a, b, c]) == {a: a, b: b, c: "s"}
 
 
 def test_gradcam_over_image_files(tmp_path, capsys, checkpoint):

@@ -103,6 +103,22 @@ def _is_name(text: str) -> bool:
     return is_model(text) and "." not in text and not Path(text).exists()
 
 
+def _labels(sources: list[str]) -> dict[str, str]:
+    """What plots and tables call each source: a run folder's name, a checkpoint's folder/stem, or
+    the tag or name as given; the source itself where two short labels would collide."""
+    def short(source: str) -> str:
+        path = Path(source)
+        if path.is_dir():
+            return path.resolve().name
+        if path.is_file():
+            return f"{path.resolve().parent.name}/{path.stem}"
+        return source
+
+    labels = {s: short(s) for s in sources}
+    clashes = {v for v in labels.values() if list(labels.values()).count(v) > 1}
+    return {s: s if v in clashes else v for s, v in labels.items()}
+
+
 def _real_batch(model, args, n: int):
     """The first ``n`` test images of ``model``'s dataset (normalized as in training) and labels."""
     from ..evaluation import eval_loader, model_dataset
@@ -119,6 +135,7 @@ def _gradients(args: argparse.Namespace) -> int:
 
     probe = GradientProbe(batch_size=args.batch_size, image_size=args.image_size, n_points=args.points)
     result = GradientComparison(norm=not args.no_norm, seed=args.seed, probe=probe)
+    labels = _labels(args.targets)
     for text in args.targets:
         if args.no_norm and not _is_name(text):
             raise ValueError(f"{text}: --no-norm applies to models at initialization; a trained model keeps its BN")
@@ -129,7 +146,7 @@ def _gradients(args: argparse.Namespace) -> int:
             else:
                 model = load_model(text)
                 batch = _real_batch(model, args, args.batch_size)
-            result.models.append(measure_gradients(model, text, probe, args.seed, batch))
+            result.models.append(measure_gradients(model, labels[text], probe, args.seed, batch))
     print(f"{'model':<28} {'state':<8} {'BN':<4} {'spread':>10} {'first/last':>11} {'lag-1 corr':>11}")
     for m in result.models:
         print(f"{m.model:<28} {'trained' if m.trained else 'init':<8} {'yes' if result.norm else 'no':<4} "
@@ -145,10 +162,11 @@ def _responses(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     profiles = {}
+    labels = _labels(args.sources)
     for source in args.sources:
         model = load_model(source)
         images, _ = _real_batch(model, args, args.images)
-        profiles[source] = layer_responses(model, images)
+        profiles[labels[source]] = layer_responses(model, images)
     for source, prof in profiles.items():
         print(f"{source}: {len(prof.std)} units, response std mean {sum(prof.std) / len(prof.std):.3f}, "
               f"max {max(prof.std):.3f}, min {min(prof.std):.3f}")
@@ -162,15 +180,16 @@ def _lesion(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     reports = {}
+    labels = _labels(args.sources)
     for source in args.sources:
         model = load_model(source)
         ds = model_dataset(model, args.data, args.data_dir, source=source)
         if args.images:
             ds = sample_subset(ds, args.images)
-        reports[source] = report = lesion_study(model, eval_loader(ds, 500))
+        reports[labels[source]] = report = lesion_study(model, eval_loader(ds, 500))
         drops = [u.drop for u in report.units if u.drop is not None]
         worst = max((u for u in report.units if u.drop is not None), key=lambda u: u.drop, default=None)
-        print(f"{source}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
+        print(f"{labels[source]}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
               f"{100 * sum(drops) / max(len(drops), 1):.2f} points on average"
               + (f", at most {100 * worst.drop:.2f} ({worst.unit})" if worst else "")
               + (f"; {len(report.units) - len(drops)} unit(s) cannot be removed" if len(drops) < len(report.units) else ""))
