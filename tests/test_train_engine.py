@@ -196,3 +196,16 @@ def test_a_moved_run_resumes_in_its_new_folder(tmp_path):
     result = fit(None, resume=tmp_path / "moved")
     assert result.run_dir == tmp_path / "moved" and (tmp_path / "moved" / "summary.json").is_file()
     assert not (tmp_path / "old" / "r").exists()
+
+
+def test_fine_tuning_starts_from_shipped_weights_or_a_checkpoint(tmp_path):
+    from resnetkit import create_model
+
+    # lr 0: the run changes no weight, so what it ends with is what it started from.
+    frozen = {"optim": {"lr": 0.0, "weight_decay": 0.0}, "schedule": {"name": "constant", "warmup_steps": 0}}
+    tuned = fit(_cfg(tmp_path, run_name="t", max_steps=1, model={"weights": "resnet20.fashion_mnist"}, **frozen))
+    shipped = create_model("resnet20.fashion_mnist", pretrained=True)
+    torch.testing.assert_close(tuned.model.conv1.weight, shipped.conv1.weight)
+    torch.testing.assert_close(tuned.model.layer3[2].conv2.weight, shipped.layer3[2].conv2.weight)
+    again = fit(_cfg(tmp_path, run_name="c", max_steps=1, model={"weights": str(tmp_path / "t" / "last.pt")}, **frozen))
+    torch.testing.assert_close(again.model.fc.weight, shipped.fc.weight)
