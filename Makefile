@@ -37,6 +37,7 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/train_throughput.py --compile
+	$(PY) benchmarks/loader_cost.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
