@@ -119,6 +119,14 @@ def _labels(sources: list[str]) -> dict[str, str]:
     return {s: s if v in clashes else v for s, v in labels.items()}
 
 
+def _each_model(sources: list[str]):
+    """Each source's label, the source, and its model, loaded one at a time."""
+    from ..loading import load_model
+
+    for source, label in _labels(sources).items():
+        yield label, source, load_model(source)
+
+
 def _real_batch(model, args, n: int):
     """The first ``n`` test images of ``model``'s dataset (normalized as in training) and labels."""
     from ..evaluation import eval_loader, model_dataset
@@ -159,16 +167,13 @@ def _gradients(args: argparse.Namespace) -> int:
 
 def _responses(args: argparse.Namespace) -> int:
     from ..analysis import layer_responses, plot_responses
-    from ..loading import load_model
 
     profiles = {}
-    labels = _labels(args.sources)
-    for source in args.sources:
-        model = load_model(source)
+    for label, _, model in _each_model(args.sources):
         images, _ = _real_batch(model, args, args.images)
-        profiles[labels[source]] = layer_responses(model, images)
-    for source, prof in profiles.items():
-        print(f"{source}: {len(prof.std)} units, response std mean {sum(prof.std) / len(prof.std):.3f}, "
+        profiles[label] = layer_responses(model, images)
+    for label, prof in profiles.items():
+        print(f"{label}: {len(prof.std)} units, response std mean {sum(prof.std) / len(prof.std):.3f}, "
               f"max {max(prof.std):.3f}, min {min(prof.std):.3f}")
     _write(args.out, "responses", plot_responses, profiles)
     return 0
@@ -177,19 +182,16 @@ def _responses(args: argparse.Namespace) -> int:
 def _lesion(args: argparse.Namespace) -> int:
     from ..analysis import lesion_study, plot_lesion
     from ..evaluation import eval_loader, model_dataset, sample_subset
-    from ..loading import load_model
 
     reports = {}
-    labels = _labels(args.sources)
-    for source in args.sources:
-        model = load_model(source)
+    for label, source, model in _each_model(args.sources):
         ds = model_dataset(model, args.data, args.data_dir, source=source)
         if args.images:
             ds = sample_subset(ds, args.images)
-        reports[labels[source]] = report = lesion_study(model, eval_loader(ds, 500))
+        reports[label] = report = lesion_study(model, eval_loader(ds, 500))
         drops = [u.drop for u in report.units if u.drop is not None]
         worst = max((u for u in report.units if u.drop is not None), key=lambda u: u.drop, default=None)
-        print(f"{labels[source]}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
+        print(f"{label}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
               f"{100 * sum(drops) / max(len(drops), 1):.2f} points on average"
               + (f", at most {100 * worst.drop:.2f} ({worst.unit})" if worst else "")
               + (f"; {len(report.units) - len(drops)} unit(s) cannot be removed" if len(drops) < len(report.units) else ""))
