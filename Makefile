@@ -33,7 +33,7 @@ DEMO_EPOCHS ?= 8
 demo: install
 	rm -rf runs/demo
 	$(VENV)/bin/resnetkit train --recipe fashion-mnist --model resnet20 --epochs $(DEMO_EPOCHS) --name demo
-	$(VENV)/bin/resnetkit eval runs/demo/best.pt --tta-flip --out runs/demo/eval
+	$(VENV)/bin/resnetkit eval runs/demo/best.pt --out runs/demo/eval
 
 bench: install
 	$(PY) benchmarks/train_throughput.py --compile

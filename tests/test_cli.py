@@ -20,10 +20,11 @@ def test_info_unknown_pattern(capsys):
     assert "no model matches" in capsys.readouterr().err
 
 
-def test_train_then_eval_json(tmp_path, capsys):
+def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     args = ["train", "--model", "resnet20", "--data", "digits", "--max-steps", "4", "--batch-size", "64",
             "--out", str(tmp_path), "--name", "cli", "--no-progress", "--precision", "fp32",
-            "--set", "data.pad=1", "--set", "data.flip=false"]
+            "--set", "data.pad=1", "--set", "data.flip=false", "--set", "tta_flip=true"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "run folder:" in out and "best.pt" in out
@@ -31,6 +32,13 @@ def test_train_then_eval_json(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "cli" / "best.pt"), "--json", "--precision", "fp32"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"top1", "top5", "n", "per_class", "confusion"} <= set(report) and report["n"] == 360
+    # eval repeats the run's own evaluation (here flip TTA) unless told otherwise, and keeps the
+    # confusion matrix as a PNG beside its JSON
+    assert report["tta_flip"] is True
+    assert (tmp_path / "runs" / "eval" / "cli-best" / "confusion.png").is_file()
+    assert main(["eval", str(tmp_path / "cli"), "--no-tta-flip", "--precision", "fp32", "--out", "e"]) == 0
+    assert "without TTA" in capsys.readouterr().out
+    assert json.loads((tmp_path / "e" / "eval.json").read_text())["tta_flip"] is False
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -49,7 +49,7 @@ def test_responses_and_lesion_of_a_checkpoint(tmp_path, capsys, checkpoint):
 
 
 def test_sources_are_labelled_short_unless_that_would_merge_two(tmp_path):
-    from resnetkit.cli.analyze import _labels
+    from resnetkit.cli.labels import source_labels as _labels
 
     for run in ("a/r", "b/r", "c/s"):
         (tmp_path / run).mkdir(parents=True)

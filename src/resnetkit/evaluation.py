@@ -37,6 +37,13 @@ def model_dataset(model: nn.Module, data: str | None = None, data_dir: str | Non
     return ds
 
 
+def trained_tta_flip(model: nn.Module) -> bool:
+    """Whether the model's own training evaluated it with flip TTA (the recipe's protocol, which
+    ``resnetkit eval`` repeats unless told otherwise)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return bool(cfg.get("training", {}).get("config", {}).get("tta_flip", False))
+
+
 def sample_subset(ds, n: int, seed: int = 0):
     """``n`` samples drawn without replacement (seeded: the same ones every call), keeping classes
     and normalization; the whole dataset when it has no more than ``n``."""
@@ -60,25 +67,26 @@ def eval_loader(ds, batch_size: int, device: torch.device | str = "cpu"):
 
 def evaluate_source(source: str | os.PathLike, data: str | None = None, data_dir: str | None = None,
                     split: str = "test", batch_size: int = 512, out: str | os.PathLike | None = None,
-                    tta_flip: bool = False, precision: str = "auto", device: str = "auto") -> dict:
+                    tta_flip: bool | None = None, precision: str = "auto", device: str = "auto") -> dict:
     """Top-1/top-5/per-class accuracy and confusion of ``source`` (tag, checkpoint, run folder or
     resnetkit safetensors) on ``data`` (default: the dataset it was trained on), normalized with
-    the statistics it was trained with."""
+    the statistics it was trained with. ``tta_flip`` defaults to what its training did."""
     dev = resolve_device(device)
     return evaluate_model(load_model(source, device=dev), data, data_dir, split, batch_size, out, tta_flip, precision,
                           dev, str(source))
 
 
 def evaluate_model(model: nn.Module, data: str | None = None, data_dir: str | None = None, split: str = "test",
-                   batch_size: int = 512, out: str | os.PathLike | None = None, tta_flip: bool = False,
+                   batch_size: int = 512, out: str | os.PathLike | None = None, tta_flip: bool | None = None,
                    precision: str = "auto", device: torch.device | str = "cpu", source: str = "model") -> dict:
     """``evaluate_source`` for a model already loaded (with ``pretrained_cfg`` saying its data)."""
     dev = torch.device(device)
     ds = model_dataset(model, data, data_dir, split, source=source)
     data = data or model.pretrained_cfg["name"]
     prec = Precision(precision, dev)
+    tta_flip = trained_tta_flip(model) if tta_flip is None else tta_flip
     result = evaluate(model, eval_loader(ds, batch_size, dev), model.num_classes, prec.autocast, tta_flip, dev)
-    report = {"source": source, "data": data, "split": split, **result.as_dict(list(ds.classes))}
+    report = {"source": source, "data": data, "split": split, "tta_flip": tta_flip, **result.as_dict(list(ds.classes))}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -95,4 +103,4 @@ def _with_stats(ds, mean, std):
     return ds
 
 
-__all__ = ["eval_loader", "evaluate_model", "evaluate_source", "model_dataset", "sample_subset"]
+__all__ = ["eval_loader", "evaluate_model", "evaluate_source", "model_dataset", "sample_subset", "trained_tta_flip"]

@@ -50,7 +50,8 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") ->
         ckpt = load_checkpoint(path)
         model = _build(ckpt["model_cfg"], path)
         load_weights(model, checkpoint_weights(ckpt))
-        model.pretrained_cfg = dict(ckpt.get("dataset") or {})
+        # What the run was trained on, and its config in the place a shipped card keeps it.
+        model.pretrained_cfg = {**(ckpt.get("dataset") or {}), "training": {"config": ckpt.get("config") or {}}}
     return model.to(device).eval()
 
 

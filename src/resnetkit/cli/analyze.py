@@ -6,6 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from .labels import source_labels
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("experiment", help="experiments that reproduce the paper's claims")
@@ -103,27 +105,11 @@ def _is_name(text: str) -> bool:
     return is_model(text) and "." not in text and not Path(text).exists()
 
 
-def _labels(sources: list[str]) -> dict[str, str]:
-    """What plots and tables call each source: a run folder's name, a checkpoint's folder/stem, or
-    the tag or name as given; the source itself where two short labels would collide."""
-    def short(source: str) -> str:
-        path = Path(source)
-        if path.is_dir():
-            return path.resolve().name
-        if path.is_file():
-            return f"{path.resolve().parent.name}/{path.stem}"
-        return source
-
-    labels = {s: short(s) for s in sources}
-    clashes = {v for v in labels.values() if list(labels.values()).count(v) > 1}
-    return {s: s if v in clashes else v for s, v in labels.items()}
-
-
 def _each_model(sources: list[str]):
     """Each source's label, the source, and its model, loaded one at a time."""
     from ..loading import load_model
 
-    for source, label in _labels(sources).items():
+    for source, label in source_labels(sources).items():
         yield label, source, load_model(source)
 
 
@@ -143,7 +129,7 @@ def _gradients(args: argparse.Namespace) -> int:
 
     probe = GradientProbe(batch_size=args.batch_size, image_size=args.image_size, n_points=args.points)
     result = GradientComparison(norm=not args.no_norm, seed=args.seed, probe=probe)
-    labels = _labels(args.targets)
+    labels = source_labels(args.targets)
     for text in args.targets:
         if args.no_norm and not _is_name(text):
             raise ValueError(f"{text}: --no-norm applies to models at initialization; a trained model keeps its BN")
