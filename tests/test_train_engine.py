@@ -209,3 +209,28 @@ def test_fine_tuning_starts_from_shipped_weights_or_a_checkpoint(tmp_path):
     torch.testing.assert_close(tuned.model.layer3[2].conv2.weight, shipped.layer3[2].conv2.weight)
     again = fit(_cfg(tmp_path, run_name="c", max_steps=1, model={"weights": str(tmp_path / "t" / "last.pt")}, **frozen))
     torch.testing.assert_close(again.model.fc.weight, shipped.fc.weight)
+
+
+def test_linear_lr_scaling_and_label_smoothing_reach_the_trainer(tmp_path):
+    from resnetkit.train.engine import Trainer
+
+    cfg = _cfg(tmp_path, run_name="s", data={"batch_size": 128}, optim={"lr": 0.1, "scale_lr": True, "label_smoothing": 0.1})
+    trainer = Trainer(cfg)
+    assert trainer.scheduler.base_lrs == [pytest.approx(0.1 * 128 / 256)] * len(trainer.optimizer.param_groups)
+    assert trainer.criterion.label_smoothing == 0.1
+    trainer.runlog.close()
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path):
+    from resnetkit.train.engine import Trainer
+
+    # Plain SGD at lr 1, one step: the update is the clipped gradient, so its norm is the clip.
+    clip = 1e-3
+    cfg = _cfg(tmp_path, run_name="c", max_steps=1, optim={"lr": 1.0, "momentum": 0.0, "weight_decay": 0.0,
+                                                            "clip_grad": clip},
+               schedule={"name": "constant", "warmup_steps": 0})
+    trainer = Trainer(cfg)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.run()
+    update = torch.stack([(p.detach() - b).norm() for p, b in zip(trainer.model.parameters(), before)]).norm()
+    assert update == pytest.approx(clip, rel=1e-3)
