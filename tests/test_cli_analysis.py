@@ -70,6 +70,9 @@ def test_gradcam_over_image_files(tmp_path, capsys, checkpoint):
     assert data["layer"] == "layer3" and [r["image"] for r in data["images"]] == [str(gray), str(rgb)]
     assert all(r["class_name"] == str(r["class"]) for r in data["images"])  # digits' classes are "0".."9"
     assert (tmp_path / "cam" / "gradcam.png").is_file()
+    assert main(["gradcam", checkpoint, str(gray), "--layer", "layer2.1", "--class", "3", "-o", str(tmp_path / "l2")]) == 0
+    data = json.loads((tmp_path / "l2" / "gradcam.json").read_text())
+    assert data["layer"] == "layer2.1" and data["images"][0]["class"] == 3
     assert main(["gradcam", checkpoint, str(tmp_path / "missing.png"), "-o", str(tmp_path)]) == 2
     assert "missing.png" in capsys.readouterr().err
 

@@ -119,3 +119,19 @@ def test_global_batch_must_divide(tmp_path, monkeypatch):
 
     with pytest.raises(ValueError, match="global batch: it must divide by the 3 processes"):
         build_loaders(config(str(tmp_path), "x", False, 1), DistContext(0, 3, 0), torch.device("cpu"))
+
+
+def test_ranks_that_would_resume_from_different_steps_refuse_to_start(tmp_path):
+    from types import SimpleNamespace
+
+    from resnetkit.train.engine import Trainer
+
+    class TwoRanks:
+        def gather(self, value):  # rank 1 read an older checkpoint from its own disk
+            return [value, 5]
+
+    trainer = SimpleNamespace(ctx=TwoRanks(), state={"step": 9}, cfg=SimpleNamespace(out=str(tmp_path)))
+    with pytest.raises(RuntimeError, match=r"different steps \[9, 5\].*shared filesystem"):
+        Trainer._check_same_start(trainer)
+    trainer.ctx.gather = lambda value: [value, value]
+    Trainer._check_same_start(trainer)

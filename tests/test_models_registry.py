@@ -44,6 +44,17 @@ def test_forward_backward_every_parameter_gets_a_gradient(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_groupnorm_and_one_input_channel(name):
+    # GroupNorm swapped in everywhere, on a 1-channel input: a batch of one trains (no batch statistics).
+    model = create_model(name, norm_layer="groupnorm", in_chans=1, num_classes=3)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    out = model(_input(name, batch=1, in_chans=1))
+    assert out.shape == (1, 3)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_features_only_shapes_and_strides(name):
     with torch.device("meta"):
         full = create_model(name)
