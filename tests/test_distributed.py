@@ -40,13 +40,18 @@ def test_two_ranks_agree_and_match_one_process_with_sync_bn(tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        single = fit(config(str(tmp_path), "single", sync_bn=False, max_steps=SYNC_STEPS, lr=SYNC_LR)).model.state_dict()
+        reference = fit(config(str(tmp_path), "single", sync_bn=False, max_steps=SYNC_STEPS, lr=SYNC_LR))
     finally:
         torch.set_num_threads(threads)
+    single = reference.model.state_dict()
     for k in r0:
         torch.testing.assert_close(r0[k], single[k], rtol=1e-4, atol=1e-5, msg=f"DDP and one process differ at {k}")
     summary = json.loads((tmp_path / "sync" / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == SYNC_STEPS
+    # Metrics are summed over the ranks: the logged loss and accuracies are the global batch's and
+    # the whole evaluation set's, as one process logs them.
+    for key in ("train_loss", "train_top1", "eval_loss", "eval_top1"):
+        assert summary["last"][key] == pytest.approx(reference.last[key], rel=1e-3, abs=1e-3), key
     # Only rank 0 writes: one run folder, one TensorBoard event file, one row per logging point.
     assert len(list((tmp_path / "sync" / "tensorboard").iterdir())) == 1
     steps = (tmp_path / "sync" / "steps.csv").read_text().splitlines()
