@@ -234,3 +234,39 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
     trainer.run()
     update = torch.stack([(p.detach() - b).norm() for p, b in zip(trainer.model.parameters(), before)]).norm()
     assert update == pytest.approx(clip, rel=1e-3)
+
+
+def test_trains_on_a_folder_of_images_and_the_checkpoint_evaluates_it(tmp_path):
+    from PIL import Image
+
+    from resnetkit.evaluation import evaluate_source
+
+    # Two classes told apart by colour; train/ and val/ subfolders as torchvision's ImageFolder expects.
+    for split, n in (("train", 8), ("val", 3)):
+        for label, colour in (("blue", (0, 0, 200)), ("red", (200, 0, 0))):
+            for i in range(n):
+                path = tmp_path / "images" / split / label / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (20, 14), tuple(c + 5 * i for c in colour)).save(path)
+    cfg = _cfg(tmp_path, run_name="f", max_steps=4,
+               data={"name": str(tmp_path / "images"), "batch_size": 4, "image_size": 16, "workers": 0})
+    result = fit(cfg)
+    assert result.steps == 4 and result.best["eval_top1"] is not None
+    ckpt = load_checkpoint(result.run_dir / "last.pt")
+    assert ckpt["dataset"]["classes"] == ["blue", "red"] and ckpt["dataset"]["image_size"] == [16, 16]
+    report = evaluate_source(result.run_dir, precision="fp32")
+    assert report["n"] == 6 and set(report["per_class"]) == {"blue", "red"}
+
+
+def test_val_size_holds_out_a_fixed_split_and_the_test_set_is_measured_at_the_end(tmp_path):
+    from resnetkit.train.distributed import DistContext
+    from resnetkit.train.loaders import build_loaders
+
+    cfg = _cfg(tmp_path, run_name="v", max_steps=2, data={"val_size": 60})
+    loaders = build_loaders(cfg, DistContext(), torch.device("cpu"))
+    assert len(loaders.eval.dataset) == 60 and len(loaders.test.dataset) == 360
+    assert len(loaders.train.dataset) == 1797 - 360 - 60  # digits: 1437 train, 360 test
+    again = build_loaders(cfg, DistContext(), torch.device("cpu"))
+    assert torch.equal(loaders.eval.dataset.images, again.eval.dataset.images)  # seeded: the same split
+    summary = json.loads((fit(cfg).run_dir / "summary.json").read_text())
+    assert summary["test"]["n"] == 360
