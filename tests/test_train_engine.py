@@ -270,3 +270,17 @@ def test_val_size_holds_out_a_fixed_split_and_the_test_set_is_measured_at_the_en
     assert torch.equal(loaders.eval.dataset.images, again.eval.dataset.images)  # seeded: the same split
     summary = json.loads((fit(cfg).run_dir / "summary.json").read_text())
     assert summary["test"]["n"] == 360
+
+
+def test_deterministic_runs_repeat_bit_for_bit(tmp_path):
+    runs = [fit(_cfg(tmp_path, run_name=f"d{i}", max_steps=3, deterministic=True)).model.state_dict() for i in range(2)]
+    for k in runs[0]:
+        assert torch.equal(runs[0][k], runs[1][k]), k
+
+
+@pytest.mark.slow
+def test_compiled_training_writes_plain_checkpoints(tmp_path):
+    result = fit(_cfg(tmp_path, run_name="c", max_steps=2, compile=True))
+    ckpt = load_checkpoint(result.run_dir / "last.pt")
+    assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
+    assert load_model(result.run_dir).num_classes == 10
