@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from . import analyze, models, train
+from . import analyze, infer, models, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resnetkit", description="Residual networks: models, training, analysis.")
     parser.add_argument("--version", action="version", version=f"resnetkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (models, train, analyze):
+    for group in (models, train, infer, analyze):
         group.add_commands(sub)
     return parser
 

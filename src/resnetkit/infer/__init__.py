@@ -1,4 +1,5 @@
-"""Using trained models: turning files into the inputs they expect."""
+"""Using trained models: turning files into the inputs they expect, and predictions."""
+from .predict import Prediction, predict
 from .preprocess import InputSpec, input_spec, load_images
 
-__all__ = ["InputSpec", "input_spec", "load_images"]
+__all__ = ["InputSpec", "Prediction", "input_spec", "load_images", "predict"]
