@@ -171,3 +171,14 @@ def test_deepest_models_backward(name):
     model = create_model(name)
     model(torch.randn(2, 3, 8, 8)).sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_name_has_a_builder_of_the_same_name(name):
+    import resnetkit.models
+
+    with torch.device("meta"):
+        built = getattr(resnetkit.models, name)(num_classes=5)
+        created = create_model(name, num_classes=5)
+    assert type(built) is type(created)
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in created.state_dict().items()}
