@@ -31,6 +31,7 @@ def predict(model: nn.Module, paths: Sequence[str | os.PathLike], top_k: int = 5
     was trained. ``tta_flip`` averages the logits of the image and its mirror; by default it does
     what the model's training evaluation did."""
     from ..evaluation import trained_tta_flip
+    from ..train.evaluate import model_logits
 
     tta = trained_tta_flip(model) if tta_flip is None else tta_flip
     names = (getattr(model, "pretrained_cfg", None) or {}).get("classes")
@@ -38,11 +39,7 @@ def predict(model: nn.Module, paths: Sequence[str | os.PathLike], top_k: int = 5
     out = []
     for start in range(0, len(paths), batch_size):
         chunk = list(paths[start:start + batch_size])
-        x = load_images(chunk, model)
-        logits = model(x)
-        if tta:
-            logits = (logits + model(x.flip(-1))) / 2
-        probs, classes = logits.float().softmax(1).topk(k, dim=1)
+        probs, classes = model_logits(model, load_images(chunk, model), tta).float().softmax(1).topk(k, dim=1)
         for path, c, p in zip(chunk, classes.tolist(), probs.tolist()):
             out.append(Prediction(str(path), c, [names[i] for i in c] if names else None, p))
     return out

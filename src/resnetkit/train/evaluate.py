@@ -30,6 +30,12 @@ class EvalResult:
         }
 
 
+def model_logits(model: nn.Module, x: torch.Tensor, tta_flip: bool = False) -> torch.Tensor:
+    """``model(x)``, or with ``tta_flip`` the mean of the logits of ``x`` and of its mirror."""
+    logits = model(x)
+    return (logits + model(x.flip(-1))) / 2 if tta_flip else logits
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, num_classes: int, autocast=None, tta_flip: bool = False,
              device: torch.device | str = "cpu", reduce=None) -> EvalResult:
@@ -44,13 +50,10 @@ def evaluate(model: nn.Module, loader, num_classes: int, autocast=None, tta_flip
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast() if autocast else contextlib.nullcontext():
-            logits = model(x)
-            if tta_flip:
-                logits = logits + model(x.flip(-1))
-        logits = logits.float()
+            logits = model_logits(model, x, tta_flip).float()
         topk = logits.topk(k, dim=1).indices
         stats += torch.stack([
-            F.cross_entropy(logits / (2 if tta_flip else 1), y, reduction="sum").double(),
+            F.cross_entropy(logits, y, reduction="sum").double(),
             (topk[:, 0] == y).sum().double(),
             (topk == y[:, None]).any(1).sum().double(),
             torch.tensor(float(len(y)), dtype=torch.float64, device=device),
