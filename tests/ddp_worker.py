@@ -18,7 +18,7 @@ def config(out: str, name: str, sync_bn: bool, max_steps: int, lr: float = 0.05)
         "optim": {"lr": lr, "momentum": 0.9, "weight_decay": 1e-4},
         "schedule": {"name": "cosine"},
         "max_steps": max_steps, "precision": "fp32", "channels_last": False, "sync_bn": sync_bn,
-        "out": out, "run_name": name, "progress": False,
+        "out": out, "run_name": name, "progress": False, "test_curve": True,
     })
 
 

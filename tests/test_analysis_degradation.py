@@ -5,9 +5,10 @@ import json
 import matplotlib.image
 import pytest
 
-from resnetkit.analysis import degradation as deg
-from resnetkit.analysis.degradation import TwinRun, experiment_config, judge, run_degradation, train_or_reuse, twin_names
-from resnetkit.train import TrainingInterrupted, fit, load_checkpoint
+from resnetkit.experiments import degradation as deg
+from resnetkit.experiments.degradation import TwinRun, experiment_config, judge, run_degradation, train_or_reuse, twin_names
+from resnetkit.artifacts import load_checkpoint
+from resnetkit.train import TrainingInterrupted, fit
 
 FAST = {"progress": False, "precision": "fp32", "channels_last": False, "data": {"pad": 1}}
 
@@ -28,7 +29,7 @@ def test_each_twin_is_trained_with_the_same_recipe_and_outputs_are_written(exper
         assert (c["data"]["val_size"], c["seed"], c["epochs"], c["max_steps"]) == (0, 0, 1, None)
     assert all(r.train_curve and r.test_curve and 0 <= r.final_train_error <= 1 for r in result.runs)
 
-    from resnetkit.analysis.degradation import write_degradation
+    from resnetkit.experiments.degradation import write_degradation
 
     paths = write_degradation(result, out, "resnetkit experiment degradation --data digits")
     rows = list(csv.DictReader(paths["results"].open()))

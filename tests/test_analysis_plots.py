@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from resnetkit.analysis import (
-    GradientProbe, compare_gradients, grad_cam, layer_responses, lesion_study, plot_gradcam, plot_gradients,
-    plot_lesion, plot_responses, to_jsonable, write_json,
+    GradientProbe, compare_gradients, grad_cam, layer_responses, lesion_study, to_jsonable, write_json,
 )
+from resnetkit.analysis.plots import plot_gradcam, plot_gradients, plot_lesion, plot_responses
 from resnetkit.models import create_model
 
 

@@ -24,10 +24,10 @@ def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["train", "--model", "resnet20", "--data", "digits", "--max-steps", "4", "--batch-size", "64",
             "--out", str(tmp_path), "--name", "cli", "--no-progress", "--precision", "fp32",
-            "--set", "data.pad=1", "--set", "data.flip=false", "--set", "tta_flip=true"]
+            "--set", "data.pad=1", "--set", "data.flip=false", "--set", "tta_flip=true", "--set", "data.val_size=100"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "run folder:" in out and "best.pt" in out
+    assert "run folder:" in out and "best.pt" in out and "best validation top-1" in out
     assert (tmp_path / "cli" / "command.txt").read_text().startswith("resnetkit train --model resnet20 --data digits")
     assert main(["eval", str(tmp_path / "cli" / "best.pt"), "--json", "--precision", "fp32"]) == 0
     report = json.loads(capsys.readouterr().out)

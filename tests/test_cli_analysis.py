@@ -16,7 +16,7 @@ def checkpoint(tmp_path_factory):
         "model": {"name": "resnet20"}, "data": {"name": "digits", "batch_size": 64, "pad": 1},
         "max_steps": 3, "precision": "fp32", "out": str(out), "run_name": "r", "progress": False,
     }))
-    return str(out / "r" / "best.pt")
+    return str(out / "r" / "last.pt")
 
 
 def test_gradients_of_models_at_init_and_of_a_trained_checkpoint(tmp_path, capsys, checkpoint):
@@ -40,10 +40,10 @@ def test_gradients_without_norm_only_at_init(tmp_path, capsys, checkpoint):
 def test_responses_and_lesion_of_a_checkpoint(tmp_path, capsys, checkpoint):
     # Plots and JSON name a run by its folder and a checkpoint by folder/stem, not by the whole path.
     assert main(["analyze", "responses", checkpoint, "--images", "50", "-o", str(tmp_path)]) == 0
-    prof = json.loads((tmp_path / "responses.json").read_text())["r/best"]
+    prof = json.loads((tmp_path / "responses.json").read_text())["r/last"]
     assert len(prof["std"]) == 9 and all(s > 0 for s in prof["std"])
     assert main(["analyze", "lesion", checkpoint, "--images", "100", "-o", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "lesion.json").read_text())["r/best"]
+    report = json.loads((tmp_path / "lesion.json").read_text())["r/last"]
     assert len(report["units"]) == 9 and 0 <= report["baseline"] <= 1
     assert "baseline" in capsys.readouterr().out and (tmp_path / "lesion.png").is_file()
 
@@ -82,7 +82,7 @@ def test_experiment_command_and_its_bad_input(tmp_path, capsys):
                  "--set", "data.pad=1", "--set", "precision=\"fp32\"", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Only depth 20 was trained" in out and "report:" in out
-    assert (tmp_path / "report.md").is_file() and (tmp_path / "runs" / "resnet20" / "best.pt").is_file()
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "runs" / "resnet20" / "last.pt").is_file()
     assert main(["experiment", "degradation", "--depths", "20,21", "-o", str(tmp_path)]) == 2
     assert "no model plain21" in capsys.readouterr().err
     assert main(["experiment", "degradation", "--depths", "twenty", "-o", str(tmp_path)]) == 2

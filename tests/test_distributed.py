@@ -120,10 +120,11 @@ def test_two_nodes_meet_through_a_rendezvous_endpoint(tmp_path):
 
 def test_global_batch_must_divide(tmp_path, monkeypatch):
     from resnetkit.train.distributed import DistContext
+    from resnetkit.tasks import Classification
     from resnetkit.train.loaders import build_loaders
 
     with pytest.raises(ValueError, match="global batch: it must divide by the 3 processes"):
-        build_loaders(config(str(tmp_path), "x", False, 1), DistContext(0, 3, 0), torch.device("cpu"))
+        build_loaders(config(str(tmp_path), "x", False, 1), DistContext(0, 3, 0), torch.device("cpu"), Classification())
 
 
 def test_ranks_that_would_resume_from_different_steps_refuse_to_start(tmp_path):

@@ -62,8 +62,8 @@ def test_load_model_refuses_plain_weights_with_a_hint(tmp_path):
 
 
 def test_a_published_run_is_a_pretrained_tag_that_evaluates_with_no_flags(weights_dir, tmp_path):
-    from resnetkit.evaluation import evaluate_source
-    from resnetkit.publish import publish_run
+    from resnetkit.infer import evaluate_source
+    from resnetkit.infer.publish import publish_run
     from resnetkit.train import TrainConfig, fit
 
     run = fit(TrainConfig.from_dict({

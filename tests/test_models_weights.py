@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnetkit.models import WeightsError, adapt_input_conv, create_model, load_weights, read_state_dict, save_weights
+from resnetkit.artifacts import save_weights
+from resnetkit.models import WeightsError, adapt_input_conv, create_model, load_weights, read_state_dict
 
 from reference import peer_state_dicts
 
@@ -88,10 +89,10 @@ def test_save_and_load_roundtrip(tmp_path, suffix):
 
 
 def test_saved_files_follow_the_umask(tmp_path):
-    from resnetkit.models import weights
+    from resnetkit.artifacts import atomic
 
     path = save_weights(create_model("resnet20"), tmp_path / "w.safetensors")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~weights._UMASK  # 0o644 under the usual 022, not 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~atomic._UMASK  # 0o644 under the usual 022, not 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temp file left
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from resnetkit.cli import main
 from resnetkit.infer import predict
-from resnetkit.loading import load_model
+from resnetkit.artifacts import load_model
 
 # The first Fashion-MNIST test image of each class, as PNG files (docs/results/gradcam/inputs/).
 INPUTS = sorted((Path(__file__).parents[1] / "docs" / "results" / "gradcam" / "inputs").glob("*.png"))

@@ -39,7 +39,7 @@ def test_card_holds_what_inference_and_reproduction_need(tag):
 @pytest.mark.skipif(not _fashion_mnist_available(), reason="Fashion-MNIST is not installed (make install does it)")
 @pytest.mark.parametrize("tag", [t for t in SHIPPED if t in TARGETS])
 def test_shipped_accuracy_is_what_the_card_says_and_meets_the_target(tag):
-    from resnetkit.evaluation import evaluate_source
+    from resnetkit.infer import evaluate_source
 
     card = get_pretrained_cfg(*split_model_name(tag))
     report = evaluate_source(tag, precision="fp32")  # what `resnetkit eval TAG` measures: the recipe's flip TTA

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from resnetkit import load_model
-from resnetkit.train import TrainConfig, TrainingDiverged, TrainingInterrupted, fit, load_checkpoint
-from resnetkit.train.evaluate import evaluate
+from resnetkit.artifacts import load_checkpoint
+from resnetkit.train import TrainConfig, TrainingDiverged, TrainingInterrupted, fit
+from resnetkit.tasks import evaluate
 
 
 def _cfg(tmp_path, **kw):
@@ -17,6 +18,7 @@ def _cfg(tmp_path, **kw):
         "optim": {"lr": 0.05},
         "schedule": {"name": "cosine", "warmup_steps": 2},
         "epochs": 2, "precision": "fp32", "out": str(tmp_path), "progress": False, "channels_last": False,
+        "test_curve": True,
     }
     for k, v in kw.items():
         base[k] = {**base[k], **v} if isinstance(v, dict) else v
@@ -24,9 +26,10 @@ def _cfg(tmp_path, **kw):
 
 
 def test_fit_writes_a_complete_run_folder(tmp_path):
-    result = fit(_cfg(tmp_path, run_name="r", ema_decay=0.9), argv=["resnetkit", "train", "--data", "digits"])
+    result = fit(_cfg(tmp_path, run_name="r", ema_decay=0.9, data={"val_size": 97}),
+                 argv=["resnetkit", "train", "--data", "digits"])
     run = tmp_path / "r"
-    assert result.run_dir == run and result.steps == 2 * (1437 // 64)
+    assert result.run_dir == run and result.steps == 2 * (1340 // 64)
     for name in ("config.yaml", "command.txt", "metrics.csv", "curves.png", "summary.json", "last.pt", "best.pt"):
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").iterdir())
@@ -35,6 +38,8 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     assert {"train_loss", "train_top1", "eval_top1", "eval_top5", "lr", "images_per_second"} <= set(rows[0])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == result.steps and summary["precision"] == "fp32"
+    assert summary["eval_set"] == "val" and summary["test_weights"] == "best.pt" and summary["test"]["n"] == 360
+    assert summary["splits"] == {"train": 1340, "val": 97, "test": 360, "test_held_out": False}
     assert (run / "command.txt").read_text().startswith("resnetkit train --data digits")
     ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["model_cfg"]["name"] == "resnet20" and ckpt["dataset"]["in_chans"] == 1
@@ -42,13 +47,14 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
 
 
 def test_checkpoint_alone_rebuilds_and_evaluates_the_model(tmp_path):
-    result = fit(_cfg(tmp_path, run_name="r"))
+    result = fit(_cfg(tmp_path, run_name="r", data={"val_size": 97}))
     model = load_model(result.run_dir)
     assert not model.training and model.pretrained_cfg["name"] == "digits"
-    from resnetkit.evaluation import evaluate_source
+    from resnetkit.infer import evaluate_source
 
-    report = evaluate_source(result.run_dir / "best.pt", precision="fp32", out=tmp_path / "ev")
-    assert report["n"] == 360 and report["top1"] == pytest.approx(result.best["eval_top1"])
+    # The run folder stands for best.pt, and the test split was measured once, on its weights.
+    report = evaluate_source(result.run_dir, precision="fp32", out=tmp_path / "ev")
+    assert report["n"] == 360 and report["top1"] == pytest.approx(result.test["top1"])
     assert (tmp_path / "ev" / "confusion.png").is_file()
     assert sum(map(sum, report["confusion"])) == 360
 
@@ -217,7 +223,7 @@ def test_linear_lr_scaling_and_label_smoothing_reach_the_trainer(tmp_path):
     cfg = _cfg(tmp_path, run_name="s", data={"batch_size": 128}, optim={"lr": 0.1, "scale_lr": True, "label_smoothing": 0.1})
     trainer = Trainer(cfg)
     assert trainer.scheduler.base_lrs == [pytest.approx(0.1 * 128 / 256)] * len(trainer.optimizer.param_groups)
-    assert trainer.criterion.label_smoothing == 0.1
+    assert trainer.task.criterion.label_smoothing == 0.1
     trainer.runlog.close()
 
 
@@ -239,7 +245,7 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 def test_trains_on_a_folder_of_images_and_the_checkpoint_evaluates_it(tmp_path):
     from PIL import Image
 
-    from resnetkit.evaluation import evaluate_source
+    from resnetkit.infer import evaluate_source
 
     # Two classes told apart by colour; train/ and val/ subfolders as torchvision's ImageFolder expects.
     for split, n in (("train", 8), ("val", 3)):
@@ -260,13 +266,14 @@ def test_trains_on_a_folder_of_images_and_the_checkpoint_evaluates_it(tmp_path):
 
 def test_val_size_holds_out_a_fixed_split_and_the_test_set_is_measured_at_the_end(tmp_path):
     from resnetkit.train.distributed import DistContext
+    from resnetkit.tasks import Classification
     from resnetkit.train.loaders import build_loaders
 
     cfg = _cfg(tmp_path, run_name="v", max_steps=2, data={"val_size": 60})
-    loaders = build_loaders(cfg, DistContext(), torch.device("cpu"))
+    loaders = build_loaders(cfg, DistContext(), torch.device("cpu"), Classification())
     assert len(loaders.eval.dataset) == 60 and len(loaders.test.dataset) == 360
     assert len(loaders.train.dataset) == 1797 - 360 - 60  # digits: 1437 train, 360 test
-    again = build_loaders(cfg, DistContext(), torch.device("cpu"))
+    again = build_loaders(cfg, DistContext(), torch.device("cpu"), Classification())
     assert torch.equal(loaders.eval.dataset.images, again.eval.dataset.images)  # seeded: the same split
     summary = json.loads((fit(cfg).run_dir / "summary.json").read_text())
     assert summary["test"]["n"] == 360
@@ -284,3 +291,61 @@ def test_compiled_training_writes_plain_checkpoints(tmp_path):
     ckpt = load_checkpoint(result.run_dir / "last.pt")
     assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
     assert load_model(result.run_dir).num_classes == 10
+
+
+def test_without_a_validation_split_there_is_no_best_and_the_test_set_is_measured_once(tmp_path, monkeypatch, caplog):
+    from resnetkit.train.engine import Trainer
+
+    real, calls = Trainer.evaluate, []
+
+    def counted(self, loader):
+        calls.append(loader)
+        return real(self, loader)
+
+    monkeypatch.setattr(Trainer, "evaluate", counted)
+    result = fit(_cfg(tmp_path, run_name="n", test_curve=False))
+    run = tmp_path / "n"
+    assert len(calls) == 1  # two epochs, and the test split measured once, at the end
+    assert not (run / "best.pt").exists() and (run / "last.pt").is_file()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["eval_set"] is None and summary["best"] is None and summary["test_weights"] == "last.pt"
+    assert summary["test"]["n"] == 360 and result.best == {}
+    assert not any(k.startswith("eval_") for k in _metrics(run)[0])
+    with caplog.at_level("INFO", logger="resnetkit.artifacts.runs"):
+        load_model(run)
+    assert "using last.pt" in caplog.text
+
+
+def test_a_test_curve_never_chooses_a_checkpoint(tmp_path):
+    result = fit(_cfg(tmp_path, run_name="c", test_curve=True))
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert not (result.run_dir / "best.pt").exists() and summary["eval_set"] == "test"
+    # The final test measurement is the last epoch's curve point: the same weights.
+    assert summary["test"]["top1"] == pytest.approx(_metrics(result.run_dir)[-1]["eval_top1"])
+
+
+def test_a_flat_image_folder_holds_out_a_seeded_test_split(tmp_path, caplog):
+    from PIL import Image
+
+    for label, colour in (("blue", (0, 0, 200)), ("red", (200, 0, 0))):
+        for i in range(10):
+            path = tmp_path / "flat" / label / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (12, 12), tuple(c + 5 * i for c in colour)).save(path)
+    cfg = _cfg(tmp_path, run_name="f", max_steps=2, test_curve=False,
+               data={"name": str(tmp_path / "flat"), "batch_size": 4, "image_size": 12, "workers": 0,
+                     "test_size": 0.2})
+    from resnetkit.tasks import Classification
+    from resnetkit.train.distributed import DistContext
+    from resnetkit.train.loaders import build_loaders
+
+    with caplog.at_level("INFO", logger="resnetkit.train"):
+        loaders = build_loaders(cfg, DistContext(), torch.device("cpu"), Classification())
+    assert "held out as the test set" in caplog.text
+    train, test = loaders.train.dataset, loaders.test.dataset
+    assert len(test) == 4 and len(train) == 16 and sorted(test.targets) == [0, 0, 1, 1]  # stratified
+    assert not {p for p, _ in train.samples} & {p for p, _ in test.samples} and not test.train
+    again = build_loaders(cfg, DistContext(), torch.device("cpu"), Classification())
+    assert again.test.dataset.samples == test.samples
+    summary = json.loads((fit(cfg).run_dir / "summary.json").read_text())
+    assert summary["splits"]["test_held_out"] and summary["test"]["n"] == 4

@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
-from .degradation import DegradationResult
 from .gradcam import GradCAM
 from .gradients import GradientComparison
 from .lesion import LesionReport
@@ -19,11 +18,11 @@ from .responses import ResponseProfile
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
 
 
-def _style(residual: bool) -> dict:
+def line_style(residual: bool) -> dict:
     return dict(linestyle="-" if residual else "--", linewidth=1.6 if residual else 1.3)
 
 
-class _DepthColours:
+class DepthColours:
     """A plain net and its ResNet twin have the same number of layers, hence the same colour."""
 
     def __init__(self):
@@ -33,7 +32,7 @@ class _DepthColours:
         return self._seen.setdefault(depth, _PALETTE[len(self._seen) % len(_PALETTE)])
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -44,9 +43,9 @@ def plot_gradients(comparison: GradientComparison, path: str | os.PathLike) -> P
     """Per-layer gradient norms (log scale) beside the input-gradient autocorrelation."""
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     norms_ax, corr_ax = fig.subplots(1, 2)
-    colour = _DepthColours()
+    colour = DepthColours()
     for m in comparison.models:
-        c, style = colour(len(m.layers)), _style(m.residual)
+        c, style = colour(len(m.layers)), line_style(m.residual)
         norms_ax.plot([g.depth for g in m.layers], [g.norm for g in m.layers], color=c,
                       label=f"{m.model}{' (trained)' if m.trained else ''} (spread {m.spread:.3g}x)", **style)
         corr_ax.plot(range(len(m.correlation.autocorrelation)), m.correlation.autocorrelation, color=c,
@@ -66,16 +65,16 @@ def plot_gradients(comparison: GradientComparison, path: str | os.PathLike) -> P
             else "At initialization (random inputs) and trained (real batch)")
     fig.suptitle(f"{when}, {'with' if comparison.norm else 'without'} BatchNorm "
                  f"(seed {comparison.seed}, batch {p.batch_size}, {p.n_points}-point line); dashed = plain, solid = ResNet")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_responses(profiles: Mapping[str, ResponseProfile], path: str | os.PathLike) -> Path:
     """He et al. 2015 Fig. 7: response std by unit (top) and sorted by magnitude (bottom)."""
     fig = Figure(figsize=(8, 7), layout="constrained")
     by_layer, by_size = fig.subplots(2, 1)
-    colour = _DepthColours()
+    colour = DepthColours()
     for label, prof in profiles.items():
-        c, style = colour(len(prof.std)), _style(prof.residual)
+        c, style = colour(len(prof.std)), line_style(prof.residual)
         by_layer.plot(range(1, len(prof.std) + 1), prof.std, color=c, label=label, **style)
         by_size.plot(range(1, len(prof.std) + 1), prof.sorted_std(), color=c, label=label, **style)
     by_layer.set(xlabel="unit index (original order)", ylabel="std of response", title="Layer responses (He et al. 2015, Fig. 7): std of each unit's branch output")
@@ -83,17 +82,17 @@ def plot_responses(profiles: Mapping[str, ResponseProfile], path: str | os.PathL
     for ax in (by_layer, by_size):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lesion(reports: Mapping[str, LesionReport], path: str | os.PathLike) -> Path:
     """Veit et al. 2016 Fig. 3: accuracy with each single unit removed, against each baseline."""
     fig = Figure(figsize=(9, 4.8), layout="constrained")
     ax = fig.subplots()
-    colour = _DepthColours()
+    colour = DepthColours()
     skipped: list[tuple[int, str]] = []
     for label, rep in reports.items():
-        c, style = colour(len(rep.units)), _style(rep.residual)
+        c, style = colour(len(rep.units)), line_style(rep.residual)
         # NaN breaks the line at units that could not be removed: nothing was measured there.
         acc = [float("nan") if u.accuracy is None else u.accuracy for u in rep.units]
         ax.plot([u.index for u in rep.units], acc, marker="o", markersize=3.5, color=c,
@@ -107,31 +106,7 @@ def plot_lesion(reports: Mapping[str, LesionReport], path: str | os.PathLike) ->
            title="Lesion study: one unit replaced by its shortcut; dotted = intact model")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def plot_degradation(result: DegradationResult, path: str | os.PathLike) -> Path:
-    """He et al. 2015 Figs. 1 and 6: training error (left) and test error (right) against
-    iterations, plain nets dashed and ResNets solid, one colour per depth."""
-    fig = Figure(figsize=(13, 4.8), layout="constrained")
-    train_ax, test_ax = fig.subplots(1, 2, sharey=True)
-    colour = _DepthColours()
-    for run in result.runs:
-        c, style = colour(run.depth), _style(run.residual)
-        for ax, curve in ((train_ax, run.train_curve), (test_ax, run.test_curve)):
-            if curve:
-                steps, err = zip(*curve)
-                ax.plot(steps, [100 * e for e in err], color=c, label=f"{run.model} ({100 * err[-1]:.2f}%)", **style)
-    # Zoom on where the nets end (the first iterations, near chance, would flatten everything else), as Fig. 6 does.
-    top = min(100.0, 250 * max(max(r.final_train_error, r.final_test_error) for r in result.runs))
-    for ax, what in ((train_ax, "training error (augmented, train mode)"), (test_ax, "test error")):
-        ax.set(xlabel="iteration", title=what, ylim=(0, top))
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    train_ax.set_ylabel("error (%)")
-    fig.suptitle(f"Degradation on {result.data}: dashed = plain, solid = ResNet ({result.recipe} recipe, "
-                 f"{result.epochs} epochs, seed {result.seed})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _displayable(image: torch.Tensor) -> torch.Tensor:
@@ -166,4 +141,4 @@ def plot_gradcam(
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel(f"Grad-CAM @ {cam.layer}")
     fig.colorbar(heat, ax=axes[1, :].tolist(), shrink=0.8, label="class evidence")
-    return _save(fig, path)
+    return save_figure(fig, path)

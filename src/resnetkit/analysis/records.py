@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..artifacts import atomic_write_text
+
 
 def to_jsonable(obj: Any) -> Any:
     """Non-finite floats become null: JSON has no inf or NaN (a spread with a zero gradient is inf)."""
@@ -31,7 +33,4 @@ def to_jsonable(obj: Any) -> Any:
 
 def write_json(result: Any, path: str | os.PathLike) -> Path:
     """Write any analysis result (or a dict of them, keyed by label) to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(result), indent=2) + "\n")
-    return path
+    return atomic_write_text(path, json.dumps(to_jsonable(result), indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""The ``resnetkit`` command: thin subcommands over the library, one module per group."""
+"""The ``resnetkit`` command: thin subcommands over the library, one module per command."""
 from __future__ import annotations
 
 import argparse
@@ -6,17 +6,21 @@ import logging
 import os
 import sys
 
-from . import analyze, infer, models, train
+import importlib
+
+# One module per command, named as the command is typed; each adds its parser and imports the
+# library only when it runs, so `resnetkit info` never loads the training engine.
+COMMANDS = ("info", "train", "eval", "predict", "gradcam", "analyze", "experiment", "publish")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(prog="resnetkit", description="Residual networks: models, training, analysis.")
+    parser = argparse.ArgumentParser(prog="resnetkit", description="Residual networks: models, training, evaluation, analysis.")
     parser.add_argument("--version", action="version", version=f"resnetkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (models, train, infer, analyze):
-        group.add_commands(sub)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).add_commands(sub)
     return parser
 
 
@@ -36,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]

@@ -1,4 +1,5 @@
-"""Short names for what a command was given (run folders, checkpoints, tags) in plots, tables and folders."""
+"""What a command was given (run folders, checkpoints, tags, model names): short names for plots,
+tables and folders, and whether a name means an untrained model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,3 +20,10 @@ def source_labels(sources: list[str]) -> dict[str, str]:
     labels = {s: source_label(s) for s in sources}
     values = list(labels.values())
     return {s: s if values.count(v) > 1 else v for s, v in labels.items()}
+
+
+def is_model_name(text: str) -> bool:
+    """A registered name alone (no pretrained tag, not a path) means a model at initialization."""
+    from ..models import is_model
+
+    return is_model(text) and "." not in text and not Path(text).exists()

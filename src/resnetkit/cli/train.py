@@ -1,10 +1,8 @@
-"""``resnetkit train`` and ``resnetkit eval``."""
+"""``resnetkit train``: the command over ``resnetkit.train.fit``."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 
 def add_commands(sub) -> None:
@@ -39,19 +37,6 @@ def add_commands(sub) -> None:
                    help="lr *= global batch / 256 (Goyal et al. 2017); pair it with warmup")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint, weights file or pretrained tag")
-    p.add_argument("source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)")
-    p.add_argument("--data", help="dataset (default: the one the model was trained on)")
-    p.add_argument("--data-dir")
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="average predictions on the image and its mirror (default: as the model's training evaluated)")
-    p.add_argument("--out", help="folder for confusion.png and eval.json (default: runs/eval/NAME)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=_eval)
-
 
 def _train_config(args: argparse.Namespace):
     from ..train.config import TrainConfig, load_config_file, merge, updates
@@ -81,8 +66,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..train import TrainingDiverged, TrainingInterrupted, fit
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from ..artifacts import default_run_name
         from ..train.launch import launch_local, strip_flags
-        from ..train.run import default_run_name
 
         cfg = _train_config(args)  # fail here, once, rather than in every worker
         argv = strip_flags(args.argv, ("--nproc", "--max-restarts"))
@@ -107,37 +92,11 @@ def _train(args: argparse.Namespace) -> int:
     best = result.best
     print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} img/s)")
     if best:
-        print(f"best eval top-1 {100 * best['eval_top1']:.2f}% at epoch {best['epoch']}")
+        print(f"best validation top-1 {100 * best['eval_top1']:.2f}% at epoch {best['epoch']} (best.pt)")
     if result.test:
-        print(f"test top-1 {100 * result.test['top1']:.2f}% (n={result.test['n']})")
+        print(f"test top-1 {100 * result.test['top1']:.2f}% (n={result.test['n']}, weights of {result.test_weights})")
     print(f"run folder:  {result.run_dir}")
-    print(f"checkpoints: {result.run_dir / 'best.pt'}, {result.run_dir / 'last.pt'}")
+    kept = [name for name in ("best.pt", "last.pt") if (result.run_dir / name).is_file()]
+    print(f"checkpoints: {', '.join(str(result.run_dir / name) for name in kept)}")
     print(f"plots:       {result.run_dir / 'curves.png'}")
-    return 0
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate_source
-
-    from .labels import source_label
-
-    out = args.out or Path("runs/eval") / source_label(args.source).replace("/", "-")
-    report = evaluate_source(args.source, data=args.data, data_dir=args.data_dir, split=args.split,
-                             batch_size=args.batch_size, out=out, tta_flip=args.tta_flip,
-                             precision=args.precision)
-    if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "confusion"} | {"confusion": report["confusion"]}))
-        return 0
-    print(f"{report['source']} on {report['data']} ({report['split']}, n={report['n']})")
-    print(f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   "
-          + ("with flip TTA (--no-tta-flip: without)" if report["tta_flip"] else "without TTA"))
-    width = max(len(c) for c in report["per_class"])
-    print("per-class accuracy:")
-    for name, acc in report["per_class"].items():
-        print(f"  {name:<{width}}  {100 * acc:6.2f}%")
-    print("confusion matrix (rows: true, columns: predicted):")
-    for row in report["confusion"]:
-        print("  " + " ".join(f"{v:5d}" for v in row))
-    if report.get("confusion_png"):
-        print(f"confusion plot: {report['confusion_png']}")
     return 0

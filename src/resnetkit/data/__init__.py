@@ -8,9 +8,9 @@ from .download import download_url, file_checksum
 from .errors import DatasetError
 from .folder import FolderDataset, read_image, scan_image_folder
 from .idx import load_idx_pair, load_mnist_split, read_idx
-from .loader import InMemoryLoader, StreamingLoader, make_streaming_loader
-from .memory import InMemoryDataset, compute_mean_std
-from .registry import canonical_name, dataset_info, load_dataset
+from .loader import InMemoryLoader, StreamingLoader, eval_loader, make_streaming_loader
+from .memory import InMemoryDataset, compute_mean_std, sample_indices, split_indices
+from .registry import ImageDataset, canonical_name, dataset_info, dataset_splits, load_dataset, sample_subset
 from .sources import SOURCES, DatasetSource, locate_dataset
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetSource",
     "FolderDataset",
+    "ImageDataset",
     "InMemoryDataset",
     "InMemoryLoader",
     "StreamingLoader",
@@ -28,7 +29,9 @@ __all__ = [
     "canonical_name",
     "compute_mean_std",
     "dataset_info",
+    "dataset_splits",
     "download_url",
+    "eval_loader",
     "file_checksum",
     "load_cifar",
     "load_dataset",
@@ -42,5 +45,8 @@ __all__ = [
     "random_flip",
     "read_idx",
     "read_image",
+    "sample_indices",
+    "sample_subset",
+    "split_indices",
     "scan_image_folder",
 ]

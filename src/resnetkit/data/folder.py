@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from .errors import DatasetError
+from .memory import split_indices
 from .transforms import center_crop, random_hflip, random_resized_crop, resize_shorter
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -81,6 +84,30 @@ class FolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def subset(self, indices: torch.Tensor | Sequence[int]) -> FolderDataset:
+        """The same reader and transforms over the samples at ``indices``."""
+        sub = copy.copy(self)
+        sub.samples = [self.samples[i] for i in torch.as_tensor(indices).tolist()]
+        sub.targets = [label for _, label in sub.samples]
+        return sub
+
+    def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> FolderDataset:
+        """The same images normalized with other statistics (a model's training statistics)."""
+        sub = copy.copy(self)
+        sub.mean, sub.std = tuple(mean), tuple(std)
+        return sub
+
+    def with_train(self, train: bool) -> FolderDataset:
+        """The same files with training (random crop + flip) or evaluation transforms."""
+        sub = copy.copy(self)
+        sub.train = train
+        return sub
+
+    def split(self, val_size: int | float, seed: int = 0) -> tuple[FolderDataset, FolderDataset]:
+        """A fixed, class-stratified (kept, held-out) split; the held-out part gets evaluation transforms."""
+        keep, held = split_indices(torch.tensor(self.targets), val_size, seed, stratify=True)
+        return self.subset(keep), self.subset(held).with_train(False)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]

@@ -163,3 +163,12 @@ def make_streaming_loader(
         persistent_workers=num_workers > 0,
         generator=torch.Generator().manual_seed(seed + rank),
     )
+
+
+def eval_loader(
+    ds: InMemoryDataset | Dataset, batch_size: int, device: torch.device | str = "cpu", workers: int = 2
+) -> InMemoryLoader | StreamingLoader:
+    """Batches of (normalized images, labels) in order, without augmentation."""
+    if isinstance(ds, InMemoryDataset):
+        return InMemoryLoader(ds, batch_size, shuffle=False, device=device)
+    return make_streaming_loader(ds, batch_size, num_workers=workers)

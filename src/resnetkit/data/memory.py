@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -65,6 +67,10 @@ class InMemoryDataset:
         """The samples at `indices`, keeping classes and normalization."""
         return InMemoryDataset(self.images[indices], self.labels[indices], self.classes, self.mean, self.std)
 
+    def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> InMemoryDataset:
+        """The same images normalized with other statistics (a model's training statistics)."""
+        return dataclasses.replace(self, mean=tuple(mean), std=tuple(std))
+
     def split(
         self, val_size: int | float = 5000, seed: int = 0, stratify: bool = False
     ) -> tuple[InMemoryDataset, InMemoryDataset]:
@@ -73,15 +79,29 @@ class InMemoryDataset:
         He et al. (arXiv:1512.03385, sec. 4.2) tune on a 45k/5k split of the CIFAR-10 training set.
         Both parts keep this dataset's mean/std, so validation is normalized like test data.
         """
-        n = len(self)
-        count = round(val_size * n) if isinstance(val_size, float) and val_size < 1 else int(val_size)
-        if not 0 < count < n:
-            raise ValueError(f"val_size {val_size} leaves no training or no validation samples out of {n}")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        val = _stratified_head(order, self.labels, count) if stratify else order[:count]
-        is_val = torch.zeros(n, dtype=torch.bool)
-        is_val[val] = True
-        return self.subset(torch.nonzero(~is_val).squeeze(1)), self.subset(torch.nonzero(is_val).squeeze(1))
+        keep, held = split_indices(self.labels, val_size, seed, stratify)
+        return self.subset(keep), self.subset(held)
+
+
+def split_indices(
+    labels: torch.Tensor, val_size: int | float, seed: int = 0, stratify: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted (kept, held-out) indices: ``val_size`` samples (or that fraction, if below 1) drawn
+    with a seeded permutation, per class in proportion to its size when ``stratify``."""
+    n = len(labels)
+    count = round(val_size * n) if isinstance(val_size, float) and val_size < 1 else int(val_size)
+    if not 0 < count < n:
+        raise ValueError(f"val_size {val_size} leaves no training or no validation samples out of {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    held = _stratified_head(order, labels, count) if stratify else order[:count]
+    is_held = torch.zeros(n, dtype=torch.bool)
+    is_held[held] = True
+    return torch.nonzero(~is_held).squeeze(1), torch.nonzero(is_held).squeeze(1)
+
+
+def sample_indices(n: int, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` of ``n`` indices drawn without replacement (seeded: the same every call), sorted."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:count].sort().values
 
 
 def _stratified_head(order: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:

@@ -11,8 +11,10 @@ from .digits import load_digits_split
 from .errors import DatasetError
 from .folder import FolderDataset
 from .idx import load_mnist_split
-from .memory import InMemoryDataset
+from .memory import InMemoryDataset, sample_indices
 from .sources import locate_dataset
+
+ImageDataset = InMemoryDataset | FolderDataset
 
 _ALIASES = {name.replace("-", ""): name for name in DATASETS}
 
@@ -37,7 +39,7 @@ def load_dataset(
     *,
     image_size: int = 224,
     mode: str = "RGB",
-) -> InMemoryDataset | FolderDataset:
+) -> ImageDataset:
     """A named dataset in memory, or an image folder streamed from disk.
 
     A path (a `Path`, a string with a separator, or an existing folder that is not a known name)
@@ -69,6 +71,20 @@ def load_dataset(
     return InMemoryDataset(images, labels, list(info.classes), info.mean, info.std)
 
 
+def dataset_splits(name_or_path: str | Path) -> tuple[str, ...]:
+    """The splits a dataset really has: ``train`` and ``test`` for named datasets; for an image
+    folder, ``train`` plus each of its ``val/`` and ``test/`` subfolders (a flat folder has only
+    ``train``: whoever trains on it must hold out a split of their own)."""
+    text = str(name_or_path)
+    is_path = isinstance(name_or_path, Path) or "/" in text or os.sep in text
+    if not is_path and canonical_name(text) is not None:
+        return ("train", "test")
+    root = Path(text)
+    if not (root / "train").is_dir():
+        return ("train",)
+    return ("train", *(sub for sub in ("val", "test") if (root / sub).is_dir()))
+
+
 def _folder_split(root: Path, split: str) -> Path:
     held_out = [root / sub for sub in ("test", "val") if (root / sub).is_dir()]
     if not (root / "train").is_dir() or not held_out:
@@ -76,3 +92,9 @@ def _folder_split(root: Path, split: str) -> Path:
     if split == "train":
         return root / "train"
     return root / split if (root / split).is_dir() else held_out[0]
+
+
+def sample_subset(ds: ImageDataset, n: int, seed: int = 0) -> ImageDataset:
+    """``n`` samples drawn without replacement (seeded: the same ones every call), keeping classes
+    and normalization; the whole dataset when it has no more than ``n``."""
+    return ds if n >= len(ds) else ds.subset(sample_indices(len(ds), n, seed))

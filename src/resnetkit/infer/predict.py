@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..artifacts import trained_tta_flip
+from ..tasks import model_logits
 from .preprocess import load_images
 
 
@@ -30,9 +32,6 @@ def predict(model: nn.Module, paths: Sequence[str | os.PathLike], top_k: int = 5
     """The ``top_k`` classes of each image for ``model`` (in eval mode), read and normalized as it
     was trained. ``tta_flip`` averages the logits of the image and its mirror; by default it does
     what the model's training evaluation did."""
-    from ..evaluation import trained_tta_flip
-    from ..train.evaluate import model_logits
-
     tta = trained_tta_flip(model) if tta_flip is None else tta_flip
     names = (getattr(model, "pretrained_cfg", None) or {}).get("classes")
     k = min(top_k, model.num_classes)

@@ -8,12 +8,14 @@ from .layers import DropPath, GroupNorm, PadShortcut
 from .preact import PreActResNet
 from .registry import is_model, list_models, list_pretrained, register_model
 from .resnet import ResNet
-from .weights import WeightsError, adapt_input_conv, guess_architecture, load_weights, read_state_dict, save_weights
+from .weights import (
+    WeightsError, adapt_input_conv, clean_state_dict, guess_architecture, load_weights, read_state_dict,
+)
 from .zoo import *  # noqa: F401,F403  (builder functions: resnetkit.models.resnet50(), ...)
 
 __all__ = [
     "BasicBlock", "Bottleneck", "DropPath", "FeatureInfo", "FeatureListNet", "GroupNorm", "PadShortcut",
     "PreActBasicBlock", "PreActBottleneck", "PreActResNet", "ResNet", "ResNetBase", "WeightsError",
-    "adapt_input_conv", "create_model", "guess_architecture", "is_model", "list_models", "list_pretrained",
-    "load_weights", "model_options", "read_state_dict", "register_model", "save_weights",
+    "adapt_input_conv", "clean_state_dict", "create_model", "guess_architecture", "is_model", "list_models", "list_pretrained",
+    "load_weights", "model_options", "read_state_dict", "register_model",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -53,46 +52,6 @@ def clean_state_dict(obj: Mapping, source: str = "state_dict") -> dict[str, torc
                 k = k[len(p):]
         out[k] = v
     return out
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); the file is not a secret
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it: once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def save_weights(model_or_sd: nn.Module | Mapping, path: str | os.PathLike, metadata: dict | None = None) -> Path:
-    """Save weights as ``.safetensors`` (recommended) or ``.pth``/``.pt``, atomically."""
-    sd = model_or_sd.state_dict() if isinstance(model_or_sd, nn.Module) else dict(model_or_sd)
-    sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
-
-        meta = {k: str(v) for k, v in (metadata or {}).items()}
-        return atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=meta))
-    if path.suffix in (".pth", ".pt", ".bin"):
-        return atomic_write(path, lambda tmp: torch.save(sd, tmp))
-    raise WeightsError(f"{path}: unknown weights format (use .safetensors, .pth or .pt)")
 
 
 def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:

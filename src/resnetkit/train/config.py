@@ -25,7 +25,8 @@ class DataConfig:
     name: str = "fashion-mnist"  # a dataset name or an image-folder path
     data_dir: str | None = None
     download: bool = True
-    val_size: int = 0  # hold out this many training images (the paper's 45k/5k: 5000); 0 evaluates on test
+    val_size: int = 0  # hold out this many training images for validation (the paper's 45k/5k: 5000)
+    test_size: float = 0.1  # an image folder with no val/ or test/ subfolder: this fraction is held out as test
     batch_size: int = 128  # global: split across processes in distributed runs
     eval_batch_size: int = 512
     pad: int = 4
@@ -62,6 +63,7 @@ class ScheduleConfig:
 
 @dataclass
 class TrainConfig:
+    task: str = "classification"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -75,6 +77,9 @@ class TrainConfig:
     compile: bool = False
     ema_decay: float = 0.0  # 0: no weight EMA
     tta_flip: bool = False  # evaluate on image + mirror image
+    # Without a validation split, also measure the test set after every epoch, as a learning curve
+    # only (He et al. 2015 plot test error during training, Fig. 6); no checkpoint is chosen on it.
+    test_curve: bool = False
     sync_bn: bool = False  # distributed only
     device: str = "auto"
     out: str = "runs"
@@ -87,6 +92,10 @@ class TrainConfig:
         for key in ("epochs", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
+        if not 0.0 < self.data.test_size < 1.0:
+            raise ConfigError(f"data.test_size: must lie in (0, 1), got {self.data.test_size}")
+        if self.data.val_size < 0:
+            raise ConfigError(f"data.val_size: must be 0 (none) or more, got {self.data.val_size}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps: must be at least 1 (or null), got {self.max_steps}")
 

@@ -9,24 +9,25 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..models import create_model
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..artifacts import (
+    Checkpoint, RunLog, checkpoint_weights, load_checkpoint, load_pretrained_into, new_run_dir, save_checkpoint,
+)
+from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
 from .distributed import DistContext, elastic_run_name, init_distributed, restart_count
 from .ema import build_ema
-from .evaluate import EvalResult, evaluate
 from .loaders import build_loaders
 from .optim import build_optimizer, build_scheduler
-from .plots import plot_curves
 from .precision import Precision
-from .run import RunLog, new_run_dir
+from .rng import rng_state, set_rng_state
 from .syncbn import convert_sync_batchnorm
 
 log = logging.getLogger("resnetkit.train")
@@ -51,18 +52,22 @@ class FitResult:
     steps: int
     seconds: float
     images_per_second: float
-    model: nn.Module = field(repr=False, default=None)  # the trained model (its EMA, if kept), eval mode
+    model: nn.Module | None = field(repr=False, default=None)  # the model the run folder stands for, eval mode
+    test_weights: str = "last.pt"  # the checkpoint whose weights ``test`` measured
 
 
 # Called after every optimizer step with the step number and {"loss", "epoch", "model"}.
 StepCallback = Callable[[int, dict], None]
 
 
-def build_model(cfg: TrainConfig, meta: dict) -> nn.Module:
-    model = create_model(cfg.model.name, num_classes=len(meta["classes"]), in_chans=meta["in_chans"], **cfg.model.overrides)
-    if cfg.model.weights:
-        from ..loading import load_pretrained_into
+def build_task(cfg: TrainConfig) -> Task:
+    """The config's task with the options it takes (label smoothing, flip TTA, ...)."""
+    return get_task(cfg.task).from_options(label_smoothing=cfg.optim.label_smoothing, tta_flip=cfg.tta_flip)
 
+
+def build_model(cfg: TrainConfig, meta: dict, task: Task) -> nn.Module:
+    model = task.build_model(cfg.model.name, meta, cfg.model.overrides)
+    if cfg.model.weights:
         load_pretrained_into(model, cfg.model.weights)
     return model
 
@@ -114,38 +119,41 @@ def _elastic_restart(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
 
 
 class _Window:
-    """Loss sum, correct and seen images since the last read, kept on the device so that adding
-    a step never waits for it. ``totals`` restores what a checkpoint saved mid-epoch."""
+    """Sums of the task's step statistics and the sample count since the last read, kept on the
+    device so that adding a step never waits for it. ``totals`` restores what a checkpoint saved
+    mid-epoch."""
 
-    def __init__(self, device: torch.device, totals: list[float] | None = None):
-        self.totals = torch.tensor(totals or [0.0, 0.0, 0.0], dtype=torch.float64, device=device)
-        self.restored = float(self.totals[2])
+    def __init__(self, device: torch.device, names: Sequence[str], totals: list[float] | None = None):
+        self.names = tuple(names)
+        self.totals = torch.tensor(totals or [0.0] * (len(self.names) + 1), dtype=torch.float64, device=device)
+        self.restored = float(self.totals[-1])
         self.start = time.perf_counter()
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        self.totals += torch.stack([loss.detach().double() * len(labels), (logits.argmax(1) == labels).sum().double(),
-                                    self.totals.new_tensor(float(len(labels)))])
+    def add(self, stats: torch.Tensor, n: int) -> None:
+        self.totals += torch.cat([stats.to(self.totals), self.totals.new_tensor([float(n)])])
 
-    def read(self, ctx: DistContext) -> dict:
-        """Loss, top-1 and images/s over every process (a collective: all ranks call it)."""
-        loss, correct, seen = ctx.all_reduce_sum(self.totals).tolist()
+    def read(self, ctx: DistContext) -> dict[str, float]:
+        """``train_<stat>`` per sample and images/s over every process (a collective: all ranks call it)."""
+        *sums, seen = ctx.all_reduce_sum(self.totals).tolist()
         n = max(seen, 1.0)
         new = seen - ctx.world_size * self.restored  # images/s of this session only
-        return {"train_loss": loss / n, "train_top1": correct / n,
-                "images_per_second": new / max(time.perf_counter() - self.start, 1e-9)}
+        out = {f"train_{name}": total / n for name, total in zip(self.names, sums, strict=True)}
+        out["images_per_second"] = new / max(time.perf_counter() - self.start, 1e-9)
+        return out
 
 
 class Trainer:
-    """One run: the model, data, optimizer, schedule, precision and EMA that a config describes
-    (restored from ``ckpt`` when resuming), the run folder, and the loop over epochs."""
+    """One run: the task, model, data, optimizer, schedule, precision and EMA that a config
+    describes (restored from ``ckpt`` when resuming), the run folder, and the loop over epochs."""
 
-    def __init__(self, cfg: TrainConfig, ckpt: dict | None = None, callbacks: Sequence[StepCallback] = (),
+    def __init__(self, cfg: TrainConfig, ckpt: Checkpoint | None = None, callbacks: Sequence[StepCallback] = (),
                  argv: list[str] | None = None):
         self.cfg, self.callbacks = cfg, list(callbacks)
+        self.task = build_task(cfg)
         self.ctx, self.device = init_distributed(cfg.device)
         seed_everything(cfg.seed, cfg.deterministic)
-        self.data = build_loaders(cfg, self.ctx, self.device)
-        self.model = build_model(cfg, self.data.meta)
+        self.data = build_loaders(cfg, self.ctx, self.device, self.task)
+        self.model = build_model(cfg, self.data.meta, self.task)
         if cfg.sync_bn and self.ctx.enabled:
             self.model = convert_sync_batchnorm(self.model, self.device)
         self.model.to(self.device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
@@ -162,17 +170,17 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.total_steps, steps_per_epoch)
         self.precision = Precision(cfg.precision, self.device)
         self.ema = build_ema(self.model, cfg.ema_decay)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.optim.label_smoothing)
-        self.train_model = self.model
+        self.train_model: nn.Module = self.model
         if self.ctx.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         if cfg.compile:
-            self.train_model = torch.compile(self.train_model)
+            self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
 
-        self.state = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
-        self._epoch_stats = _Window(self.device)
+        self.state: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
+        self._epoch_stats = self._window()
         self._resumed_totals: list[float] | None = None
+        self._last_eval: Evaluation | None = None
         self._stop = False
         if ckpt is not None:
             self._restore(ckpt)
@@ -189,12 +197,15 @@ class Trainer:
         else:
             self.runlog.load_rows(self.state["step"])
 
+    def _window(self, totals: list[float] | None = None) -> _Window:
+        return _Window(self.device, self.task.train_metrics, totals)
+
     @property
     def evaluator(self) -> nn.Module:
         """What is evaluated and kept as "the" model: the EMA when there is one."""
         return self.ema.module if self.ema is not None else self.model
 
-    def _restore(self, ckpt: dict) -> None:
+    def _restore(self, ckpt: Checkpoint) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -222,23 +233,23 @@ class Trainer:
         if not self.ctx.is_main:
             return
         save_checkpoint(
-            self.run_dir / f"{name}.pt", model_cfg=self.model.model_cfg, model=self.model.state_dict(),
-            optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
-            scaler=self.precision.scaler.state_dict(), ema=self.ema.state_dict() if self.ema is not None else None,
+            self.run_dir / f"{name}.pt", task=self.task.name, model_cfg=self.model.model_cfg,
+            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(), scaler=self.precision.scaler.state_dict(),
+            ema=self.ema.state_dict() if self.ema is not None else None,
             eval_weights="ema" if self.ema is not None else "model", config=self.cfg.to_dict(),
             dataset=self.data.meta, rng=rngs, epoch_totals=totals, run_dir=str(self.run_dir), **self.state,
         )
 
-    def evaluate(self, loader) -> EvalResult:
+    def evaluate(self, loader: Any) -> Evaluation:
         # Each rank updated its own BN statistics from its own shard; evaluation must see one model.
         self.ctx.broadcast_buffers(self.evaluator)
-        return evaluate(self.evaluator, loader, len(self.data.meta["classes"]), self.precision.autocast,
-                        self.cfg.tta_flip, self.device, self.ctx.all_reduce_sum)
+        return self.task.evaluate(self.evaluator, loader, self.device, self.precision.autocast, self.ctx.all_reduce_sum)
 
     def run(self) -> FitResult:
-        log.info("run folder %s | %s on %s (%s), %d process(es) | %d steps of %d images", self.run_dir,
-                 self.cfg.model.name, self.device, self.precision.mode, self.ctx.world_size, self.total_steps,
-                 self.cfg.data.batch_size)
+        log.info("run folder %s | %s %s on %s (%s), %d process(es) | %d steps of %d images | evaluating on %s",
+                 self.run_dir, self.task.name, self.cfg.model.name, self.device, self.precision.mode,
+                 self.ctx.world_size, self.total_steps, self.cfg.data.batch_size, self._eval_description())
         try:
             with self._stop_on_ctrl_c():
                 for epoch in range(self.state["epoch"], self.epochs):
@@ -252,30 +263,59 @@ class Trainer:
         # Over every session of the run (a resumed run included), training and evaluation.
         seconds = self.state["seconds"]
         rate = self.state["step"] * self.cfg.data.batch_size / max(seconds, 1e-9)
-        classes = self.data.meta["classes"]
-        test = self.evaluate(self.data.test).as_dict(classes) if self.data.test is not None else None
+        test_weights = self._final_weights()
+        test = self._measure_test()
         last = self.runlog.rows[-1] if self.runlog.rows else {}
         if self.ctx.is_main:
-            plot_curves(self.runlog.rows, self.run_dir / "curves.png", self.runlog.step_rows)
+            from .plots import plot_curves
+
+            plot_curves(self.runlog.rows, self.run_dir / "curves.png", self.runlog.step_rows, self.task.monitor)
             self.runlog.write_json("summary.json", {
-                "model": self.cfg.model.name, "data": self.cfg.data.name, "best": self.state["best"], "last": last,
-                "test": test, "steps": self.state["step"], "seconds": seconds, "images_per_second": rate,
-                "precision": self.precision.mode, "device": str(self.device), "processes": self.ctx.world_size,
-                "torch": torch.__version__,
+                "task": self.task.name, "model": self.cfg.model.name, "data": self.cfg.data.name,
+                "eval_set": self.data.eval_set, "splits": self.data.meta.get("splits"), "best": self.state["best"],
+                "last": last, "test": test, "test_weights": test_weights, "steps": self.state["step"],
+                "seconds": seconds, "images_per_second": rate, "precision": self.precision.mode,
+                "device": str(self.device), "processes": self.ctx.world_size, "torch": torch.__version__,
             })
         self.runlog.close()
         return FitResult(self.run_dir, self.state["best"] or {}, last, test, self.state["step"], seconds, rate,
-                         self.evaluator.eval())
+                         self.evaluator.eval(), test_weights)
+
+    def _eval_description(self) -> str:
+        if self.data.eval_set == "val":
+            return "the validation split every epoch (it chooses best.pt); the test split once, at the end"
+        if self.data.eval_set == "test":
+            return "the test split every epoch, as a learning curve only (no best.pt)"
+        return "the test split once, at the end" if self.data.test is not None else "nothing (no test split)"
+
+    def _final_weights(self) -> str:
+        """Load the weights the run folder stands for into the evaluator: best.pt's if the run
+        kept one, else the final ones. Returns the checkpoint's name."""
+        best = self.run_dir / "best.pt"
+        if self.data.eval_set != "val" or not best.is_file():
+            return "last.pt"
+        self.evaluator.load_state_dict(checkpoint_weights(load_checkpoint(best)), strict=True)
+        return "best.pt"
+
+    def _measure_test(self) -> dict[str, Any] | None:
+        """The test split, measured once on the weights the run folder stands for (the last
+        epoch's measurement when the test split was the learning curve: the same weights)."""
+        if self.data.test is None:
+            return None
+        names = self.data.meta.get("classes")
+        if self.data.eval_set == "test" and self._last_eval is not None:
+            return self._last_eval.as_dict(names)
+        return self.evaluate(self.data.test).as_dict(names)
 
     @contextlib.contextmanager
-    def _stop_on_ctrl_c(self):
+    def _stop_on_ctrl_c(self) -> Iterator[None]:
         """Ctrl-C asks to stop at the next step boundary, so the checkpoint holds a whole step (a
         second Ctrl-C stops at once). Under torchrun the agent handles signals instead."""
         if self.ctx.enabled or threading.current_thread() is not threading.main_thread():
             yield
             return
 
-        def request_stop(signum, frame):
+        def request_stop(signum: int, frame: object) -> None:
             self._stop = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -291,52 +331,65 @@ class Trainer:
         epoch_start = time.perf_counter()
         self.data.train.set_epoch(epoch)
         stats = self._train_epoch(epoch)
-        result = self.evaluate(self.data.eval)
+        result = self.evaluate(self.data.eval) if self.data.eval is not None else None
+        self._last_eval = result
+        scalars = result.scalars() if result is not None else {}
         state = self.state
         state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
         row = {"epoch": epoch + 1, "step": state["step"], "seconds": state["seconds"], **stats,
-               "lr": self.optimizer.param_groups[0]["lr"],
-               "eval_loss": result.loss, "eval_top1": result.top1, "eval_top5": result.top5}
-        improved = state["best"] is None or result.top1 > state["best"]["eval_top1"]
+               "lr": self.optimizer.param_groups[0]["lr"], **{f"eval_{k}": v for k, v in scalars.items()}}
+        # best.pt is chosen on a validation split only: a best-on-test pick reports a number chosen on the test set.
+        improved = self.data.eval_set == "val" and self.task.is_better(scalars, _unprefixed(state["best"]))
         if improved:
             state["best"] = row
         self.runlog.log_epoch(row)
         self.checkpoint("last")
         if improved:
             self.checkpoint("best")
-        log.info("epoch %d/%d  loss %.4f  train %.2f%%  eval %.2f%% (best %.2f%%)  lr %.4g  %.0f img/s",
-                 epoch + 1, self.epochs, stats["train_loss"], 100 * stats["train_top1"], 100 * result.top1,
-                 100 * state["best"]["eval_top1"], row["lr"], stats["images_per_second"])
+        log.info(self._epoch_line(epoch, row))
         if self._stop:
             raise KeyboardInterrupt
 
-    def _train_epoch(self, epoch: int) -> dict:
+    def _epoch_line(self, epoch: int, row: dict[str, Any]) -> str:
+        text = f"epoch {epoch + 1}/{self.epochs}  loss {row['train_loss']:.4f}"
+        for name in self.task.train_metrics[1:]:
+            text += f"  train {name} {_fmt(row[f'train_{name}'])}"
+        if self.data.eval_set is not None:
+            key = f"eval_{self.task.monitor}"
+            text += f"  {self.data.eval_set} {self.task.monitor} {_fmt(row[key])}"
+            if self.state["best"] is not None:
+                text += f" (best {_fmt(self.state['best'][key])})"
+        return text + f"  lr {row['lr']:.4g}  {row['images_per_second']:.0f} img/s"
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
         from tqdm import tqdm
 
         cfg, state, loader = self.cfg, self.state, self.data.train
         self.model.train()
         skip = state["batch_in_epoch"]
-        self._epoch_stats = epoch_stats = _Window(self.device, self._resumed_totals if skip else None)
+        self._epoch_stats = epoch_stats = self._window(self._resumed_totals if skip else None)
         self._resumed_totals = None
-        window = _Window(self.device)
+        window = self._window()
         bar = tqdm(total=min(len(loader), self.total_steps - state["step"] + skip), initial=skip, leave=False,
                    unit="step", desc=f"epoch {epoch + 1}/{self.epochs}",
                    disable=None if (cfg.progress and self.ctx.is_main) else True)
         window_steps = 0
-        for i, (x, y) in enumerate(loader):
+        for i, batch in enumerate(loader):
             if i < skip:  # resuming mid-epoch: the loader replays the same order and augmentations
                 continue
             if state["step"] >= self.total_steps:
                 break
-            loss, logits = self._step(x, y)
+            x, y = self.task.make_batch(batch, self.device)
+            loss, outputs = self._step(x, y)
             state["step"] += 1
             state["batch_in_epoch"] = i + 1
-            epoch_stats.add(loss, logits, y)
-            window.add(loss, logits, y)
+            step_stats, n = self.task.step_stats(loss, outputs, y), self.task.batch_size(y)
+            epoch_stats.add(step_stats, n)
+            window.add(step_stats, n)
             window_steps += 1
             if state["step"] % cfg.log_every == 0 or i + 1 == len(loader):
                 self._log_window(window, epoch + (i + 1) / len(loader), bar)
-                window, window_steps = _Window(self.device), 0
+                window, window_steps = self._window(), 0
             bar.update(1)
             for cb in self.callbacks:
                 cb(state["step"], {"loss": loss.detach(), "epoch": epoch, "model": self.model})
@@ -349,21 +402,21 @@ class Trainer:
         _check_finite(stats["train_loss"], state["step"], self.optimizer)
         return stats
 
-    def _log_window(self, window: _Window, epoch: float, bar) -> None:
+    def _log_window(self, window: _Window, epoch: float, bar: Any) -> None:
         stats = window.read(self.ctx)
         # Summed over every process, so all ranks stop together and none waits in a collective.
         _check_finite(stats["train_loss"], self.state["step"], self.optimizer)
         self.runlog.log_step({"step": self.state["step"], "epoch": epoch, **stats,
                               "lr": self.optimizer.param_groups[0]["lr"]})
-        bar.set_postfix(loss=f"{stats['train_loss']:.3f}", acc=f"{stats['train_top1']:.1%}",
-                        img_s=f"{stats['images_per_second']:.0f}")
+        bar.set_postfix({k.removeprefix("train_"): _fmt(v) for k, v in stats.items() if k != "images_per_second"}
+                        | {"img_s": f"{stats['images_per_second']:.0f}"})
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, x: torch.Tensor, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step, on the one precision path (the scaler is a no-op unless fp16)."""
         scaler = self.precision.scaler
         with self.precision.autocast():
-            logits = self.train_model(x)
-            loss = self.criterion(logits.float(), y)
+            outputs = self.train_model(x)
+            loss = self.task.loss(outputs, y)
         scaler.scale(loss).backward()
         if self.cfg.optim.clip_grad:
             scaler.unscale_(self.optimizer)
@@ -374,10 +427,21 @@ class Trainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return loss, logits
+        return loss, outputs
 
 
-def _check_finite(loss: float, step: int, optimizer) -> None:
+def _unprefixed(row: dict[str, Any] | None) -> dict[str, float] | None:
+    """An epoch row's evaluation scalars without their ``eval_`` prefix."""
+    if row is None:
+        return None
+    return {k.removeprefix("eval_"): v for k, v in row.items() if k.startswith("eval_")}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def _check_finite(loss: float, step: int, optimizer: torch.optim.Optimizer) -> None:
     if not math.isfinite(loss):
         raise TrainingDiverged(
             f"loss is {loss} at step {step} (lr {optimizer.param_groups[0]['lr']:.4g}); stopped, and the last "
@@ -386,4 +450,5 @@ def _check_finite(loss: float, step: int, optimizer) -> None:
         )
 
 
-__all__ = ["FitResult", "StepCallback", "Trainer", "TrainingDiverged", "TrainingInterrupted", "build_model", "fit"]
+__all__ = ["FitResult", "StepCallback", "Trainer", "TrainingDiverged", "TrainingInterrupted", "build_model",
+           "build_task", "fit"]

@@ -1,44 +1,73 @@
 """The loaders a run trains and evaluates on: in-memory datasets batched on the device, image
-folders streamed through a DataLoader, both sharded across processes."""
+folders streamed through a DataLoader, both sharded across processes.
+
+Which split plays which part follows one rule: a validation split (the dataset's own ``val``, or
+``data.val_size`` images held out of training) is evaluated every epoch and chooses ``best.pt``;
+the test split is measured once, at the end (and, with ``test_curve``, after every epoch as a
+learning curve that chooses nothing). An image folder with no ``val/`` or ``test/`` subfolder gets
+a seeded, class-stratified test split held out of its images, never its training images back."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from ..data import AugmentConfig, InMemoryDataset, InMemoryLoader, load_dataset, make_streaming_loader
+from ..data import AugmentConfig, InMemoryDataset, InMemoryLoader, make_streaming_loader
+from ..tasks import Task
 from .config import TrainConfig
 from .distributed import DistContext
+
+log = logging.getLogger("resnetkit.train")
 
 
 @dataclass
 class LoaderSet:
-    """Training, evaluation (validation split or test) and, with a validation split, test loaders;
-    `meta` is what a checkpoint keeps of the dataset (classes, mean, std, channels, size)."""
+    """``eval`` is what is measured every epoch (None: nothing), ``eval_set`` says which split it
+    is (``"val"``, ``"test"`` or None); ``test`` is measured at the end (None: the dataset has none).
+    ``meta`` is what a checkpoint keeps of the dataset (classes, mean, std, channels, size, splits)."""
 
-    train: InMemoryLoader
-    eval: InMemoryLoader
-    test: InMemoryLoader | None
-    meta: dict
+    train: Any
+    eval: Any
+    test: Any
+    eval_set: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
-def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device) -> LoaderSet:
+def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task: Task) -> LoaderSet:
     d = cfg.data
     if d.batch_size % ctx.world_size:
-        raise ValueError(f"--batch-size {d.batch_size} is the global batch: it must divide by the {ctx.world_size} processes")
+        raise ValueError(
+            f"--batch-size {d.batch_size} is the global batch: it must divide by the {ctx.world_size} processes"
+        )
     per_rank = d.batch_size // ctx.world_size
-    train = load_dataset(d.name, "train", d.data_dir, d.download, image_size=d.image_size)
-    test = load_dataset(d.name, "test", d.data_dir, d.download, image_size=d.image_size)
-    held_out = None
-    if d.val_size:
-        if not isinstance(train, InMemoryDataset):
-            raise ValueError("data.val_size needs an in-memory dataset; give an image folder a val/ subfolder instead")
-        train, held_out = train.split(d.val_size, seed=cfg.seed)
-    evalset = held_out if held_out is not None else test
-    meta = {"name": d.name, "classes": list(train.classes), "mean": list(train.mean), "std": list(train.std),
-            "in_chans": train.in_chans, "image_size": list(_image_size(train, d.image_size))}
+    splits = task.splits(d.name)
 
-    def loader(ds, train_mode):
+    def load(split: str) -> Any:
+        return task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size)
+
+    train = load("train")
+    val = load("val") if "val" in splits else None
+    test = load("test") if "test" in splits else None
+    held_out_test = False
+    if val is None and test is None:
+        train, test = train.split(d.test_size, seed=cfg.seed)
+        held_out_test = True
+        log.info("%s has no val/ or test/ subfolder: %d of its %d images (data.test_size=%g, seed %d) are held out "
+                 "as the test set", d.name, len(test), len(train) + len(test), d.test_size, cfg.seed)
+    if d.val_size:
+        if val is not None:
+            raise ValueError(f"data.val_size={d.val_size}: {d.name} has a val/ split of its own; set it to 0")
+        train, val = train.split(d.val_size, seed=cfg.seed)
+    meta = task.dataset_meta(train, d.name, d.image_size)
+    meta["splits"] = {
+        "train": len(train), "val": len(val) if val is not None else 0, "test": len(test) if test is not None else 0,
+        "test_held_out": held_out_test,
+    }
+
+    def loader(ds: Any, train_mode: bool) -> Any:
         batch = per_rank if train_mode else max(d.eval_batch_size // ctx.world_size, 1)
         if isinstance(ds, InMemoryDataset):
             aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, flip=d.flip, erasing=d.erasing) if train_mode else None
@@ -49,8 +78,9 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device) -> L
                                      rank=ctx.rank, world_size=ctx.world_size, drop_last=train_mode,
                                      even_shards=train_mode)
 
-    return LoaderSet(loader(train, True), loader(evalset, False), loader(test, False) if held_out is not None else None, meta)
-
-
-def _image_size(ds, default: int) -> tuple[int, int]:
-    return tuple(ds.image_size) if isinstance(ds, InMemoryDataset) else (default, default)
+    test_loader = loader(test, False) if test is not None else None
+    if val is not None:
+        return LoaderSet(loader(train, True), loader(val, False), test_loader, "val", meta)
+    if cfg.test_curve:
+        return LoaderSet(loader(train, True), test_loader, test_loader, "test", meta)
+    return LoaderSet(loader(train, True), None, test_loader, None, meta)

@@ -15,10 +15,12 @@ from pathlib import Path
 import torch
 import yaml
 
+from ..analysis.records import write_json
+from ..artifacts import read_csv
 from ..models import is_model
-from ..train import TrainConfig, fit, recipe
-from ..train.config import merge
-from ..train.run import read_csv
+from ..train.config import TrainConfig, merge
+from ..train.engine import fit
+from ..train.recipes import recipe
 
 log = logging.getLogger("resnetkit.experiment")
 
@@ -68,7 +70,7 @@ def experiment_config(model: str, data: str, epochs: int, seed: int, out: str | 
     set as Fig. 6 is, for ``epochs``; the same for every net but its name."""
     values = merge(recipe(recipe_name, model), {
         "model": {"name": model}, "data": {"name": data, "val_size": 0}, "epochs": epochs, "max_steps": None,
-        "seed": seed, "out": str(out), "run_name": model,
+        "seed": seed, "out": str(out), "run_name": model, "test_curve": True,
     })
     return TrainConfig.from_dict(merge(values, overrides or {}))
 
@@ -79,7 +81,9 @@ def train_or_reuse(cfg: TrainConfig) -> Path:
     run_dir = Path(cfg.out) / cfg.run_name
     saved = run_dir / "config.yaml"
     if saved.is_file():
-        before = TrainConfig.from_dict(yaml.safe_load(saved.read_text()))
+        values = yaml.safe_load(saved.read_text())
+        values.setdefault("test_curve", True)  # runs from before the key evaluated the test set every epoch
+        before = TrainConfig.from_dict(values)
         # Where the runs live and whether a bar is drawn change nothing that was trained.
         if dataclasses.replace(before, progress=cfg.progress, out=cfg.out) != cfg:
             diff = _config_diff(before.to_dict(), cfg.to_dict())
@@ -176,7 +180,6 @@ def judge(runs: list[TwinRun]) -> tuple[bool | None, bool | None, list[str]]:
 def write_degradation(result: DegradationResult, out: str | os.PathLike, command: str | None = None) -> dict[str, Path]:
     """``results.csv``, ``curves.png``, ``report.md`` and ``result.json`` in ``out``."""
     from .plots import plot_degradation
-    from .records import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import json
 import sys
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="table of models: parameters, GMACs, depth")
     p.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob(s) over model names, e.g. 'resnet*' (default: all)")
     p.add_argument("--image-size", type=int, default=None,

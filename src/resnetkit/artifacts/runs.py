@@ -1,10 +1,16 @@
 """A run's folder: what made it (config, command), what it measured (metrics.csv, TensorBoard
-events, plots) and what it kept (checkpoints)."""
+events, plots) and what it kept (checkpoints).
+
+One rule for which checkpoint a run folder means: ``best.pt`` exists only when the run had a
+validation split that is not the test set, and was chosen on it; every consumer takes ``best.pt``
+if present, else ``last.pt`` (the final weights), and says which it took."""
+
 from __future__ import annotations
 
 import csv
 import json
 import logging
+import os
 import shlex
 import sys
 import time
@@ -12,9 +18,27 @@ from pathlib import Path
 
 import yaml
 
-from ..models.weights import atomic_write
+from ..models import WeightsError
+from .atomic import atomic_write
 
 log = logging.getLogger(__name__)
+
+
+BEST, LAST = "best.pt", "last.pt"
+
+
+def run_checkpoint(run_dir: str | os.PathLike[str]) -> Path:
+    """The checkpoint a run folder stands for: ``best.pt`` (chosen on a validation split) if
+    the run kept one, else ``last.pt``. Logs which, so every command says what it loaded."""
+    run_dir = Path(run_dir)
+    best, last = run_dir / BEST, run_dir / LAST
+    if best.is_file():
+        log.info("%s: using %s (the epoch chosen on the validation split)", run_dir, BEST)
+        return best
+    if last.is_file():
+        log.info("%s: using %s (the final weights; the run kept no validation-chosen best.pt)", run_dir, LAST)
+        return last
+    raise WeightsError(f"{run_dir}: a folder without {BEST} or {LAST}")
 
 
 def default_run_name(model: str, data: str) -> str:

@@ -5,7 +5,7 @@ import argparse
 import json
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files for a trained model")
     p.add_argument("source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
@@ -18,7 +18,7 @@ def add_commands(sub) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from ..infer import predict
-    from ..loading import load_model
+    from ..artifacts import load_model
 
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")

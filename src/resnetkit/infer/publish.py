@@ -8,28 +8,28 @@ import os
 import platform
 import shlex
 from pathlib import Path
+from typing import Any
 
-import torch
+from ..artifacts import atomic_write_text, export_weights, load_model, run_checkpoint
+from .evaluate import evaluate_model
 
-from .loading import export_weights, load_model
-from .models.weights import atomic_write
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "weights"
 
 
-def publish_run(run: str | os.PathLike, tag: str, out_dir: str | os.PathLike, checkpoint: str = "last.pt",
-                note: str | None = None) -> tuple[Path, Path]:
+def publish_run(run: str | os.PathLike[str], tag: str, out_dir: str | os.PathLike[str] = DEFAULT_OUT,
+                checkpoint: str | None = None, note: str | None = None) -> tuple[Path, Path]:
     """Write ``out_dir/<model>.<tag>.{safetensors,json}`` from ``run/<checkpoint>``.
 
-    The final weights (``last.pt``) are shipped by default, not the best-on-test epoch: with the
-    test set as the evaluation set, picking the best epoch would report a number chosen on it.
-    The test accuracy is measured here, with and without flip TTA."""
-    from .evaluation import evaluate_model
-
+    By default the checkpoint the run folder stands for is shipped: ``best.pt`` if the run chose
+    one on a validation split, else the final weights (``last.pt``). The test accuracy is
+    measured here, with and without flip TTA."""
     run = Path(run)
     if not (run / "summary.json").is_file():
         raise ValueError(f"{run}: not a finished run (no summary.json); finish it with resnetkit train --resume {run}")
+    checkpoint = checkpoint or run_checkpoint(run).name
     model = load_model(run / checkpoint)
     data = model.pretrained_cfg
-    metrics = {}
+    metrics: dict[str, Any] = {}
     for tta in (False, True):
         r = evaluate_model(model, tta_flip=tta, precision="fp32", source=str(run / checkpoint))
         metrics["tta_flip" if tta else "plain"] = {k: r[k] for k in ("top1", "top5", "loss", "n")}
@@ -54,8 +54,7 @@ def publish_run(run: str | os.PathLike, tag: str, out_dir: str | os.PathLike, ch
         },
         **({"note": note} if note else {}),
     }
-    card_path = atomic_write(out_dir / f"{name}.{tag}.json",
-                             lambda tmp: Path(tmp).write_text(json.dumps(card, indent=2) + "\n"))
+    card_path = atomic_write_text(out_dir / f"{name}.{tag}.json", json.dumps(card, indent=2) + "\n")
     return weights, card_path
 
 
@@ -71,22 +70,3 @@ def _yaml(path: Path) -> dict:
     import yaml
 
     return yaml.safe_load(path.read_text())
-
-
-if __name__ == "__main__":
-    import argparse
-
-    p = argparse.ArgumentParser(description="Ship a finished run as NAME.TAG.safetensors + NAME.TAG.json")
-    p.add_argument("run")
-    p.add_argument("tag")
-    p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
-    p.add_argument("--note")
-    a = p.parse_args()
-    torch.set_grad_enabled(False)
-    from .data import DatasetError
-
-    try:
-        for path in publish_run(a.run, a.tag, a.out, note=a.note):
-            print(path)
-    except (ValueError, FileNotFoundError, DatasetError) as e:
-        raise SystemExit(f"resnetkit.publish: error: {e}") from None

@@ -1,0 +1,32 @@
+"""Everything about the files resnetkit writes and reads: atomic writes, the checkpoint format,
+run folders and which checkpoint they stand for, exported weights, model cards, ``load_model``."""
+
+from .atomic import atomic_write, atomic_write_text
+from .cards import model_card, model_dataset, trained_tta_flip
+from .checkpoint import FORMAT, Checkpoint, checkpoint_weights, is_checkpoint, load_checkpoint, save_checkpoint
+from .loading import load_model, load_pretrained_into
+from .runs import RunLog, default_run_name, new_run_dir, read_csv, run_checkpoint
+from .weights import export_weights, save_weights
+
+__all__ = [
+    "FORMAT",
+    "Checkpoint",
+    "RunLog",
+    "atomic_write",
+    "atomic_write_text",
+    "checkpoint_weights",
+    "default_run_name",
+    "export_weights",
+    "is_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "load_pretrained_into",
+    "model_card",
+    "model_dataset",
+    "new_run_dir",
+    "read_csv",
+    "run_checkpoint",
+    "save_checkpoint",
+    "save_weights",
+    "trained_tta_flip",
+]

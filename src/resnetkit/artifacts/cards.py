@@ -1,0 +1,46 @@
+"""What a saved model says about itself (``model.pretrained_cfg``: a shipped card, or a checkpoint's
+dataset facts and training config): the data it belongs to and how its training evaluated it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..data import ImageDataset, load_dataset
+
+
+def model_card(model: nn.Module) -> dict[str, Any]:
+    return getattr(model, "pretrained_cfg", None) or {}
+
+
+def trained_tta_flip(model: nn.Module) -> bool:
+    """Whether the model's own training evaluated it with flip TTA (the recipe's protocol, which
+    ``eval`` and ``predict`` repeat unless told otherwise)."""
+    return bool(model_card(model).get("training", {}).get("config", {}).get("tta_flip", False))
+
+
+def model_dataset(
+    model: nn.Module,
+    data: str | None = None,
+    data_dir: str | None = None,
+    split: str = "test",
+    source: str = "the model",
+) -> ImageDataset:
+    """The dataset to measure ``model`` on: ``data``, or by default the one it was trained on,
+    checked against its classes and channels and normalized with the statistics it was trained with."""
+    trained_on = model_card(model)
+    data = data or trained_on.get("name")
+    if not data:
+        raise ValueError(f"{source}: the model does not say what it was trained on; pass --data")
+    size = trained_on.get("image_size", [224])[0]
+    ds = load_dataset(data, split, data_dir, image_size=size)
+    if len(ds.classes) != model.num_classes:
+        raise ValueError(f"{data} has {len(ds.classes)} classes but {source} predicts {model.num_classes}")
+    if ds.in_chans != trained_on.get("in_chans", ds.in_chans):
+        raise ValueError(
+            f"{data} images have {ds.in_chans} channels but {source} was trained on {trained_on['in_chans']}"
+        )
+    if trained_on.get("mean"):
+        ds = ds.with_stats(trained_on["mean"], trained_on["std"])
+    return ds

@@ -1,0 +1,70 @@
+"""``resnetkit eval``: accuracy of a trained model on a dataset, with nothing to remember but its path."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..artifacts import atomic_write_text, load_model, model_dataset, trained_tta_flip
+from ..data import eval_loader
+from ..tasks import evaluate
+from ..train.precision import Precision, resolve_device
+
+
+def evaluate_source(
+    source: str | os.PathLike[str],
+    data: str | None = None,
+    data_dir: str | None = None,
+    split: str = "test",
+    batch_size: int = 512,
+    out: str | os.PathLike[str] | None = None,
+    tta_flip: bool | None = None,
+    precision: str = "auto",
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Top-1/top-5/per-class accuracy and confusion of ``source`` (tag, checkpoint, run folder or
+    resnetkit safetensors) on ``data`` (default: the dataset it was trained on), normalized with
+    the statistics it was trained with. ``tta_flip`` defaults to what its training did."""
+    dev = resolve_device(device)
+    return evaluate_model(
+        load_model(source, device=dev), data=data, data_dir=data_dir, split=split, batch_size=batch_size,
+        out=out, tta_flip=tta_flip, precision=precision, device=dev, source=str(source),
+    )
+
+
+def evaluate_model(
+    model: nn.Module,
+    *,
+    data: str | None = None,
+    data_dir: str | None = None,
+    split: str = "test",
+    batch_size: int = 512,
+    out: str | os.PathLike[str] | None = None,
+    tta_flip: bool | None = None,
+    precision: str = "auto",
+    device: torch.device | str = "cpu",
+    source: str = "model",
+) -> dict[str, Any]:
+    """``evaluate_source`` for a model already loaded (with ``pretrained_cfg`` saying its data)."""
+    dev = torch.device(device)
+    ds = model_dataset(model, data, data_dir, split, source=source)
+    data = data or model.pretrained_cfg["name"]
+    autocast = Precision(precision, dev).autocast
+    tta_flip = trained_tta_flip(model) if tta_flip is None else tta_flip
+    result = evaluate(model, eval_loader(ds, batch_size, dev), model.num_classes, autocast, tta_flip, dev)
+    classes = list(ds.classes)
+    report = {"source": source, "data": data, "split": split, "tta_flip": tta_flip, **result.as_dict(classes)}
+    if out is not None:
+        from .plots import plot_confusion
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        title = f"{Path(source).name} on {data}: top-1 {100 * result.top1:.2f}%"
+        report["confusion_png"] = str(plot_confusion(report["confusion"], classes, out / "confusion.png", title))
+        atomic_write_text(out / "eval.json", json.dumps(report, indent=2) + "\n")
+    return report
