@@ -6,6 +6,7 @@ Draws batches from the recipe's training loader (pad + crop, flip, random erasin
 at a time on tensors), first alone, then feeding the recipe's own training step (precision,
 channels_last), and prints the loader's share of a step. Nothing here is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,10 @@ def main() -> None:
     for x, y in batches(data.train, a.steps):
         step(x, y)
     total_s = time.perf_counter() - start
-    print(f"{a.model}, recipe {a.recipe}, batch {cfg.data.batch_size}, precision {prec.mode}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"{a.model}, recipe {a.recipe}, batch {cfg.data.batch_size}, precision {prec.mode}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
     print(f"  loader alone        {1000 * loader_s / a.steps:8.2f} ms/batch")
     print(f"  loader + step       {1000 * total_s / a.steps:8.2f} ms/batch")
     print(f"  loader's share      {100 * loader_s / total_s:8.2f} %")

@@ -6,6 +6,7 @@
 The seconds are the run's own cumulative training + evaluation time per epoch (metrics.csv's
 `seconds` column), so the figure is measured where the run ran. Nothing here is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,14 @@ def time_to(run: Path, target: float) -> dict:
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     for r in rows:
         if float(r["eval_top1"]) >= target:
-            return {"run": str(run), "target": target, "reached": True, "epoch": int(float(r["epoch"])),
-                    "seconds": float(r["seconds"]), "eval_top1": float(r["eval_top1"])}
+            return {
+                "run": str(run),
+                "target": target,
+                "reached": True,
+                "epoch": int(float(r["epoch"])),
+                "seconds": float(r["seconds"]),
+                "eval_top1": float(r["eval_top1"]),
+            }
     best = max(float(r["eval_top1"]) for r in rows)
     return {"run": str(run), "target": target, "reached": False, "epochs": len(rows), "best_eval_top1": best}
 
@@ -36,8 +43,9 @@ def main() -> None:
         from resnetkit.train import TrainConfig, fit, recipe
         from resnetkit.train.config import merge
 
-        cfg = TrainConfig.from_dict(merge(recipe("fashion-mnist"), {"model": {"name": a.model}, "epochs": a.epochs,
-                                                                    "out": "runs/bench"}))
+        cfg = TrainConfig.from_dict(
+            merge(recipe("fashion-mnist"), {"model": {"name": a.model}, "epochs": a.epochs, "out": "runs/bench"})
+        )
         a.run = fit(cfg).run_dir
     if a.run is None:
         p.error("give --run DIR or --train")

@@ -5,6 +5,7 @@
 Prints images/s for each configuration and its ratio to the baseline; the ratio is what carries
 across machines (absolute figures drift run to run). Nothing here is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,17 @@ from resnetkit import create_model
 from resnetkit.train.precision import Precision
 
 
-def measure(model_name: str, batch: int, steps: int, size: int, in_chans: int, channels_last: bool, precision: str,
-            compile_: bool, warmup: int = 5) -> float:
+def measure(
+    model_name: str,
+    batch: int,
+    steps: int,
+    size: int,
+    in_chans: int,
+    channels_last: bool,
+    precision: str,
+    compile_: bool,
+    warmup: int = 5,
+) -> float:
     torch.manual_seed(0)
     model = create_model(model_name, in_chans=in_chans)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -50,14 +60,18 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="also measure torch.compile on the fast path")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args()
-    configs = [("fp32 NCHW eager (baseline)", False, "fp32", False),
-               ("fp32 channels_last", True, "fp32", False),
-               ("bf16 autocast NCHW", False, "auto", False),
-               ("bf16 autocast channels_last (fast path)", True, "auto", False)]
+    configs = [
+        ("fp32 NCHW eager (baseline)", False, "fp32", False),
+        ("fp32 channels_last", True, "fp32", False),
+        ("bf16 autocast NCHW", False, "auto", False),
+        ("bf16 autocast channels_last (fast path)", True, "auto", False),
+    ]
     if a.compile:
         configs.append(("fast path + torch.compile", True, "auto", True))
-    print(f"{a.model}, batch {a.batch_size}, {a.in_chans}x{a.image_size}x{a.image_size}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}")
+    print(
+        f"{a.model}, batch {a.batch_size}, {a.in_chans}x{a.image_size}x{a.image_size}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}"
+    )
     results, base = [], None
     for name, cl, prec, comp in configs:
         rate = measure(a.model, a.batch_size, a.steps, a.image_size, a.in_chans, cl, prec, comp)

@@ -1,4 +1,5 @@
 """Reference figures the model tests check against, each with its source."""
+
 import json
 from pathlib import Path
 
@@ -24,11 +25,20 @@ EXACT_PARAMS = {
 # Parameter counts in millions as the papers print them (10 classes), with the rounding they use.
 PAPER_PARAMS_M = {
     # He et al. 2015, Table 6
-    "resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85, "resnet110": 1.7, "resnet1202": 19.4,
+    "resnet20": 0.27,
+    "resnet32": 0.46,
+    "resnet44": 0.66,
+    "resnet56": 0.85,
+    "resnet110": 1.7,
+    "resnet1202": 19.4,
     # He et al. 2016 (Identity Mappings), Table 3/4
-    "preact_resnet164": 1.7, "preact_resnet1001": 10.2,
+    "preact_resnet164": 1.7,
+    "preact_resnet1001": 10.2,
     # Zagoruyko & Komodakis 2016, Table 4/5
-    "wrn16_4": 2.7, "wrn16_8": 11.0, "wrn28_10": 36.5, "wrn40_4": 8.9,
+    "wrn16_4": 2.7,
+    "wrn16_8": 11.0,
+    "wrn28_10": 36.5,
+    "wrn40_4": 8.9,
 }
 
 # torchvision's GFLOPS metadata at 224x224 (multiply-accumulates, in billions).

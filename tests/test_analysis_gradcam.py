@@ -1,4 +1,5 @@
 """Grad-CAM on registered models."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,9 +8,16 @@ from resnetkit.analysis import grad_cam
 from resnetkit.models import create_model
 
 
-@pytest.mark.parametrize("name,chans,size", [
-    ("resnet20", 1, 16), ("resnet20", 3, 32), ("resnet18", 3, 64), ("wrn16_4", 3, 16), ("preact_resnet18", 3, 64),
-])
+@pytest.mark.parametrize(
+    "name,chans,size",
+    [
+        ("resnet20", 1, 16),
+        ("resnet20", 3, 32),
+        ("resnet18", 3, 64),
+        ("wrn16_4", 3, 16),
+        ("preact_resnet18", 3, 64),
+    ],
+)
 def test_maps_match_the_input_size_and_lie_in_unit_range(name, chans, size):
     model = create_model(name, in_chans=chans)
     images = torch.randn(3, chans, size, size)

@@ -1,4 +1,5 @@
 """Per-layer gradient norms at initialization and the plain-versus-residual comparison."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Lesion study: each unit replaced by its shortcut in turn (Veit et al. 2016)."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Every analysis writes a readable PNG and a JSON of its numbers."""
+
 import json
 
 import matplotlib.image
@@ -6,7 +7,13 @@ import pytest
 import torch
 
 from resnetkit.analysis import (
-    GradientProbe, compare_gradients, grad_cam, layer_responses, lesion_study, to_jsonable, write_json,
+    GradientProbe,
+    compare_gradients,
+    grad_cam,
+    layer_responses,
+    lesion_study,
+    to_jsonable,
+    write_json,
 )
 from resnetkit.analysis.plots import plot_gradcam, plot_gradients, plot_lesion, plot_responses
 from resnetkit.models import create_model
@@ -52,7 +59,11 @@ def test_lesion_png_and_json(tmp_path):
     _png(plot_lesion(reports, tmp_path / "lesion.png"))
     saved = _json(write_json(reports, tmp_path / "lesion.json"))
     assert saved["plain20"]["units"][3] == {
-        "unit": "layer2.0", "index": 3, "accuracy": None, "drop": None, "skipped": "changes shape and has no shortcut",
+        "unit": "layer2.0",
+        "index": 3,
+        "accuracy": None,
+        "drop": None,
+        "skipped": "changes shape and has no shortcut",
     }
     assert saved["resnet20"]["baseline"] == reports["resnet20"].baseline
 

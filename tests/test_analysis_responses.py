@@ -1,4 +1,5 @@
 """Layer responses: the std of each unit's residual-branch output (He et al. 2015, Fig. 7)."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Shattered gradients: the input-gradient autocorrelation along a line of inputs."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """The command line: thin, and bad input gets one clear line."""
+
 import json
 
 import pytest
@@ -12,7 +13,9 @@ def test_info_table_and_json(capsys):
     assert "resnet50" in out and "25,557,032" in out and "4.089" in out
     assert main(["info", "resnet18", "--json", "--image-size", "112"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["image_size"] == 112 and row["depth"] == 18 and row["gmacs"] == pytest.approx(1.814 / 4, rel=0.1)  # layer4 is 4x4, not 3.5x3.5
+    assert (
+        row["image_size"] == 112 and row["depth"] == 18 and row["gmacs"] == pytest.approx(1.814 / 4, rel=0.1)
+    )  # layer4 is 4x4, not 3.5x3.5
 
 
 def test_info_unknown_pattern(capsys):
@@ -22,9 +25,32 @@ def test_info_unknown_pattern(capsys):
 
 def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["train", "--model", "resnet20", "--data", "digits", "--max-steps", "4", "--batch-size", "64",
-            "--out", str(tmp_path), "--name", "cli", "--no-progress", "--precision", "fp32",
-            "--set", "data.pad=1", "--set", "data.flip=false", "--set", "tta_flip=true", "--set", "data.val_size=100"]
+    args = [
+        "train",
+        "--model",
+        "resnet20",
+        "--data",
+        "digits",
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "64",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "cli",
+        "--no-progress",
+        "--precision",
+        "fp32",
+        "--set",
+        "data.pad=1",
+        "--set",
+        "data.flip=false",
+        "--set",
+        "tta_flip=true",
+        "--set",
+        "data.val_size=100",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "run folder:" in out and "best.pt" in out and "best validation top-1" in out
@@ -41,13 +67,16 @@ def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     assert json.loads((tmp_path / "e" / "eval.json").read_text())["tta_flip"] is False
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["train", "--recipe", "imagenet"], "unknown recipe"),
-    (["train", "--set", "optim.momentun=0.8"], "optim.momentun"),
-    (["train", "--data", "svhn"], "unknown dataset 'svhn'"),
-    (["train", "--model", "resnet19", "--data", "digits"], "did you mean"),
-    (["eval", "nowhere.pt"], "nowhere.pt"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "--recipe", "imagenet"], "unknown recipe"),
+        (["train", "--set", "optim.momentun=0.8"], "optim.momentun"),
+        (["train", "--data", "svhn"], "unknown dataset 'svhn'"),
+        (["train", "--model", "resnet19", "--data", "digits"], "did you mean"),
+        (["eval", "nowhere.pt"], "nowhere.pt"),
+    ],
+)
 def test_bad_input_is_one_clear_line(capsys, argv, needle, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv[0] == "train" else [])) == 2
     err = capsys.readouterr().err

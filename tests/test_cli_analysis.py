@@ -1,4 +1,5 @@
 """The analysis commands on a small trained checkpoint: each writes its PNG and JSON and prints numbers."""
+
 import json
 
 import numpy as np
@@ -12,16 +13,43 @@ from resnetkit.train import TrainConfig, fit
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    fit(TrainConfig.from_dict({
-        "model": {"name": "resnet20"}, "data": {"name": "digits", "batch_size": 64, "pad": 1},
-        "max_steps": 3, "precision": "fp32", "out": str(out), "run_name": "r", "progress": False,
-    }))
+    fit(
+        TrainConfig.from_dict(
+            {
+                "model": {"name": "resnet20"},
+                "data": {"name": "digits", "batch_size": 64, "pad": 1},
+                "max_steps": 3,
+                "precision": "fp32",
+                "out": str(out),
+                "run_name": "r",
+                "progress": False,
+            }
+        )
+    )
     return str(out / "r" / "last.pt")
 
 
 def test_gradients_of_models_at_init_and_of_a_trained_checkpoint(tmp_path, capsys, checkpoint):
-    assert main(["analyze", "gradients", "plain20", "resnet20", checkpoint, "--points", "8", "--batch-size", "4",
-                 "--image-size", "8", "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "gradients",
+                "plain20",
+                "resnet20",
+                checkpoint,
+                "--points",
+                "8",
+                "--batch-size",
+                "4",
+                "--image-size",
+                "8",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "plain20" in out and "init" in out and "trained" in out and "spread" in out
     data = json.loads((tmp_path / "gradients.json").read_text())
@@ -30,8 +58,12 @@ def test_gradients_of_models_at_init_and_of_a_trained_checkpoint(tmp_path, capsy
 
 
 def test_gradients_without_norm_only_at_init(tmp_path, capsys, checkpoint):
-    assert main(["analyze", "gradients", "plain20", "--no-norm", "--points", "8", "--batch-size", "4",
-                 "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            ["analyze", "gradients", "plain20", "--no-norm", "--points", "8", "--batch-size", "4", "-o", str(tmp_path)]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "gradients.json").read_text())["norm"] is False
     assert main(["analyze", "gradients", checkpoint, "--no-norm", "-o", str(tmp_path)]) == 2
     assert "--no-norm applies to models at initialization" in capsys.readouterr().err
@@ -56,7 +88,10 @@ def test_sources_are_labelled_short_unless_that_would_merge_two(tmp_path):
         (tmp_path / run / "best.pt").touch()
     a, b, c = (str(tmp_path / run) for run in ("a/r", "b/r", "c/s"))
     assert _labels([c, c + "/best.pt", "resnet20.fashion_mnist"]) == {
-        c: "s", c + "/best.pt": "s/best", "resnet20.fashion_mnist": "resnet20.fashion_mnist"}
+        c: "s",
+        c + "/best.pt": "s/best",
+        "resnet20.fashion_mnist": "resnet20.fashion_mnist",
+    }
     assert _labels([a, b, c]) == {a: a, b: b, c: "s"}
 
 
@@ -70,7 +105,9 @@ def test_gradcam_over_image_files(tmp_path, capsys, checkpoint):
     assert data["layer"] == "layer3" and [r["image"] for r in data["images"]] == [str(gray), str(rgb)]
     assert all(r["class_name"] == str(r["class"]) for r in data["images"])  # digits' classes are "0".."9"
     assert (tmp_path / "cam" / "gradcam.png").is_file()
-    assert main(["gradcam", checkpoint, str(gray), "--layer", "layer2.1", "--class", "3", "-o", str(tmp_path / "l2")]) == 0
+    assert (
+        main(["gradcam", checkpoint, str(gray), "--layer", "layer2.1", "--class", "3", "-o", str(tmp_path / "l2")]) == 0
+    )
     data = json.loads((tmp_path / "l2" / "gradcam.json").read_text())
     assert data["layer"] == "layer2.1" and data["images"][0]["class"] == 3
     assert main(["gradcam", checkpoint, str(tmp_path / "missing.png"), "-o", str(tmp_path)]) == 2
@@ -78,8 +115,28 @@ def test_gradcam_over_image_files(tmp_path, capsys, checkpoint):
 
 
 def test_experiment_command_and_its_bad_input(tmp_path, capsys):
-    assert main(["experiment", "degradation", "--data", "digits", "--depths", "20", "--epochs", "1", "--no-progress",
-                 "--set", "data.pad=1", "--set", "precision=\"fp32\"", "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "degradation",
+                "--data",
+                "digits",
+                "--depths",
+                "20",
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--set",
+                "data.pad=1",
+                "--set",
+                'precision="fp32"',
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Only depth 20 was trained" in out and "report:" in out
     assert (tmp_path / "report.md").is_file() and (tmp_path / "runs" / "resnet20" / "last.pt").is_file()

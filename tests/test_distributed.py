@@ -1,4 +1,5 @@
 """DDP on PyTorch's own engine: two gloo processes on 127.0.0.1, launched by real torchrun."""
+
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import torch
 from resnetkit.train import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ddp_worker import config  # noqa: E402
+from ddp_worker import config
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 
@@ -70,9 +71,29 @@ def test_killed_worker_restarts_from_last_checkpoint_and_finishes(tmp_path):
 
 def test_cli_nproc_shortcut(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "resnetkit", "train", "--nproc", "2", "--data", "digits", "--max-steps", "3",
-           "--batch-size", "32", "--precision", "fp32", "--no-progress", "--out", str(tmp_path), "--name", "cli",
-           "--set", "data.pad=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "resnetkit",
+        "train",
+        "--nproc",
+        "2",
+        "--data",
+        "digits",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "32",
+        "--precision",
+        "fp32",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "cli",
+        "--set",
+        "data.pad=1",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
@@ -83,11 +104,15 @@ def test_nproc_gives_every_worker_and_restart_one_named_folder(monkeypatch, tmp_
     from resnetkit.cli import main
 
     launched = {}
-    monkeypatch.setattr("resnetkit.train.launch.launch_local",
-                        lambda nproc, argv, restarts: launched.update(nproc=nproc, argv=argv, restarts=restarts) or 0)
+    monkeypatch.setattr(
+        "resnetkit.train.launch.launch_local",
+        lambda nproc, argv, restarts: launched.update(nproc=nproc, argv=argv, restarts=restarts) or 0,
+    )
     assert main(["train", "--nproc", "2", "--max-restarts", "1", "--data", "digits", "--out", str(tmp_path)]) == 0
     argv = launched["argv"]
-    assert (launched["nproc"], launched["restarts"]) == (2, 1) and "--nproc" not in argv and "--max-restarts" not in argv
+    assert (
+        (launched["nproc"], launched["restarts"]) == (2, 1) and "--nproc" not in argv and "--max-restarts" not in argv
+    )
     assert argv[-2] == "--name" and argv[-1].startswith("resnet20-digits-")
 
 
@@ -103,11 +128,35 @@ def _free_port() -> int:
 def test_two_nodes_meet_through_a_rendezvous_endpoint(tmp_path):
     # What two machines run, on one: torchrun --nnodes=2 --rdzv-endpoint=HOST:PORT, one process each.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d",
-           f"--rdzv-endpoint=127.0.0.1:{_free_port()}", "--rdzv-id=resnetkit-test", "-m", "resnetkit", "train",
-           "--data", "digits", "--max-steps", "3", "--batch-size", "32", "--precision", "fp32", "--no-progress",
-           "--out", str(tmp_path), "--set", "data.pad=1"]
-    nodes = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=2",
+        "--nproc-per-node=1",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
+        "--rdzv-id=resnetkit-test",
+        "-m",
+        "resnetkit",
+        "train",
+        "--data",
+        "digits",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "32",
+        "--precision",
+        "fp32",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "data.pad=1",
+    ]
+    nodes = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [node.communicate(timeout=240) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     # One run folder, named after the rendezvous id so restarts find it, written by global rank 0 only.
@@ -119,8 +168,8 @@ def test_two_nodes_meet_through_a_rendezvous_endpoint(tmp_path):
 
 
 def test_global_batch_must_divide(tmp_path, monkeypatch):
-    from resnetkit.train.distributed import DistContext
     from resnetkit.tasks import Classification
+    from resnetkit.train.distributed import DistContext
     from resnetkit.train.loaders import build_loaders
 
     with pytest.raises(ValueError, match="global batch: it must divide by the 3 processes"):

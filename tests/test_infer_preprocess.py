@@ -1,4 +1,5 @@
 """Image files become the input a model was trained on."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Pretrained tags and self-describing weights files: load_model needs nothing but the source."""
+
 import json
 
 import pytest
@@ -18,8 +19,15 @@ def weights_dir(tmp_path, monkeypatch):
 def _ship(weights_dir, tag="resnet20.toy"):
     donor = create_model("resnet20", in_chans=1, num_classes=4)
     export_weights(donor, weights_dir / f"{tag}.safetensors", dataset={"name": "toy", "classes": list("abcd")})
-    card = {"name": "toy", "classes": list("abcd"), "num_classes": 4, "in_chans": 1, "mean": [0.5], "std": [0.25],
-            "image_size": [28, 28]}
+    card = {
+        "name": "toy",
+        "classes": list("abcd"),
+        "num_classes": 4,
+        "in_chans": 1,
+        "mean": [0.5],
+        "std": [0.25],
+        "image_size": [28, 28],
+    }
     (weights_dir / f"{tag}.json").write_text(json.dumps(card))
     return donor.eval()
 
@@ -66,10 +74,20 @@ def test_a_published_run_is_a_pretrained_tag_that_evaluates_with_no_flags(weight
     from resnetkit.infer.publish import publish_run
     from resnetkit.train import TrainConfig, fit
 
-    run = fit(TrainConfig.from_dict({
-        "model": {"name": "resnet20"}, "data": {"name": "digits", "batch_size": 64, "pad": 1}, "max_steps": 3,
-        "precision": "fp32", "out": str(tmp_path / "runs"), "run_name": "r", "progress": False,
-    }), argv=["resnetkit", "train", "--data", "digits"]).run_dir
+    run = fit(
+        TrainConfig.from_dict(
+            {
+                "model": {"name": "resnet20"},
+                "data": {"name": "digits", "batch_size": 64, "pad": 1},
+                "max_steps": 3,
+                "precision": "fp32",
+                "out": str(tmp_path / "runs"),
+                "run_name": "r",
+                "progress": False,
+            }
+        ),
+        argv=["resnetkit", "train", "--data", "digits"],
+    ).run_dir
     weights, card_path = publish_run(run, "digits_test", weights_dir)
     assert weights.name == "resnet20.digits_test.safetensors"
     card = json.loads(card_path.read_text())

@@ -1,4 +1,5 @@
 """The paper's knobs as keyword overrides: shortcuts, zero-init, stochastic depth, norms, dilation, channels."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,11 +1,11 @@
 """Every registered model, generated from the registry: forward, backward, counts, keys, features."""
+
 import pytest
 import torch
 
+from reference import EXACT_PARAMS, PAPER_PARAMS_M, TORCHVISION_GMACS, peer_state_dicts
 from resnetkit.models import create_model, list_models
 from resnetkit.models.profile import count_params, default_image_size, weighted_depth
-
-from reference import EXACT_PARAMS, PAPER_PARAMS_M, TORCHVISION_GMACS, peer_state_dicts
 
 DEEPEST = {"resnet1202", "preact_resnet1001"}
 MODELS = [m for m in list_models() if m not in DEEPEST]
@@ -20,13 +20,45 @@ def _input(name, batch=2, in_chans=3):
 def test_registry_holds_every_family():
     names = set(list_models())
     expected = {
-        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-        "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
-        "resnet18d", "resnet26", "resnet26d", "resnet50c", "resnet50d", "resnet101d",
-        "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
-        "plain20", "plain32", "plain44", "plain56", "plain110", "plain18", "plain34",
-        "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet110", "preact_resnet164",
-        "preact_resnet1001", "wrn16_4", "wrn16_8", "wrn28_10", "wrn40_4",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnext50_32x4d",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "wide_resnet50_2",
+        "wide_resnet101_2",
+        "resnet18d",
+        "resnet26",
+        "resnet26d",
+        "resnet50c",
+        "resnet50d",
+        "resnet101d",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+        "resnet1202",
+        "plain20",
+        "plain32",
+        "plain44",
+        "plain56",
+        "plain110",
+        "plain18",
+        "plain34",
+        "preact_resnet18",
+        "preact_resnet34",
+        "preact_resnet50",
+        "preact_resnet110",
+        "preact_resnet164",
+        "preact_resnet1001",
+        "wrn16_4",
+        "wrn16_8",
+        "wrn28_10",
+        "wrn40_4",
     }
     assert expected <= names
     assert list_models("plain*") == ["plain18", "plain20", "plain32", "plain34", "plain44", "plain56", "plain110"]
@@ -89,8 +121,11 @@ def test_interface_head_and_reset(name):
 def test_no_module_object_is_used_twice(name):
     model = create_model(name).eval()
     calls = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: calls.__setitem__(n, calls.get(n, 0) + 1))
-             for n, m in model.named_modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, n=n: calls.__setitem__(n, calls.get(n, 0) + 1))
+        for n, m in model.named_modules()
+        if not list(m.children())
+    ]
     model(_input(name, batch=1))
     for h in hooks:
         h.remove()
@@ -108,7 +143,9 @@ def test_state_dict_identical_to_peer(name):
 
 
 def test_peer_listing_covers_the_torchvision_and_timm_names():
-    assert {"resnet18", "resnet50", "resnet152", "resnext50_32x4d", "wide_resnet50_2", "resnet50d", "resnet26"} <= set(PEERS)
+    assert {"resnet18", "resnet50", "resnet152", "resnext50_32x4d", "wide_resnet50_2", "resnet50d", "resnet26"} <= set(
+        PEERS
+    )
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_GMACS))
@@ -159,8 +196,12 @@ def test_deepest_models_build_and_run(name, size):
 def test_preact_1001_count_matches_paper_without_norm_affine():
     # The paper's 10.2M counts conv and fc weights; BN's scale/shift add 0.15M (we report 10.33M).
     model = create_model("preact_resnet1001")
-    weighted = sum(p.numel() for n, m in model.named_modules()
-                   if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for p in m.parameters(recurse=False))
+    weighted = sum(
+        p.numel()
+        for n, m in model.named_modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+        for p in m.parameters(recurse=False)
+    )
     assert round(weighted / 1e6, 1) == 10.2
     assert round(count_params(model) / 1e6, 2) == 10.33
 

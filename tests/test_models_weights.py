@@ -1,14 +1,14 @@
 """Weights in and out: formats, peers' checkpoints, adaptation and mismatch errors."""
+
 import stat
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from reference import peer_state_dicts
 from resnetkit.artifacts import save_weights
 from resnetkit.models import WeightsError, adapt_input_conv, create_model, load_weights, read_state_dict
-
-from reference import peer_state_dicts
 
 
 def _randomize_norm_stats(model):
@@ -25,7 +25,9 @@ def _randomize_norm_stats(model):
 # state_dict keys with torch.nn.functional only: if our modules compute the same function from the
 # same tensors, a checkpoint of theirs gives the same outputs in ours.
 def _bn(sd, p, x):
-    return F.batch_norm(x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], eps=1e-5)
+    return F.batch_norm(
+        x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], eps=1e-5
+    )
 
 
 def _reference_forward(sd, x, layers, bottleneck, groups=1, deep_stem=False, avg_down=False):
@@ -41,7 +43,9 @@ def _reference_forward(sd, x, layers, bottleneck, groups=1, deep_stem=False, avg
             p, stride = f"layer{s + 1}.{i}", 2 if s > 0 and i == 0 else 1
             if bottleneck:
                 out = F.relu(_bn(sd, f"{p}.bn1", F.conv2d(x, sd[f"{p}.conv1.weight"])))
-                out = F.relu(_bn(sd, f"{p}.bn2", F.conv2d(out, sd[f"{p}.conv2.weight"], stride=stride, padding=1, groups=groups)))
+                out = F.relu(
+                    _bn(sd, f"{p}.bn2", F.conv2d(out, sd[f"{p}.conv2.weight"], stride=stride, padding=1, groups=groups))
+                )
                 out = _bn(sd, f"{p}.bn3", F.conv2d(out, sd[f"{p}.conv3.weight"]))
             else:
                 out = F.relu(_bn(sd, f"{p}.bn1", F.conv2d(x, sd[f"{p}.conv1.weight"], stride=stride, padding=1)))
@@ -57,14 +61,19 @@ def _reference_forward(sd, x, layers, bottleneck, groups=1, deep_stem=False, avg
     return F.linear(x.mean((2, 3)), sd["fc.weight"], sd["fc.bias"])
 
 
-@pytest.mark.parametrize("name,layers,bottleneck,groups,deep,avg", [
-    ("resnet18", (2, 2, 2, 2), False, 1, False, False),
-    ("resnet50", (3, 4, 6, 3), True, 1, False, False),
-    ("resnext50_32x4d", (3, 4, 6, 3), True, 32, False, False),
-    ("resnet50d", (3, 4, 6, 3), True, 1, True, True),
-    ("resnet18d", (2, 2, 2, 2), False, 1, True, True),
-])
-def test_peer_checkpoint_loads_strictly_and_gives_the_same_outputs(tmp_path, name, layers, bottleneck, groups, deep, avg):
+@pytest.mark.parametrize(
+    "name,layers,bottleneck,groups,deep,avg",
+    [
+        ("resnet18", (2, 2, 2, 2), False, 1, False, False),
+        ("resnet50", (3, 4, 6, 3), True, 1, False, False),
+        ("resnext50_32x4d", (3, 4, 6, 3), True, 32, False, False),
+        ("resnet50d", (3, 4, 6, 3), True, 1, True, True),
+        ("resnet18d", (2, 2, 2, 2), False, 1, True, True),
+    ],
+)
+def test_peer_checkpoint_loads_strictly_and_gives_the_same_outputs(
+    tmp_path, name, layers, bottleneck, groups, deep, avg
+):
     donor = _randomize_norm_stats(create_model(name))
     sd = {k: v.clone() for k, v in donor.state_dict().items()}
     peer = peer_state_dicts().get(name)
@@ -75,7 +84,9 @@ def test_peer_checkpoint_loads_strictly_and_gives_the_same_outputs(tmp_path, nam
     model = create_model(name, weights=path).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), _reference_forward(sd, x, layers, bottleneck, groups, deep, avg), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            model(x), _reference_forward(sd, x, layers, bottleneck, groups, deep, avg), rtol=1e-4, atol=1e-4
+        )
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth", ".pt"])

@@ -1,12 +1,13 @@
 """``resnetkit predict``: a checkpoint or tag alone turns image files into classes."""
+
 import json
 from pathlib import Path
 
 import pytest
 
+from resnetkit.artifacts import load_model
 from resnetkit.cli import main
 from resnetkit.infer import predict
-from resnetkit.artifacts import load_model
 
 # The first Fashion-MNIST test image of each class, as PNG files (docs/results/gradcam/inputs/).
 INPUTS = sorted((Path(__file__).parents[1] / "docs" / "results" / "gradcam" / "inputs").glob("*.png"))
@@ -33,11 +34,14 @@ def test_flip_tta_follows_the_training_unless_told(capsys):
     assert capsys.readouterr().out.startswith(f"{INPUTS[0]}: T-shirt/top ")  # 0-t-shirt-top-test19.png
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["predict", "resnet20.fashion_mnist", "missing.png"], "missing.png"),
-    (["predict", "resnet20.fashion_mnist", "x.png", "--top-k", "0"], "--top-k 0"),
-    (["predict", "nowhere.pt", "x.png"], "nowhere.pt"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["predict", "resnet20.fashion_mnist", "missing.png"], "missing.png"),
+        (["predict", "resnet20.fashion_mnist", "x.png", "--top-k", "0"], "--top-k 0"),
+        (["predict", "nowhere.pt", "x.png"], "nowhere.pt"),
+    ],
+)
 def test_bad_input_is_one_clear_line(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err

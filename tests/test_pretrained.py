@@ -1,4 +1,5 @@
 """The weights that ship in the package: complete cards, and accuracy re-measured on the real test set."""
+
 import pytest
 import torch
 

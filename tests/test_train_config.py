@@ -1,11 +1,12 @@
 """Configs reject what they do not know; recipes and schedules say what the papers say."""
+
 import pytest
 import torch
 
+from resnetkit.models import create_model
 from resnetkit.train import ConfigError, TrainConfig, recipe
 from resnetkit.train.config import merge, parse_assignment
 from resnetkit.train.optim import build_optimizer, lr_factor, param_groups
-from resnetkit.models import create_model
 
 
 def test_unknown_keys_are_errors_at_every_level():
@@ -27,7 +28,9 @@ def test_roundtrip_and_assignment():
     cfg = TrainConfig.from_dict(merge(recipe("fashion-mnist"), parse_assignment("optim.weight_decay=0.0002")))
     assert cfg.optim.weight_decay == 2e-4 and cfg.optim.nesterov
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-    assert parse_assignment("model.overrides={\"drop_path_rate\": 0.1}") == {"model": {"overrides": {"drop_path_rate": 0.1}}}
+    assert parse_assignment('model.overrides={"drop_path_rate": 0.1}') == {
+        "model": {"overrides": {"drop_path_rate": 0.1}}
+    }
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_assignment("optim.lr")
     with pytest.raises(ConfigError, match="unknown recipe 'imagenet'"):

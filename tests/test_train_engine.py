@@ -1,4 +1,5 @@
 """The training engine end to end on a real (tiny) dataset: scikit-learn's 8x8 digits."""
+
 import csv
 import json
 
@@ -7,8 +8,8 @@ import torch
 
 from resnetkit import load_model
 from resnetkit.artifacts import load_checkpoint
-from resnetkit.train import TrainConfig, TrainingDiverged, TrainingInterrupted, fit
 from resnetkit.tasks import evaluate
+from resnetkit.train import TrainConfig, TrainingDiverged, TrainingInterrupted, fit
 
 
 def _cfg(tmp_path, **kw):
@@ -17,7 +18,11 @@ def _cfg(tmp_path, **kw):
         "data": {"name": "digits", "batch_size": 64, "eval_batch_size": 256, "pad": 1, "flip": False},
         "optim": {"lr": 0.05},
         "schedule": {"name": "cosine", "warmup_steps": 2},
-        "epochs": 2, "precision": "fp32", "out": str(tmp_path), "progress": False, "channels_last": False,
+        "epochs": 2,
+        "precision": "fp32",
+        "out": str(tmp_path),
+        "progress": False,
+        "channels_last": False,
         "test_curve": True,
     }
     for k, v in kw.items():
@@ -26,8 +31,10 @@ def _cfg(tmp_path, **kw):
 
 
 def test_fit_writes_a_complete_run_folder(tmp_path):
-    result = fit(_cfg(tmp_path, run_name="r", ema_decay=0.9, data={"val_size": 97}),
-                 argv=["resnetkit", "train", "--data", "digits"])
+    result = fit(
+        _cfg(tmp_path, run_name="r", ema_decay=0.9, data={"val_size": 97}),
+        argv=["resnetkit", "train", "--data", "digits"],
+    )
     run = tmp_path / "r"
     assert result.run_dir == run and result.steps == 2 * (1340 // 64)
     for name in ("config.yaml", "command.txt", "metrics.csv", "curves.png", "summary.json", "last.pt", "best.pt"):
@@ -60,15 +67,29 @@ def test_checkpoint_alone_rebuilds_and_evaluates_the_model(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = fit(_cfg(tmp_path, run_name="a", max_steps=30, log_every=10, data={"erasing": 0.5},
-                        model={"overrides": {"drop_path_rate": 0.1}}))
+    straight = fit(
+        _cfg(
+            tmp_path,
+            run_name="a",
+            max_steps=30,
+            log_every=10,
+            data={"erasing": 0.5},
+            model={"overrides": {"drop_path_rate": 0.1}},
+        )
+    )
 
     def stop_at_17(step, _):
         if step == 17:
             raise KeyboardInterrupt
 
-    cfg = _cfg(tmp_path, run_name="b", max_steps=30, log_every=10, data={"erasing": 0.5},
-               model={"overrides": {"drop_path_rate": 0.1}})
+    cfg = _cfg(
+        tmp_path,
+        run_name="b",
+        max_steps=30,
+        log_every=10,
+        data={"erasing": 0.5},
+        model={"overrides": {"drop_path_rate": 0.1}},
+    )
     with pytest.raises(TrainingInterrupted, match="resume with: resnetkit train --resume"):
         fit(cfg, callbacks=[stop_at_17])
     assert load_checkpoint(tmp_path / "b")["step"] == 17
@@ -79,7 +100,9 @@ def test_resume_continues_exactly(tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     # Per-step rows: every 10 steps and at each epoch's end (22 steps), none lost or doubled by the resume.
-    steps = {run: [int(float(r["step"])) for r in csv.DictReader((tmp_path / run / "steps.csv").open())] for run in "ab"}
+    steps = {
+        run: [int(float(r["step"])) for r in csv.DictReader((tmp_path / run / "steps.csv").open())] for run in "ab"
+    }
     assert steps["a"] == steps["b"] == [10, 20, 22, 30]
 
 
@@ -123,7 +146,7 @@ def test_bf16_fast_path_trains(tmp_path):
 
 
 def test_evaluate_counts_top1_top5_and_confusion():
-    logits = torch.tensor([[5., 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5], [1, 9, 0.5, 0, 0, 0]])
+    logits = torch.tensor([[5.0, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5], [1, 9, 0.5, 0, 0, 0]])
     labels = torch.tensor([0, 0, 2])
     model = torch.nn.Sequential()  # identity: the "images" are the logits
     r = evaluate(model, [(logits, labels)], num_classes=6)
@@ -220,7 +243,9 @@ def test_fine_tuning_starts_from_shipped_weights_or_a_checkpoint(tmp_path):
 def test_linear_lr_scaling_and_label_smoothing_reach_the_trainer(tmp_path):
     from resnetkit.train.engine import Trainer
 
-    cfg = _cfg(tmp_path, run_name="s", data={"batch_size": 128}, optim={"lr": 0.1, "scale_lr": True, "label_smoothing": 0.1})
+    cfg = _cfg(
+        tmp_path, run_name="s", data={"batch_size": 128}, optim={"lr": 0.1, "scale_lr": True, "label_smoothing": 0.1}
+    )
     trainer = Trainer(cfg)
     assert trainer.scheduler.base_lrs == [pytest.approx(0.1 * 128 / 256)] * len(trainer.optimizer.param_groups)
     assert trainer.task.criterion.label_smoothing == 0.1
@@ -232,9 +257,13 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 
     # Plain SGD at lr 1, one step: the update is the clipped gradient, so its norm is the clip.
     clip = 1e-3
-    cfg = _cfg(tmp_path, run_name="c", max_steps=1, optim={"lr": 1.0, "momentum": 0.0, "weight_decay": 0.0,
-                                                            "clip_grad": clip},
-               schedule={"name": "constant", "warmup_steps": 0})
+    cfg = _cfg(
+        tmp_path,
+        run_name="c",
+        max_steps=1,
+        optim={"lr": 1.0, "momentum": 0.0, "weight_decay": 0.0, "clip_grad": clip},
+        schedule={"name": "constant", "warmup_steps": 0},
+    )
     trainer = Trainer(cfg)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.run()
@@ -254,8 +283,12 @@ def test_trains_on_a_folder_of_images_and_the_checkpoint_evaluates_it(tmp_path):
                 path = tmp_path / "images" / split / label / f"{i}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.new("RGB", (20, 14), tuple(c + 5 * i for c in colour)).save(path)
-    cfg = _cfg(tmp_path, run_name="f", max_steps=4,
-               data={"name": str(tmp_path / "images"), "batch_size": 4, "image_size": 16, "workers": 0})
+    cfg = _cfg(
+        tmp_path,
+        run_name="f",
+        max_steps=4,
+        data={"name": str(tmp_path / "images"), "batch_size": 4, "image_size": 16, "workers": 0},
+    )
     result = fit(cfg)
     assert result.steps == 4 and result.best["eval_top1"] is not None
     ckpt = load_checkpoint(result.run_dir / "last.pt")
@@ -265,8 +298,8 @@ def test_trains_on_a_folder_of_images_and_the_checkpoint_evaluates_it(tmp_path):
 
 
 def test_val_size_holds_out_a_fixed_split_and_the_test_set_is_measured_at_the_end(tmp_path):
-    from resnetkit.train.distributed import DistContext
     from resnetkit.tasks import Classification
+    from resnetkit.train.distributed import DistContext
     from resnetkit.train.loaders import build_loaders
 
     cfg = _cfg(tmp_path, run_name="v", max_steps=2, data={"val_size": 60})
@@ -332,9 +365,13 @@ def test_a_flat_image_folder_holds_out_a_seeded_test_split(tmp_path, caplog):
             path = tmp_path / "flat" / label / f"{i}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (12, 12), tuple(c + 5 * i for c in colour)).save(path)
-    cfg = _cfg(tmp_path, run_name="f", max_steps=2, test_curve=False,
-               data={"name": str(tmp_path / "flat"), "batch_size": 4, "image_size": 12, "workers": 0,
-                     "test_size": 0.2})
+    cfg = _cfg(
+        tmp_path,
+        run_name="f",
+        max_steps=2,
+        test_curve=False,
+        data={"name": str(tmp_path / "flat"), "batch_size": 4, "image_size": 12, "workers": 0, "test_size": 0.2},
+    )
     from resnetkit.tasks import Classification
     from resnetkit.train.distributed import DistContext
     from resnetkit.train.loaders import build_loaders

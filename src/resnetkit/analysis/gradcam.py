@@ -1,5 +1,6 @@
 """Grad-CAM (Selvaraju et al. 2017, arXiv:1610.02391): where in the image a layer's features
 speak for a class."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -62,7 +63,9 @@ def grad_cam(
         finally:
             handle.remove()
         if len(captured) != 1:
-            raise ValueError(f"layer {name!r} ran {len(captured)} times in the forward pass; Grad-CAM needs exactly one")
+            raise ValueError(
+                f"layer {name!r} ran {len(captured)} times in the forward pass; Grad-CAM needs exactly one"
+            )
         acts = captured[0]
         target = _targets(classes, logits)
         scores = logits.gather(1, target[:, None]).squeeze(1)

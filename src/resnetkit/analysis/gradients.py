@@ -1,5 +1,6 @@
 """Gradient flow at initialization: per-layer gradient norms after one backward pass, and the
 plain-versus-residual comparison of He et al. 2015 (arXiv:1512.03385, Fig. 6's nets) at init."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -23,7 +24,9 @@ class LayerGradient:
     norm: float  # L2 norm of d(loss)/d(weight)
 
 
-def _forward_recording_convs(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, nn.Conv2d]]]:
+def _forward_recording_convs(
+    model: nn.Module, images: torch.Tensor
+) -> tuple[torch.Tensor, list[tuple[str, nn.Conv2d]]]:
     names = {id(m): n for n, m in model.named_modules()}
     order: dict[int, tuple[str, nn.Conv2d]] = {}
 
@@ -139,15 +142,28 @@ def measure_gradients(
     probe = probe or GradientProbe()
     if batch is None:
         layers = layer_gradients(model, batch_size=probe.batch_size, image_size=probe.image_size, seed=seed)
-        corr = gradient_correlation(model, n_points=probe.n_points, span=probe.span, image_size=probe.image_size,
-                                    max_lag=probe.max_lag, seed=seed)
+        corr = gradient_correlation(
+            model,
+            n_points=probe.n_points,
+            span=probe.span,
+            image_size=probe.image_size,
+            max_lag=probe.max_lag,
+            seed=seed,
+        )
     else:
         images, labels = batch
         if len(images) < 2:
             raise ValueError("a real batch needs at least 2 images (the ends of the input line)")
         layers = layer_gradients(model, images, labels)
-        corr = gradient_correlation(model, (images[0], images[1]), n_points=probe.n_points, span=probe.span,
-                                    max_lag=probe.max_lag, seed=seed, recalibrate_bn=False)
+        corr = gradient_correlation(
+            model,
+            (images[0], images[1]),
+            n_points=probe.n_points,
+            span=probe.span,
+            max_lag=probe.max_lag,
+            seed=seed,
+            recalibrate_bn=False,
+        )
     return ModelGradients(label, is_residual(model), layers, gradient_spread(layers), corr, trained=batch is not None)
 
 

@@ -1,4 +1,5 @@
 """Probe inputs: a random labelled batch and a line of images through input space."""
+
 from __future__ import annotations
 
 import torch
@@ -15,7 +16,10 @@ def in_chans(model: nn.Module) -> int:
 
 
 def random_batch(
-    model: nn.Module, batch_size: int, image_size: int, generator: torch.Generator,
+    model: nn.Module,
+    batch_size: int,
+    image_size: int,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """N(0, 1) images and uniform random labels, shaped for ``model``."""
     images = torch.randn(batch_size, in_chans(model), image_size, image_size, generator=generator)

@@ -1,6 +1,7 @@
 """Lesion study (Veit et al. 2016, "Residual networks behave like ensembles of relatively shallow
 networks", arXiv:1605.06431, §4): remove one unit at a time, keeping its shortcut, and measure the
 test accuracy. A ResNet degrades gracefully (except where a unit downsamples); a plain net collapses."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,9 @@ class LesionReport:
 def _bypass(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
     short = module.forward_shortcut(args[0])
     if short.shape != out.shape:
-        raise ValueError(f"a unit mapping {tuple(args[0].shape)} to {tuple(out.shape)} without a shortcut cannot be removed")
+        raise ValueError(
+            f"a unit mapping {tuple(args[0].shape)} to {tuple(out.shape)} without a shortcut cannot be removed"
+        )
     return short
 
 
@@ -86,6 +89,7 @@ def _reshaping_plain_units(model: nn.Module, data: Batches) -> set[int]:
         def check(module, args, out):
             if not module.residual and args[0].shape != out.shape:
                 reshaping.add(i)
+
         return check
 
     images, _ = next(iter(data))

@@ -1,6 +1,7 @@
 """PNG figures of each analysis, in the papers' conventions: plain nets dashed, ResNets solid, one
 colour per depth (He et al. 2015, Figs. 6-7). Figures are built without pyplot, so no global
 backend or open-figure state is touched; PNGs are rendered by Agg."""
+
 from __future__ import annotations
 
 import os
@@ -46,25 +47,49 @@ def plot_gradients(comparison: GradientComparison, path: str | os.PathLike) -> P
     colour = DepthColours()
     for m in comparison.models:
         c, style = colour(len(m.layers)), line_style(m.residual)
-        norms_ax.plot([g.depth for g in m.layers], [g.norm for g in m.layers], color=c,
-                      label=f"{m.model}{' (trained)' if m.trained else ''} (spread {m.spread:.3g}x)", **style)
-        corr_ax.plot(range(len(m.correlation.autocorrelation)), m.correlation.autocorrelation, color=c,
-                     label=f"{m.model} (lag 1: {m.correlation.lag1:.2f})", **style)
-    norms_ax.set(yscale="log", xlabel="conv layer (forward order)", ylabel="||dL/dW||  (L2, log scale)",
-                 title="Per-layer gradient norm, one backward pass")
+        norms_ax.plot(
+            [g.depth for g in m.layers],
+            [g.norm for g in m.layers],
+            color=c,
+            label=f"{m.model}{' (trained)' if m.trained else ''} (spread {m.spread:.3g}x)",
+            **style,
+        )
+        corr_ax.plot(
+            range(len(m.correlation.autocorrelation)),
+            m.correlation.autocorrelation,
+            color=c,
+            label=f"{m.model} (lag 1: {m.correlation.lag1:.2f})",
+            **style,
+        )
+    norms_ax.set(
+        yscale="log",
+        xlabel="conv layer (forward order)",
+        ylabel="||dL/dW||  (L2, log scale)",
+        title="Per-layer gradient norm, one backward pass",
+    )
     corr_ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle=":")
-    corr_ax.set(xlabel="lag (points along the input line)", ylabel="autocorrelation of d(output)/d(input)",
-                title="Gradient correlation (Balduzzi et al. 2017): ~0 = shattered",
-                ylim=(-0.2, 1.02))
+    corr_ax.set(
+        xlabel="lag (points along the input line)",
+        ylabel="autocorrelation of d(output)/d(input)",
+        title="Gradient correlation (Balduzzi et al. 2017): ~0 = shattered",
+        ylim=(-0.2, 1.02),
+    )
     for ax in (norms_ax, corr_ax):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
     p = comparison.probe
     trained = [m.trained for m in comparison.models]
-    when = ("Trained, on a real batch" if all(trained) else "At initialization" if not any(trained)
-            else "At initialization (random inputs) and trained (real batch)")
-    fig.suptitle(f"{when}, {'with' if comparison.norm else 'without'} BatchNorm "
-                 f"(seed {comparison.seed}, batch {p.batch_size}, {p.n_points}-point line); dashed = plain, solid = ResNet")
+    when = (
+        "Trained, on a real batch"
+        if all(trained)
+        else "At initialization"
+        if not any(trained)
+        else "At initialization (random inputs) and trained (real batch)"
+    )
+    fig.suptitle(
+        f"{when}, {'with' if comparison.norm else 'without'} BatchNorm "
+        f"(seed {comparison.seed}, batch {p.batch_size}, {p.n_points}-point line); dashed = plain, solid = ResNet"
+    )
     return save_figure(fig, path)
 
 
@@ -77,7 +102,11 @@ def plot_responses(profiles: Mapping[str, ResponseProfile], path: str | os.PathL
         c, style = colour(len(prof.std)), line_style(prof.residual)
         by_layer.plot(range(1, len(prof.std) + 1), prof.std, color=c, label=label, **style)
         by_size.plot(range(1, len(prof.std) + 1), prof.sorted_std(), color=c, label=label, **style)
-    by_layer.set(xlabel="unit index (original order)", ylabel="std of response", title="Layer responses (He et al. 2015, Fig. 7): std of each unit's branch output")
+    by_layer.set(
+        xlabel="unit index (original order)",
+        ylabel="std of response",
+        title="Layer responses (He et al. 2015, Fig. 7): std of each unit's branch output",
+    )
     by_size.set(xlabel="unit index (sorted by magnitude)", ylabel="std of response")
     for ax in (by_layer, by_size):
         ax.grid(True, alpha=0.3)
@@ -95,15 +124,27 @@ def plot_lesion(reports: Mapping[str, LesionReport], path: str | os.PathLike) ->
         c, style = colour(len(rep.units)), line_style(rep.residual)
         # NaN breaks the line at units that could not be removed: nothing was measured there.
         acc = [float("nan") if u.accuracy is None else u.accuracy for u in rep.units]
-        ax.plot([u.index for u in rep.units], acc, marker="o", markersize=3.5, color=c,
-                label=f"{label} (baseline {rep.baseline:.3f})", **style)
+        ax.plot(
+            [u.index for u in rep.units],
+            acc,
+            marker="o",
+            markersize=3.5,
+            color=c,
+            label=f"{label} (baseline {rep.baseline:.3f})",
+            **style,
+        )
         ax.axhline(rep.baseline, color=c, linewidth=0.9, linestyle=":")
         skipped += [(u.index, c) for u in rep.units if u.skipped is not None]
     for i, (index, c) in enumerate(skipped):
-        ax.plot([index], [0.0], "x", color=c, markersize=8,
-                label=None if i else "not removable (reshapes, no shortcut)")
-    ax.set(xlabel="removed unit (forward order)", ylabel="accuracy", ylim=(-0.03, 1.03),
-           title="Lesion study: one unit replaced by its shortcut; dotted = intact model")
+        ax.plot(
+            [index], [0.0], "x", color=c, markersize=8, label=None if i else "not removable (reshapes, no shortcut)"
+        )
+    ax.set(
+        xlabel="removed unit (forward order)",
+        ylabel="accuracy",
+        ylim=(-0.03, 1.03),
+        title="Lesion study: one unit replaced by its shortcut; dotted = intact model",
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
@@ -134,7 +175,9 @@ def plot_gradcam(
         axes[1, i].imshow(img.numpy(), cmap=cmap)
         heat = axes[1, i].imshow(cam.heatmaps[i].numpy(), cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
         cls = cam.classes[i]
-        axes[0, i].set_title(f"{class_names[cls] if class_names else f'class {cls}'}\nlogit {cam.scores[i]:.2f}", fontsize=9)
+        axes[0, i].set_title(
+            f"{class_names[cls] if class_names else f'class {cls}'}\nlogit {cam.scores[i]:.2f}", fontsize=9
+        )
         for ax in axes[:, i]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -1,4 +1,5 @@
 """Analysis results as JSON: dataclasses, tensors and arrays become plain numbers and lists."""
+
 from __future__ import annotations
 
 import json

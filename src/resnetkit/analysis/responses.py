@@ -1,6 +1,7 @@
 """Layer responses (He et al. 2015, arXiv:1512.03385, §4.2 and Fig. 7): the std of what each
 residual function adds to its input. ResNets respond more weakly than their plain twins, and
 deeper ResNets more weakly still: each unit modifies the signal less."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def layer_responses(model: nn.Module, images: torch.Tensor) -> ResponseProfile:
     def keeper(name: str):
         def keep(module, args, out):
             outputs[name] = out.detach()
+
         return keep
 
     handles = [unit.branch_out.register_forward_hook(keeper(name)) for name, unit in units]

@@ -1,6 +1,7 @@
 """Shattered gradients (Balduzzi et al. 2017, "The Shattered Gradients Problem", arXiv:1702.08591):
 along a line of inputs, the gradient of a deep plain net's output w.r.t. its input decorrelates
 into white noise, while a ResNet's stays correlated between neighbouring inputs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

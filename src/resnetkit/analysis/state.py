@@ -1,4 +1,5 @@
 """Running a model for a measurement without changing it: mode, buffers and BN statistics."""
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """The residual units of a model, by qualified name."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -48,7 +48,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if version is None:
         raise WeightsError(f"{path}: not a resnetkit checkpoint (a weights file? use create_model(name, weights=...))")
     if version > VERSION:
-        raise WeightsError(f"{path}: checkpoint format {version} is newer than this resnetkit reads ({VERSION}); upgrade")
+        raise WeightsError(
+            f"{path}: checkpoint format {version} is newer than this resnetkit reads ({VERSION}); upgrade"
+        )
     # A resumed run continues in the folder the checkpoint is in now (it may have moved, or the
     # path it was saved under may be relative to another working directory).
     ckpt["run_dir"] = str(path.parent)

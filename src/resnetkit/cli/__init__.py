@@ -1,12 +1,12 @@
 """The ``resnetkit`` command: thin subcommands over the library, one module per command."""
+
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-
-import importlib
 
 # One module per command, named as the command is typed; each adds its parser and imports the
 # library only when it runs, so `resnetkit info` never loads the training engine.
@@ -16,7 +16,9 @@ COMMANDS = ("info", "train", "eval", "predict", "gradcam", "analyze", "experimen
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(prog="resnetkit", description="Residual networks: models, training, evaluation, analysis.")
+    parser = argparse.ArgumentParser(
+        prog="resnetkit", description="Residual networks: models, training, evaluation, analysis."
+    )
     parser.add_argument("--version", action="version", version=f"resnetkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:

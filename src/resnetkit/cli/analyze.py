@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from .labels import is_model_name, source_labels
 
@@ -13,11 +12,16 @@ from .labels import is_model_name, source_labels
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="gradient flow, layer responses and lesion studies")
     an = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
-    p = an.add_parser("gradients", help="per-layer gradient norms and gradient correlation",
-                      description="A model NAME is measured at initialization on random inputs; a trained SOURCE "
-                                  "(checkpoint, run folder, weights or pretrained tag) on a real batch of its data.")
+    p = an.add_parser(
+        "gradients",
+        help="per-layer gradient norms and gradient correlation",
+        description="A model NAME is measured at initialization on random inputs; a trained SOURCE "
+        "(checkpoint, run folder, weights or pretrained tag) on a real batch of its data.",
+    )
     p.add_argument("targets", nargs="+", metavar="MODEL_OR_SOURCE")
-    p.add_argument("--no-norm", action="store_true", help="replace every BatchNorm by an identity (models at init only)")
+    p.add_argument(
+        "--no-norm", action="store_true", help="replace every BatchNorm by an identity (models at init only)"
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--image-size", type=int, default=32, help="input side at initialization (default: 32)")
     p.add_argument("--points", type=int, default=256, help="points on the input line for the gradient correlation")
@@ -92,10 +96,14 @@ def _gradients(args: argparse.Namespace) -> int:
             result.models.append(measure_gradients(model, labels[text], probe, args.seed, batch))
     print(f"{'model':<28} {'state':<8} {'BN':<4} {'spread':>10} {'first/last':>11} {'lag-1 corr':>11}")
     for m in result.models:
-        print(f"{m.model:<28} {'trained' if m.trained else 'init':<8} {'yes' if result.norm else 'no':<4} "
-              f"{m.spread:>10.3g} {m.first_to_last:>11.3g} {m.correlation.lag1:>11.3f}")
-    print("spread: largest / smallest per-layer gradient norm; first/last: the first conv's over the last conv's;\n"
-          "lag-1 corr: correlation of input gradients at neighbouring inputs (near 0 = shattered, Balduzzi et al. 2017)")
+        print(
+            f"{m.model:<28} {'trained' if m.trained else 'init':<8} {'yes' if result.norm else 'no':<4} "
+            f"{m.spread:>10.3g} {m.first_to_last:>11.3g} {m.correlation.lag1:>11.3f}"
+        )
+    print(
+        "spread: largest / smallest per-layer gradient norm; first/last: the first conv's over the last conv's;\n"
+        "lag-1 corr: correlation of input gradients at neighbouring inputs (near 0 = shattered, Balduzzi et al. 2017)"
+    )
     _write(args.out, "gradients", plot_gradients, result)
     return 0
 
@@ -109,8 +117,10 @@ def _responses(args: argparse.Namespace) -> int:
         images, _ = _real_batch(model, args, args.images)
         profiles[label] = layer_responses(model, images)
     for label, prof in profiles.items():
-        print(f"{label}: {len(prof.std)} units, response std mean {sum(prof.std) / len(prof.std):.3f}, "
-              f"max {max(prof.std):.3f}, min {min(prof.std):.3f}")
+        print(
+            f"{label}: {len(prof.std)} units, response std mean {sum(prof.std) / len(prof.std):.3f}, "
+            f"max {max(prof.std):.3f}, min {min(prof.std):.3f}"
+        )
     _write(args.out, "responses", plot_responses, profiles)
     return 0
 
@@ -129,9 +139,15 @@ def _lesion(args: argparse.Namespace) -> int:
         reports[label] = report = lesion_study(model, eval_loader(ds, 500))
         drops = [u.drop for u in report.units if u.drop is not None]
         worst = max((u for u in report.units if u.drop is not None), key=lambda u: u.drop, default=None)
-        print(f"{label}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
-              f"{100 * sum(drops) / max(len(drops), 1):.2f} points on average"
-              + (f", at most {100 * worst.drop:.2f} ({worst.unit})" if worst else "")
-              + (f"; {len(report.units) - len(drops)} unit(s) cannot be removed" if len(drops) < len(report.units) else ""))
+        print(
+            f"{label}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
+            f"{100 * sum(drops) / max(len(drops), 1):.2f} points on average"
+            + (f", at most {100 * worst.drop:.2f} ({worst.unit})" if worst else "")
+            + (
+                f"; {len(report.units) - len(drops)} unit(s) cannot be removed"
+                if len(drops) < len(report.units)
+                else ""
+            )
+        )
     _write(args.out, "lesion", plot_lesion, reports)
     return 0

@@ -11,14 +11,20 @@ from .labels import source_label
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint, weights file or pretrained tag")
-    p.add_argument("source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)")
+    p.add_argument(
+        "source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)"
+    )
     p.add_argument("--data", help="dataset (default: the one the model was trained on)")
     p.add_argument("--data-dir")
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="average predictions on the image and its mirror (default: as the model's training evaluated)")
+    p.add_argument(
+        "--tta-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average predictions on the image and its mirror (default: as the model's training evaluated)",
+    )
     p.add_argument("--out", help="folder for confusion.png and eval.json (default: runs/eval/NAME)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval)
@@ -28,15 +34,24 @@ def _eval(args: argparse.Namespace) -> int:
     from ..infer import evaluate_source
 
     out = args.out or Path("runs/eval") / source_label(args.source).replace("/", "-")
-    report = evaluate_source(args.source, data=args.data, data_dir=args.data_dir, split=args.split,
-                             batch_size=args.batch_size, out=out, tta_flip=args.tta_flip,
-                             precision=args.precision)
+    report = evaluate_source(
+        args.source,
+        data=args.data,
+        data_dir=args.data_dir,
+        split=args.split,
+        batch_size=args.batch_size,
+        out=out,
+        tta_flip=args.tta_flip,
+        precision=args.precision,
+    )
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "confusion"} | {"confusion": report["confusion"]}))
         return 0
     print(f"{report['source']} on {report['data']} ({report['split']}, n={report['n']})")
-    print(f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   "
-          + ("with flip TTA (--no-tta-flip: without)" if report["tta_flip"] else "without TTA"))
+    print(
+        f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   "
+        + ("with flip TTA (--no-tta-flip: without)" if report["tta_flip"] else "without TTA")
+    )
     width = max(len(c) for c in report["per_class"])
     print("per-class accuracy:")
     for name, acc in report["per_class"].items():

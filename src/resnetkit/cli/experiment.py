@@ -9,10 +9,13 @@ import shlex
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="experiments that reproduce the paper's claims")
     exp = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    p = exp.add_parser("degradation", help="plain nets vs ResNets at several depths (He et al. 2015, Fig. 6)",
-                       description="Train plain-D and resnet-D for each depth D with one recipe and seed; write "
-                                   "curves.png, results.csv and report.md. Finished runs are reused and interrupted "
-                                   "ones resumed, so the same command picks up where it stopped.")
+    p = exp.add_parser(
+        "degradation",
+        help="plain nets vs ResNets at several depths (He et al. 2015, Fig. 6)",
+        description="Train plain-D and resnet-D for each depth D with one recipe and seed; write "
+        "curves.png, results.csv and report.md. Finished runs are reused and interrupted "
+        "ones resumed, so the same command picks up where it stopped.",
+    )
     p.add_argument("--data", default="fashion-mnist", help="dataset name or image folder (default: fashion-mnist)")
     p.add_argument("--data-dir")
     p.add_argument("--depths", default="20,56", help="comma-separated depths (default: 20,56)")
@@ -21,7 +24,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", default="paper-cifar", help="hyperparameters for every net (default: paper-cifar, §4.2)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any training config key, e.g. optim.weight_decay=5e-4")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="any training config key, e.g. optim.weight_decay=5e-4"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", default="runs/degradation", help="output folder (default: runs/degradation)")
     p.set_defaults(func=_degradation)
@@ -35,10 +40,15 @@ def _degradation(args: argparse.Namespace) -> int:
         depths = [int(d) for d in args.depths.split(",") if d.strip()]
     except ValueError:
         raise ValueError(f"--depths {args.depths!r}: expected comma-separated integers, e.g. 20,56") from None
-    overrides = updates({
-        ("data", "data_dir"): args.data_dir, ("data", "batch_size"): args.batch_size, ("optim", "lr"): args.lr,
-        ("progress",): False if args.no_progress else None,
-    }, args.set)
+    overrides = updates(
+        {
+            ("data", "data_dir"): args.data_dir,
+            ("data", "batch_size"): args.batch_size,
+            ("optim", "lr"): args.lr,
+            ("progress",): False if args.no_progress else None,
+        },
+        args.set,
+    )
     result = run_degradation(args.data, depths, args.epochs, args.seed, args.out, args.recipe, overrides)
     paths = write_degradation(result, args.out, "resnetkit " + shlex.join(args.argv))
     for line in result.findings:

@@ -1,4 +1,5 @@
 """``resnetkit info``: the model table."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,15 @@ import sys
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="table of models: parameters, GMACs, depth")
-    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob(s) over model names, e.g. 'resnet*' (default: all)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="input side for GMACs (default: 224 for ImageNet layouts, 32 for CIFAR ones)")
+    p.add_argument(
+        "patterns", nargs="*", metavar="PATTERN", help="glob(s) over model names, e.g. 'resnet*' (default: all)"
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="input side for GMACs (default: 224 for ImageNet layouts, 32 for CIFAR ones)",
+    )
     p.add_argument("--in-chans", type=int, default=3)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_info)

@@ -1,5 +1,6 @@
 """What a command was given (run folders, checkpoints, tags, model names): short names for plots,
 tables and folders, and whether a name means an untrained model."""
+
 from __future__ import annotations
 
 from pathlib import Path

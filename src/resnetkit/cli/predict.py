@@ -1,4 +1,5 @@
 """``resnetkit predict``: what a trained model sees in image files."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,18 +8,24 @@ import json
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files for a trained model")
-    p.add_argument("source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)")
+    p.add_argument(
+        "source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)"
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="average over the image and its mirror (default: as the model's training evaluated)")
+    p.add_argument(
+        "--tta-flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average over the image and its mirror (default: as the model's training evaluated)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..infer import predict
     from ..artifacts import load_model
+    from ..infer import predict
 
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
@@ -27,7 +34,9 @@ def _predict(args: argparse.Namespace) -> int:
         print(json.dumps([p.as_dict() for p in predictions], indent=2))
         return 0
     for p in predictions:
-        top = "   ".join(f"{n if n is not None else c} {100 * pr:.1f}%"
-                         for c, n, pr in zip(p.classes, p.names or [None] * len(p.classes), p.probs))
+        top = "   ".join(
+            f"{n if n is not None else c} {100 * pr:.1f}%"
+            for c, n, pr in zip(p.classes, p.names or [None] * len(p.classes), p.probs)
+        )
         print(f"{p.image}: {top}")
     return 0

@@ -1,4 +1,5 @@
 """``resnetkit train``: the command over ``resnetkit.train.fit``."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,8 +7,11 @@ import sys
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("train", help="train a model (library: resnetkit.train.fit)",
-                       description="Train a ResNet. Flags override the recipe, then the config file, then --set.")
+    p = sub.add_parser(
+        "train",
+        help="train a model (library: resnetkit.train.fit)",
+        description="Train a ResNet. Flags override the recipe, then the config file, then --set.",
+    )
     p.add_argument("--model", help="registered model name (default: resnet20)")
     p.add_argument("--data", help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder")
     p.add_argument("--data-dir", help="where the dataset files are (default: system dirs, then ~/.cache/resnetkit)")
@@ -29,12 +33,17 @@ def add_commands(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=5e-4")
     p.add_argument("--resume", metavar="RUN", help="continue a run (its folder or a checkpoint) where it stopped")
-    p.add_argument("--nproc", type=int, default=1,
-                   help="processes on this machine (DDP via torchrun's elastic agent; gloo on CPU, NCCL on CUDA)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this machine (DDP via torchrun's elastic agent; gloo on CPU, NCCL on CUDA)",
+    )
     p.add_argument("--max-restarts", type=int, default=0, help="with --nproc: restarts after a worker dies")
     p.add_argument("--sync-bn", action="store_true", help="distributed: BatchNorm statistics over the global batch")
-    p.add_argument("--scale-lr", action="store_true",
-                   help="lr *= global batch / 256 (Goyal et al. 2017); pair it with warmup")
+    p.add_argument(
+        "--scale-lr", action="store_true", help="lr *= global batch / 256 (Goyal et al. 2017); pair it with warmup"
+    )
     p.set_defaults(func=_train)
 
 
@@ -47,16 +56,31 @@ def _train_config(args: argparse.Namespace):
         values = merge(values, recipe(args.recipe, args.model))
     if args.config:
         values = merge(values, load_config_file(args.config))
-    flags = updates({
-        ("model", "name"): args.model, ("model", "weights"): args.weights, ("data", "name"): args.data,
-        ("data", "data_dir"): args.data_dir, ("data", "batch_size"): args.batch_size, ("optim", "lr"): args.lr,
-        ("epochs",): args.epochs, ("max_steps",): args.max_steps, ("seed",): args.seed, ("out",): args.out,
-        ("run_name",): args.name, ("precision",): args.precision, ("device",): args.device,
-        # switches: only a flag that is given overrides the recipe and config file
-        ("compile",): args.compile or None, ("deterministic",): args.deterministic or None,
-        ("sync_bn",): args.sync_bn or None, ("optim", "scale_lr"): args.scale_lr or None,
-        ("channels_last",): False if args.no_channels_last else None, ("progress",): False if args.no_progress else None,
-    }, args.set)
+    flags = updates(
+        {
+            ("model", "name"): args.model,
+            ("model", "weights"): args.weights,
+            ("data", "name"): args.data,
+            ("data", "data_dir"): args.data_dir,
+            ("data", "batch_size"): args.batch_size,
+            ("optim", "lr"): args.lr,
+            ("epochs",): args.epochs,
+            ("max_steps",): args.max_steps,
+            ("seed",): args.seed,
+            ("out",): args.out,
+            ("run_name",): args.name,
+            ("precision",): args.precision,
+            ("device",): args.device,
+            # switches: only a flag that is given overrides the recipe and config file
+            ("compile",): args.compile or None,
+            ("deterministic",): args.deterministic or None,
+            ("sync_bn",): args.sync_bn or None,
+            ("optim", "scale_lr"): args.scale_lr or None,
+            ("channels_last",): False if args.no_channels_last else None,
+            ("progress",): False if args.no_progress else None,
+        },
+        args.set,
+    )
     return TrainConfig.from_dict(merge(values, flags))
 
 
@@ -76,9 +100,13 @@ def _train(args: argparse.Namespace) -> int:
         return launch_local(args.nproc, argv, args.max_restarts)
     resume = args.resume
     cfg = None if resume else _train_config(args)
-    if resume and any(v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)):
-        print("resnetkit train: note: --resume continues the run with its saved config; other flags are ignored",
-              file=sys.stderr)
+    if resume and any(
+        v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)
+    ):
+        print(
+            "resnetkit train: note: --resume continues the run with its saved config; other flags are ignored",
+            file=sys.stderr,
+        )
     try:
         result = fit(cfg, resume=resume, argv=["resnetkit", *args.argv])
     except TrainingInterrupted as e:

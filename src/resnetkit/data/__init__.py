@@ -47,6 +47,6 @@ __all__ = [
     "read_image",
     "sample_indices",
     "sample_subset",
-    "split_indices",
     "scan_image_folder",
+    "split_indices",
 ]

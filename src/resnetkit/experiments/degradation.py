@@ -2,6 +2,7 @@
 and their residual twins trained with one recipe and seed. Going deeper, the plain net ends with a
 higher *training* error (so it is not overfitting: BN keeps its signals alive, yet it optimizes
 worse); the ResNet of the same depth does not."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..analysis.records import write_json
 from ..artifacts import read_csv
 from ..models import is_model
 from ..train.config import TrainConfig, merge
@@ -60,18 +60,36 @@ def twin_names(depths: list[int]) -> list[tuple[str, int, bool]]:
     twins = [(f"{kind}{d}", d, kind == "resnet") for d in sorted(set(depths)) for kind in ("plain", "resnet")]
     missing = [name for name, _, _ in twins if not is_model(name)]
     if missing:
-        raise ValueError(f"--depths: no model {', '.join(missing)}; plain twins exist for depths 18, 20, 32, 34, 44, 56, 110")
+        raise ValueError(
+            f"--depths: no model {', '.join(missing)}; plain twins exist for depths 18, 20, 32, 34, 44, 56, 110"
+        )
     return twins
 
 
-def experiment_config(model: str, data: str, epochs: int, seed: int, out: str | os.PathLike,
-                      recipe_name: str = "paper-cifar", overrides: dict | None = None) -> TrainConfig:
+def experiment_config(
+    model: str,
+    data: str,
+    epochs: int,
+    seed: int,
+    out: str | os.PathLike,
+    recipe_name: str = "paper-cifar",
+    overrides: dict | None = None,
+) -> TrainConfig:
     """The recipe's hyperparameters (the paper's §4.2 by default) on ``data``, evaluated on its test
     set as Fig. 6 is, for ``epochs``; the same for every net but its name."""
-    values = merge(recipe(recipe_name, model), {
-        "model": {"name": model}, "data": {"name": data, "val_size": 0}, "epochs": epochs, "max_steps": None,
-        "seed": seed, "out": str(out), "run_name": model, "test_curve": True,
-    })
+    values = merge(
+        recipe(recipe_name, model),
+        {
+            "model": {"name": model},
+            "data": {"name": data, "val_size": 0},
+            "epochs": epochs,
+            "max_steps": None,
+            "seed": seed,
+            "out": str(out),
+            "run_name": model,
+            "test_curve": True,
+        },
+    )
     return TrainConfig.from_dict(merge(values, overrides or {}))
 
 
@@ -115,17 +133,28 @@ def read_twin(run_dir: Path, model: str, depth: int, residual: bool) -> TwinRun:
         raise ValueError(f"{run_dir}: no finished epoch in metrics.csv")
     last = epochs[-1]
     return TwinRun(
-        model=model, depth=depth, residual=residual, run_dir=str(run_dir),
+        model=model,
+        depth=depth,
+        residual=residual,
+        run_dir=str(run_dir),
         train_curve=[(int(r["step"]), 1 - r["train_top1"]) for r in steps],
         test_curve=[(int(r["step"]), 1 - r["eval_top1"]) for r in epochs],
-        final_train_error=1 - last["train_top1"], final_test_error=1 - last["eval_top1"],
-        best_test_error=1 - max(r["eval_top1"] for r in epochs), seconds=last["seconds"],
+        final_train_error=1 - last["train_top1"],
+        final_test_error=1 - last["eval_top1"],
+        best_test_error=1 - max(r["eval_top1"] for r in epochs),
+        seconds=last["seconds"],
     )
 
 
-def run_degradation(data: str = "fashion-mnist", depths: list[int] = (20, 56), epochs: int = 10, seed: int = 0,
-                    out: str | os.PathLike = "runs/degradation", recipe_name: str = "paper-cifar",
-                    overrides: dict | None = None) -> DegradationResult:
+def run_degradation(
+    data: str = "fashion-mnist",
+    depths: list[int] = (20, 56),
+    epochs: int = 10,
+    seed: int = 0,
+    out: str | os.PathLike = "runs/degradation",
+    recipe_name: str = "paper-cifar",
+    overrides: dict | None = None,
+) -> DegradationResult:
     """Train (or reuse) each plain net and ResNet under ``out/runs/``, then judge from the numbers."""
     twins = twin_names(list(depths))
     runs = []
@@ -134,13 +163,20 @@ def run_degradation(data: str = "fashion-mnist", depths: list[int] = (20, 56), e
         runs.append(read_twin(train_or_reuse(cfg), name, depth, residual))
     degradation, resolved, findings = judge(runs)
     summary = json.loads((Path(runs[0].run_dir) / "summary.json").read_text())
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-               "device": summary.get("device"), "precision": summary.get("precision"), "torch": torch.__version__}
-    return DegradationResult(data, sorted(set(depths)), epochs, seed, recipe_name, runs, degradation, resolved,
-                             findings, machine)
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": summary.get("device"),
+        "precision": summary.get("precision"),
+        "torch": torch.__version__,
+    }
+    return DegradationResult(
+        data, sorted(set(depths)), epochs, seed, recipe_name, runs, degradation, resolved, findings, machine
+    )
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
@@ -151,78 +187,39 @@ def judge(runs: list[TwinRun]) -> tuple[bool | None, bool | None, list[str]]:
     res = {r.depth: r for r in runs if r.residual}
     lo, hi = min(plain), max(plain)
     if lo == hi:
-        return None, None, [f"Only depth {lo} was trained: degradation needs two depths to compare (e.g. --depths 20,56)."]
+        return (
+            None,
+            None,
+            [f"Only depth {lo} was trained: degradation needs two depths to compare (e.g. --depths 20,56)."],
+        )
     p_lo, p_hi, r_lo, r_hi = plain[lo], plain[hi], res[lo], res[hi]
     degradation = p_hi.final_train_error > p_lo.final_train_error
     resolved = r_hi.final_train_error <= r_lo.final_train_error and r_hi.final_train_error < p_hi.final_train_error
     findings = [
-        f"Plain nets: plain{hi} ends with {_pct(p_hi.final_train_error)} training error, plain{lo} with "
-        f"{_pct(p_lo.final_train_error)} (test: {_pct(p_hi.final_test_error)} vs {_pct(p_lo.final_test_error)}). "
-        + ("The deeper plain net trains worse: the degradation problem appeared."
-           if degradation else "The deeper plain net does not train worse: no degradation at these depths and this budget."),
-        f"ResNets: resnet{hi} ends with {_pct(r_hi.final_train_error)} training error, resnet{lo} with "
-        f"{_pct(r_lo.final_train_error)} (test: {_pct(r_hi.final_test_error)} vs {_pct(r_lo.final_test_error)}). "
-        + ("The deeper ResNet trains no worse." if r_hi.final_train_error <= r_lo.final_train_error
-           else "The deeper ResNet trains worse too."),
-        f"Shortcuts at depth {hi}: resnet{hi} {_pct(r_hi.final_train_error)} against plain{hi} "
-        f"{_pct(p_hi.final_train_error)} training error ({100 * (p_hi.final_train_error - r_hi.final_train_error):+.2f} points "
+        f"Plain nets: plain{hi} ends with {pct(p_hi.final_train_error)} training error, plain{lo} with "
+        f"{pct(p_lo.final_train_error)} (test: {pct(p_hi.final_test_error)} vs {pct(p_lo.final_test_error)}). "
+        + (
+            "The deeper plain net trains worse: the degradation problem appeared."
+            if degradation
+            else "The deeper plain net does not train worse: no degradation at these depths and this budget."
+        ),
+        f"ResNets: resnet{hi} ends with {pct(r_hi.final_train_error)} training error, resnet{lo} with "
+        f"{pct(r_lo.final_train_error)} (test: {pct(r_hi.final_test_error)} vs {pct(r_lo.final_test_error)}). "
+        + (
+            "The deeper ResNet trains no worse."
+            if r_hi.final_train_error <= r_lo.final_train_error
+            else "The deeper ResNet trains worse too."
+        ),
+        f"Shortcuts at depth {hi}: resnet{hi} {pct(r_hi.final_train_error)} against plain{hi} "
+        f"{pct(p_hi.final_train_error)} training error ({100 * (p_hi.final_train_error - r_hi.final_train_error):+.2f} points "
         "in the ResNet's favour).",
     ]
     if degradation and resolved:
         findings.append("Verdict: degradation appeared in the plain nets, and residual learning removed it.")
     elif degradation:
-        findings.append("Verdict: degradation appeared in the plain nets; at this budget the shortcuts did not fully remove it.")
+        findings.append(
+            "Verdict: degradation appeared in the plain nets; at this budget the shortcuts did not fully remove it."
+        )
     else:
         findings.append("Verdict: no degradation to remove here; train longer, or deeper (--depths 20,56,110).")
     return degradation, resolved, findings
-
-
-def write_degradation(result: DegradationResult, out: str | os.PathLike, command: str | None = None) -> dict[str, Path]:
-    """``results.csv``, ``curves.png``, ``report.md`` and ``result.json`` in ``out``."""
-    from .plots import plot_degradation
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"results": out / "results.csv", "curves": out / "curves.png", "report": out / "report.md",
-             "json": out / "result.json"}
-    header = "model,depth,shortcuts,final_train_error,final_test_error,best_test_error,seconds,run_dir\n"
-    paths["results"].write_text(header + "".join(
-        f"{r.model},{r.depth},{'yes' if r.residual else 'no'},{r.final_train_error:.4f},{r.final_test_error:.4f},"
-        f"{r.best_test_error:.4f},{r.seconds:.0f},{r.run_dir}\n" for r in result.runs))
-    plot_degradation(result, paths["curves"])
-    paths["report"].write_text(_report(result, command))
-    write_json(result, paths["json"])
-    return paths
-
-
-def _report(result: DegradationResult, command: str | None) -> str:
-    m = result.machine
-    minutes = sum(r.seconds for r in result.runs) / 60
-    rows = "\n".join(
-        f"| {r.model} | {r.depth} | {'yes' if r.residual else 'no'} | {_pct(r.final_train_error)} | "
-        f"{_pct(r.final_test_error)} | {_pct(r.best_test_error)} | {r.seconds / 60:.1f} min |" for r in result.runs)
-    lines = [
-        f"# Degradation experiment on {result.data}: plain nets against ResNets",
-        "",
-        f"He et al. 2015 (arXiv:1512.03385), §4.2 and Fig. 6: nets of depths {', '.join(map(str, result.depths))}, "
-        f"with and without shortcuts, trained with the `{result.recipe}` recipe for {result.epochs} epochs, seed {result.seed}.",
-        "",
-        *([f"Command: `{command}`", ""] if command else []),
-        f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('threads')} threads), device {m.get('device')}, "
-        f"precision {m.get('precision')}, torch {m.get('torch')}. Training and evaluation took {minutes:.0f} min in all.",
-        "",
-        "![training and test error](curves.png)",
-        "",
-        "| model | depth | shortcuts | final training error | final test error | best test error | time |",
-        "|---|---:|---|---:|---:|---:|---:|",
-        rows,
-        "",
-        "Training error is the last epoch's, on augmented images in train mode (the paper's thin curves); "
-        "test error is on the full test set after the last epoch.",
-        "",
-        "## What the numbers show",
-        "",
-        *[f"- {line}" for line in result.findings],
-        "",
-    ]
-    return "\n".join(lines)

@@ -30,6 +30,8 @@ def plot_degradation(result: DegradationResult, path: str | os.PathLike) -> Path
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     train_ax.set_ylabel("error (%)")
-    fig.suptitle(f"Degradation on {result.data}: dashed = plain, solid = ResNet ({result.recipe} recipe, "
-                 f"{result.epochs} epochs, seed {result.seed})")
+    fig.suptitle(
+        f"Degradation on {result.data}: dashed = plain, solid = ResNet ({result.recipe} recipe, "
+        f"{result.epochs} epochs, seed {result.seed})"
+    )
     return save_figure(fig, path)

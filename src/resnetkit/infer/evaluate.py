@@ -32,8 +32,16 @@ def evaluate_source(
     the statistics it was trained with. ``tta_flip`` defaults to what its training did."""
     dev = resolve_device(device)
     return evaluate_model(
-        load_model(source, device=dev), data=data, data_dir=data_dir, split=split, batch_size=batch_size,
-        out=out, tta_flip=tta_flip, precision=precision, device=dev, source=str(source),
+        load_model(source, device=dev),
+        data=data,
+        data_dir=data_dir,
+        split=split,
+        batch_size=batch_size,
+        out=out,
+        tta_flip=tta_flip,
+        precision=precision,
+        device=dev,
+        source=str(source),
     )
 
 

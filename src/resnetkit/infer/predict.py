@@ -1,4 +1,5 @@
 """Top-k predictions of a trained model for image files."""
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,23 @@ class Prediction:
     probs: list[float]
 
     def as_dict(self) -> dict:
-        return {"image": self.image, "top": [
-            {"class": c, "name": self.names[i] if self.names else None, "prob": p}
-            for i, (c, p) in enumerate(zip(self.classes, self.probs))]}
+        return {
+            "image": self.image,
+            "top": [
+                {"class": c, "name": self.names[i] if self.names else None, "prob": p}
+                for i, (c, p) in enumerate(zip(self.classes, self.probs))
+            ],
+        }
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, paths: Sequence[str | os.PathLike], top_k: int = 5, tta_flip: bool | None = None,
-            batch_size: int = 64) -> list[Prediction]:
+def predict(
+    model: nn.Module,
+    paths: Sequence[str | os.PathLike],
+    top_k: int = 5,
+    tta_flip: bool | None = None,
+    batch_size: int = 64,
+) -> list[Prediction]:
     """The ``top_k`` classes of each image for ``model`` (in eval mode), read and normalized as it
     was trained. ``tta_flip`` averages the logits of the image and its mirror; by default it does
     what the model's training evaluation did."""
@@ -37,7 +47,7 @@ def predict(model: nn.Module, paths: Sequence[str | os.PathLike], top_k: int = 5
     k = min(top_k, model.num_classes)
     out = []
     for start in range(0, len(paths), batch_size):
-        chunk = list(paths[start:start + batch_size])
+        chunk = list(paths[start : start + batch_size])
         probs, classes = model_logits(model, load_images(chunk, model), tta).float().softmax(1).topk(k, dim=1)
         for path, c, p in zip(chunk, classes.tolist(), probs.tolist()):
             out.append(Prediction(str(path), c, [names[i] for i in c] if names else None, p))

@@ -1,5 +1,6 @@
 """Image files to the input a model expects: its channels, size and normalization, read from
 ``model.pretrained_cfg`` (what a checkpoint or shipped weights say about their training data)."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Turning a finished run into shipped weights: ``NAME.TAG.safetensors`` (weights, with the model
 config in their metadata) and ``NAME.TAG.json`` (the card: data facts that inference needs, the
 measured accuracy, and the config, command, time and machine that made them)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,13 @@ from .evaluate import evaluate_model
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "weights"
 
 
-def publish_run(run: str | os.PathLike[str], tag: str, out_dir: str | os.PathLike[str] = DEFAULT_OUT,
-                checkpoint: str | None = None, note: str | None = None) -> tuple[Path, Path]:
+def publish_run(
+    run: str | os.PathLike[str],
+    tag: str,
+    out_dir: str | os.PathLike[str] = DEFAULT_OUT,
+    checkpoint: str | None = None,
+    note: str | None = None,
+) -> tuple[Path, Path]:
     """Write ``out_dir/<model>.<tag>.{safetensors,json}`` from ``run/<checkpoint>``.
 
     By default the checkpoint the run folder stands for is shipped: ``best.pt`` if the run chose
@@ -49,8 +55,11 @@ def publish_run(run: str | os.PathLike[str], tag: str, out_dir: str | os.PathLik
             "steps": summary["steps"],
             "minutes": round(summary["seconds"] / 60, 1),
             "images_per_second": round(summary["images_per_second"]),
-            "device": summary["device"], "precision": summary["precision"], "processes": summary["processes"],
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": summary["torch"],
+            "device": summary["device"],
+            "precision": summary["precision"],
+            "processes": summary["processes"],
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "torch": summary["torch"],
         },
         **({"note": note} if note else {}),
     }

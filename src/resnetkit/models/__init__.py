@@ -1,4 +1,5 @@
 """The ResNet family: registry, builders, blocks and weights."""
+
 from . import zoo  # noqa: F401  (registers every builder)
 from .base import FeatureInfo, ResNetBase
 from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
@@ -9,13 +10,38 @@ from .preact import PreActResNet
 from .registry import is_model, list_models, list_pretrained, register_model
 from .resnet import ResNet
 from .weights import (
-    WeightsError, adapt_input_conv, clean_state_dict, guess_architecture, load_weights, read_state_dict,
+    WeightsError,
+    adapt_input_conv,
+    clean_state_dict,
+    guess_architecture,
+    load_weights,
+    read_state_dict,
 )
-from .zoo import *  # noqa: F401,F403  (builder functions: resnetkit.models.resnet50(), ...)
+from .zoo import *  # noqa: F403  (builder functions: resnetkit.models.resnet50(), ...)
 
 __all__ = [
-    "BasicBlock", "Bottleneck", "DropPath", "FeatureInfo", "FeatureListNet", "GroupNorm", "PadShortcut",
-    "PreActBasicBlock", "PreActBottleneck", "PreActResNet", "ResNet", "ResNetBase", "WeightsError",
-    "adapt_input_conv", "clean_state_dict", "create_model", "guess_architecture", "is_model", "list_models", "list_pretrained",
-    "load_weights", "model_options", "read_state_dict", "register_model",
+    "BasicBlock",
+    "Bottleneck",
+    "DropPath",
+    "FeatureInfo",
+    "FeatureListNet",
+    "GroupNorm",
+    "PadShortcut",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "PreActResNet",
+    "ResNet",
+    "ResNetBase",
+    "WeightsError",
+    "adapt_input_conv",
+    "clean_state_dict",
+    "create_model",
+    "guess_architecture",
+    "is_model",
+    "list_models",
+    "list_pretrained",
+    "load_weights",
+    "model_options",
+    "read_state_dict",
+    "register_model",
 ]

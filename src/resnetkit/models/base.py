@@ -1,5 +1,6 @@
 """What every resnetkit model shares: the downstream interface (timm's forward_features /
 forward_head / reset_classifier / feature_info) and the stage builder both families use."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -69,11 +70,19 @@ def build_stages(
             residual, downsample = make_shortcut(shortcut, in_chs, out_chs, s, shortcut_norm, avg_down)
             # Stochastic depth's linear decay rule (Huang et al. 2016, §3): deeper blocks drop more.
             dpr = drop_path_rate * block_idx / max(total_blocks - 1, 1)
-            blocks.append(block(
-                in_chs, planes, stride=s, downsample=downsample, residual=residual,
-                dilation=dilation, first_dilation=first_dilation if i == 0 else dilation,
-                drop_path=dpr, **block_kwargs,
-            ))
+            blocks.append(
+                block(
+                    in_chs,
+                    planes,
+                    stride=s,
+                    downsample=downsample,
+                    residual=residual,
+                    dilation=dilation,
+                    first_dilation=first_dilation if i == 0 else dilation,
+                    drop_path=dpr,
+                    **block_kwargs,
+                )
+            )
             in_chs, block_idx = out_chs, block_idx + 1
         plan.stages.append(nn.Sequential(*blocks))
         plan.feature_info.append(dict(num_chs=out_chs, reduction=net_stride, module=f"layer{stage_idx + 1}"))

@@ -5,6 +5,7 @@ Each block exposes ``residual`` (False for the plain twin), ``forward_shortcut``
 passes on when its branch is removed, for lesion studies) and ``branch_out`` (the
 last layer of the residual branch: its output, before the addition, is the response that He et al.
 2015 Fig. 7 measures, and zero-initialising its weight makes the unit start as an identity)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """``create_model``: name -> built, optionally pretrained, optionally features-only model."""
+
 from __future__ import annotations
 
 import inspect
@@ -44,7 +45,9 @@ def create_model(
     options = model_options(name)
     unknown = sorted(set(overrides) - set(options))
     if unknown:
-        raise ValueError(f"create_model({name!r}): unknown option(s) {', '.join(unknown)}; options are {', '.join(options)}")
+        raise ValueError(
+            f"create_model({name!r}): unknown option(s) {', '.join(unknown)}; options are {', '.join(options)}"
+        )
     cfg = get_pretrained_cfg(name, tag) if pretrained else None
     if cfg is not None:
         for key, value in cfg.get("model_args", {}).items():

@@ -1,4 +1,5 @@
 """``features_only``: the model as a backbone that returns multi-scale feature maps."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Small layers shared by every ResNet family: convolutions, shortcuts, stochastic depth, norm/act lookup."""
+
 from __future__ import annotations
 
 import math

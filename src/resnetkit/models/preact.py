@@ -1,5 +1,6 @@
 """Pre-activation ResNets (He et al. 2016, "Identity Mappings in Deep Residual Networks",
 arXiv:1603.05027) and wide ResNets (Zagoruyko & Komodakis 2016, arXiv:1605.07146)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,8 +46,19 @@ class PreActResNet(ResNetBase):
         for name, module in stem.items():
             self.add_module(name, module)
         plan = build_stages(
-            block, layers, channels, stem_chs, stem_stride, shortcut, None, avg_down, output_stride, drop_path_rate,
-            dict(groups=groups, base_width=width_per_group, norm_layer=norm_layer, act_layer=act_layer, dropout=dropout),
+            block,
+            layers,
+            channels,
+            stem_chs,
+            stem_stride,
+            shortcut,
+            None,
+            avg_down,
+            output_stride,
+            drop_path_rate,
+            dict(
+                groups=groups, base_width=width_per_group, norm_layer=norm_layer, act_layer=act_layer, dropout=dropout
+            ),
         )
         for i, stage in enumerate(plan.stages):
             self.add_module(f"layer{i + 1}", stage)

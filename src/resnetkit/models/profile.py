@@ -1,5 +1,6 @@
 """Size and cost of a model: parameters, multiply-accumulates (PyTorch's own FLOP counter) and
 depth in weighted layers as the papers count it."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -48,7 +49,8 @@ def weighted_depth(model: nn.Module) -> int:
     count that names ResNet-50 and ResNet-110. Wide ResNets are named by their authors' own rule
     (6n+4), which also counts shortcut projections, so wrn28_10 reports 26 here."""
     return sum(
-        1 for name, m in model.named_modules()
+        1
+        for name, m in model.named_modules()
         if isinstance(m, (nn.Conv2d, nn.Linear)) and ".downsample" not in f".{name}"
     )
 
@@ -66,6 +68,11 @@ def profile_model(name: str, image_size: int | None = None, in_chans: int = 3) -
         model = create_model(name, in_chans=in_chans)
     size = image_size or default_image_size(name)
     return ModelProfile(
-        name=name, params=count_params(model), gmacs=count_macs(model, size, in_chans) / 1e9,
-        depth=weighted_depth(model), image_size=size, in_chans=in_chans, num_classes=model.num_classes,
+        name=name,
+        params=count_params(model),
+        gmacs=count_macs(model, size, in_chans) / 1e9,
+        depth=weighted_depth(model),
+        image_size=size,
+        in_chans=in_chans,
+        num_classes=model.num_classes,
     )

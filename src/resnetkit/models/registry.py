@@ -1,4 +1,5 @@
 """Model registry: names to builders, plus the pretrained tags shipped in ``resnetkit/weights``."""
+
 from __future__ import annotations
 
 import difflib

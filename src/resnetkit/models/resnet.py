@@ -1,5 +1,6 @@
 """The ResNet family with post-activation units (He et al. 2015, arXiv:1512.03385): ImageNet and
 CIFAR layouts, plain twins, ResNeXt, wide and Bag-of-Tricks variants all come from this one class."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,7 +8,6 @@ from collections.abc import Sequence
 from torch import nn
 
 from .base import FeatureInfo, ResNetBase, build_stages
-from .blocks import BasicBlock, Bottleneck
 from .layers import LayerFn, get_act_layer, get_norm_layer
 from .stem import stem_layers
 
@@ -48,8 +48,17 @@ class ResNet(ResNetBase):
         for name, module in stem.items():
             self.add_module(name, module)
         plan = build_stages(
-            block, layers, channels, channels[0], stem_stride, shortcut, norm_layer, avg_down, output_stride,
-            drop_path_rate, dict(groups=groups, base_width=width_per_group, norm_layer=norm_layer, act_layer=act_layer),
+            block,
+            layers,
+            channels,
+            channels[0],
+            stem_stride,
+            shortcut,
+            norm_layer,
+            avg_down,
+            output_stride,
+            drop_path_rate,
+            dict(groups=groups, base_width=width_per_group, norm_layer=norm_layer, act_layer=act_layer),
         )
         for i, stage in enumerate(plan.stages):
             self.add_module(f"layer{i + 1}", stage)

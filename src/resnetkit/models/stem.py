@@ -1,4 +1,5 @@
 """Stems: what turns the image into the first stage's input."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -9,7 +10,12 @@ STEMS = ("imagenet", "deep", "cifar")
 
 
 def stem_layers(
-    stem_type: str, in_chans: int, out_chs: int, stem_width: int, norm_layer: LayerFn | None, act_layer: LayerFn,
+    stem_type: str,
+    in_chans: int,
+    out_chs: int,
+    stem_width: int,
+    norm_layer: LayerFn | None,
+    act_layer: LayerFn,
 ) -> tuple[dict[str, nn.Module], int, dict]:
     """Return (children in forward order, stride before the first stage, the stem's feature_info entry).
 
@@ -25,8 +31,12 @@ def stem_layers(
     children: dict[str, nn.Module] = {}
     if stem_type == "deep":
         children["conv1"] = nn.Sequential(
-            conv3x3(in_chans, stem_width, stride=2), norm_layer(stem_width) if norm_layer else nn.Identity(), act_layer(),
-            conv3x3(stem_width, stem_width), norm_layer(stem_width) if norm_layer else nn.Identity(), act_layer(),
+            conv3x3(in_chans, stem_width, stride=2),
+            norm_layer(stem_width) if norm_layer else nn.Identity(),
+            act_layer(),
+            conv3x3(stem_width, stem_width),
+            norm_layer(stem_width) if norm_layer else nn.Identity(),
+            act_layer(),
             conv3x3(stem_width, out_chs),
         )
     elif stem_type == "imagenet":

@@ -1,5 +1,6 @@
 """Reading, writing and fitting weights. Files are never unpickled into code: ``.safetensors``
 via safetensors, ``.pth``/``.pt``/``.bin`` via ``torch.load(weights_only=True)``."""
+
 from __future__ import annotations
 
 import logging
@@ -49,7 +50,7 @@ def clean_state_dict(obj: Mapping, source: str = "state_dict") -> dict[str, torc
     for k, v in obj.items():
         for p in _PREFIXES:
             while k.startswith(p):
-                k = k[len(p):]
+                k = k[len(p) :]
         out[k] = v
     return out
 
@@ -95,14 +96,21 @@ def load_weights(model: nn.Module, source: str | os.PathLike | Mapping, strict: 
     own = model.state_dict()
     missing = [k for k in own if k not in sd and k not in _head_keys(model, skipped)]
     unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sd if k in own and sd[k].shape != own[k].shape]
+    shapes = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sd
+        if k in own and sd[k].shape != own[k].shape
+    ]
     if shapes or (strict and (missing or unexpected)):
         raise WeightsError(_mismatch_message(name, missing, unexpected, shapes, sd))
     model.load_state_dict(sd, strict=False)
     if skipped:
-        log.warning("%s: classifier %s not loaded (its size differs from the model's %d classes); it stays freshly initialised",
-                    name, ", ".join(skipped), getattr(model, "num_classes", -1))
+        log.warning(
+            "%s: classifier %s not loaded (its size differs from the model's %d classes); it stays freshly initialised",
+            name,
+            ", ".join(skipped),
+            getattr(model, "num_classes", -1),
+        )
     return model
 
 
@@ -118,9 +126,13 @@ def _mismatch_message(name, missing, unexpected, shapes, sd) -> str:
 
     guess = guess_architecture(sd)
     hint = f"\n  the file looks like it was saved from: {', '.join(guess)}" if guess else ""
-    return (f"{name} does not fit the model:"
-            + listing("missing keys", missing) + listing("unexpected keys", unexpected)
-            + listing("shape mismatches", shapes) + hint)
+    return (
+        f"{name} does not fit the model:"
+        + listing("missing keys", missing)
+        + listing("unexpected keys", unexpected)
+        + listing("shape mismatches", shapes)
+        + hint
+    )
 
 
 def guess_architecture(sd: Mapping[str, torch.Tensor], limit: int = 3) -> list[str]:

@@ -1,6 +1,7 @@
 """Every named model: each builder passes a block type and stage depths to one family class.
 
 Defaults follow the source of each name, and keyword overrides win: ``resnet20(shortcut="B")``."""
+
 from __future__ import annotations
 
 from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
@@ -23,9 +24,17 @@ def _cifar(depth: int, **kwargs) -> ResNet:
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
     n = (depth - 2) // 6
-    return ResNet(BasicBlock, (n, n, n), **{
-        "num_classes": 10, "channels": (16, 32, 64), "stem_type": "cifar", "shortcut": "A", **kwargs,
-    })
+    return ResNet(
+        BasicBlock,
+        (n, n, n),
+        **{
+            "num_classes": 10,
+            "channels": (16, 32, 64),
+            "stem_type": "cifar",
+            "shortcut": "A",
+            **kwargs,
+        },
+    )
 
 
 def _preact_cifar(block, depth: int, **kwargs) -> PreActResNet:
@@ -36,116 +45,237 @@ def _preact_cifar(block, depth: int, **kwargs) -> PreActResNet:
 
 
 def _preact_imagenet(block, layers, **kwargs) -> PreActResNet:
-    return PreActResNet(block, layers, **{
-        "num_classes": 1000, "channels": (64, 128, 256, 512), "stem_type": "imagenet", **kwargs,
-    })
+    return PreActResNet(
+        block,
+        layers,
+        **{
+            "num_classes": 1000,
+            "channels": (64, 128, 256, 512),
+            "stem_type": "imagenet",
+            **kwargs,
+        },
+    )
 
 
 def _wrn(depth: int, widen: int, **kwargs) -> PreActResNet:
     # Zagoruyko & Komodakis 2016: WRN-d-k, (d-4)/6 pre-activation basic units per stage, k-times wider.
     n = (depth - 4) // 6
-    return PreActResNet(PreActBasicBlock, (n, n, n), **{
-        "num_classes": 10, "channels": (16 * widen, 32 * widen, 64 * widen), "stem_chs": 16, **kwargs,
-    })
+    return PreActResNet(
+        PreActBasicBlock,
+        (n, n, n),
+        **{
+            "num_classes": 10,
+            "channels": (16 * widen, 32 * widen, 64 * widen),
+            "stem_chs": 16,
+            **kwargs,
+        },
+    )
 
 
 # ImageNet ResNets, paper Table 1 (torchvision layout).
 @register_model(ResNet)
-def resnet18(**kwargs): return _resnet(BasicBlock, (2, 2, 2, 2), **kwargs)
+def resnet18(**kwargs):
+    return _resnet(BasicBlock, (2, 2, 2, 2), **kwargs)
+
+
 @register_model(ResNet)
-def resnet34(**kwargs): return _resnet(BasicBlock, (3, 4, 6, 3), **kwargs)
+def resnet34(**kwargs):
+    return _resnet(BasicBlock, (3, 4, 6, 3), **kwargs)
+
+
 @register_model(ResNet)
-def resnet50(**kwargs): return _resnet(Bottleneck, (3, 4, 6, 3), **kwargs)
+def resnet50(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 6, 3), **kwargs)
+
+
 @register_model(ResNet)
-def resnet101(**kwargs): return _resnet(Bottleneck, (3, 4, 23, 3), **kwargs)
+def resnet101(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 23, 3), **kwargs)
+
+
 @register_model(ResNet)
-def resnet152(**kwargs): return _resnet(Bottleneck, (3, 8, 36, 3), **kwargs)
+def resnet152(**kwargs):
+    return _resnet(Bottleneck, (3, 8, 36, 3), **kwargs)
 
 
 # ResNeXt (Xie et al. 2017, arXiv:1611.05431) and wide bottlenecks, as torchvision names them.
 @register_model(ResNet)
-def resnext50_32x4d(**kwargs): return _resnet(Bottleneck, (3, 4, 6, 3), **{"groups": 32, "width_per_group": 4, **kwargs})
+def resnext50_32x4d(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 6, 3), **{"groups": 32, "width_per_group": 4, **kwargs})
+
+
 @register_model(ResNet)
-def resnext101_32x8d(**kwargs): return _resnet(Bottleneck, (3, 4, 23, 3), **{"groups": 32, "width_per_group": 8, **kwargs})
+def resnext101_32x8d(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 23, 3), **{"groups": 32, "width_per_group": 8, **kwargs})
+
+
 @register_model(ResNet)
-def resnext101_64x4d(**kwargs): return _resnet(Bottleneck, (3, 4, 23, 3), **{"groups": 64, "width_per_group": 4, **kwargs})
+def resnext101_64x4d(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 23, 3), **{"groups": 64, "width_per_group": 4, **kwargs})
+
+
 @register_model(ResNet)
-def wide_resnet50_2(**kwargs): return _resnet(Bottleneck, (3, 4, 6, 3), **{"width_per_group": 128, **kwargs})
+def wide_resnet50_2(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 6, 3), **{"width_per_group": 128, **kwargs})
+
+
 @register_model(ResNet)
-def wide_resnet101_2(**kwargs): return _resnet(Bottleneck, (3, 4, 23, 3), **{"width_per_group": 128, **kwargs})
+def wide_resnet101_2(**kwargs):
+    return _resnet(Bottleneck, (3, 4, 23, 3), **{"width_per_group": 128, **kwargs})
 
 
 # Bag-of-Tricks variants, as timm names them.
 @register_model(ResNet)
-def resnet18d(**kwargs): return _tricks(BasicBlock, (2, 2, 2, 2), avg_down=True, **kwargs)
+def resnet18d(**kwargs):
+    return _tricks(BasicBlock, (2, 2, 2, 2), avg_down=True, **kwargs)
+
+
 @register_model(ResNet)
-def resnet26(**kwargs): return _resnet(Bottleneck, (2, 2, 2, 2), **kwargs)
+def resnet26(**kwargs):
+    return _resnet(Bottleneck, (2, 2, 2, 2), **kwargs)
+
+
 @register_model(ResNet)
-def resnet26d(**kwargs): return _tricks(Bottleneck, (2, 2, 2, 2), avg_down=True, **kwargs)
+def resnet26d(**kwargs):
+    return _tricks(Bottleneck, (2, 2, 2, 2), avg_down=True, **kwargs)
+
+
 @register_model(ResNet)
-def resnet50c(**kwargs): return _tricks(Bottleneck, (3, 4, 6, 3), avg_down=False, **kwargs)
+def resnet50c(**kwargs):
+    return _tricks(Bottleneck, (3, 4, 6, 3), avg_down=False, **kwargs)
+
+
 @register_model(ResNet)
-def resnet50d(**kwargs): return _tricks(Bottleneck, (3, 4, 6, 3), avg_down=True, **kwargs)
+def resnet50d(**kwargs):
+    return _tricks(Bottleneck, (3, 4, 6, 3), avg_down=True, **kwargs)
+
+
 @register_model(ResNet)
-def resnet101d(**kwargs): return _tricks(Bottleneck, (3, 4, 23, 3), avg_down=True, **kwargs)
+def resnet101d(**kwargs):
+    return _tricks(Bottleneck, (3, 4, 23, 3), avg_down=True, **kwargs)
 
 
 # CIFAR ResNets, paper §4.2 and Table 6.
 @register_model(ResNet)
-def resnet20(**kwargs): return _cifar(20, **kwargs)
+def resnet20(**kwargs):
+    return _cifar(20, **kwargs)
+
+
 @register_model(ResNet)
-def resnet32(**kwargs): return _cifar(32, **kwargs)
+def resnet32(**kwargs):
+    return _cifar(32, **kwargs)
+
+
 @register_model(ResNet)
-def resnet44(**kwargs): return _cifar(44, **kwargs)
+def resnet44(**kwargs):
+    return _cifar(44, **kwargs)
+
+
 @register_model(ResNet)
-def resnet56(**kwargs): return _cifar(56, **kwargs)
+def resnet56(**kwargs):
+    return _cifar(56, **kwargs)
+
+
 @register_model(ResNet)
-def resnet110(**kwargs): return _cifar(110, **kwargs)
+def resnet110(**kwargs):
+    return _cifar(110, **kwargs)
+
+
 @register_model(ResNet)
-def resnet1202(**kwargs): return _cifar(1202, **kwargs)
+def resnet1202(**kwargs):
+    return _cifar(1202, **kwargs)
 
 
 # Plain twins (paper Fig. 6 and Table 2): the same layers with every shortcut removed.
 @register_model(ResNet)
-def plain20(**kwargs): return _cifar(20, **{"shortcut": "none", **kwargs})
+def plain20(**kwargs):
+    return _cifar(20, **{"shortcut": "none", **kwargs})
+
+
 @register_model(ResNet)
-def plain32(**kwargs): return _cifar(32, **{"shortcut": "none", **kwargs})
+def plain32(**kwargs):
+    return _cifar(32, **{"shortcut": "none", **kwargs})
+
+
 @register_model(ResNet)
-def plain44(**kwargs): return _cifar(44, **{"shortcut": "none", **kwargs})
+def plain44(**kwargs):
+    return _cifar(44, **{"shortcut": "none", **kwargs})
+
+
 @register_model(ResNet)
-def plain56(**kwargs): return _cifar(56, **{"shortcut": "none", **kwargs})
+def plain56(**kwargs):
+    return _cifar(56, **{"shortcut": "none", **kwargs})
+
+
 @register_model(ResNet)
-def plain110(**kwargs): return _cifar(110, **{"shortcut": "none", **kwargs})
+def plain110(**kwargs):
+    return _cifar(110, **{"shortcut": "none", **kwargs})
+
+
 @register_model(ResNet)
-def plain18(**kwargs): return _resnet(BasicBlock, (2, 2, 2, 2), **{"shortcut": "none", **kwargs})
+def plain18(**kwargs):
+    return _resnet(BasicBlock, (2, 2, 2, 2), **{"shortcut": "none", **kwargs})
+
+
 @register_model(ResNet)
-def plain34(**kwargs): return _resnet(BasicBlock, (3, 4, 6, 3), **{"shortcut": "none", **kwargs})
+def plain34(**kwargs):
+    return _resnet(BasicBlock, (3, 4, 6, 3), **{"shortcut": "none", **kwargs})
 
 
 # Pre-activation ResNets (He et al. 2016, arXiv:1603.05027).
 @register_model(PreActResNet)
-def preact_resnet18(**kwargs): return _preact_imagenet(PreActBasicBlock, (2, 2, 2, 2), **kwargs)
+def preact_resnet18(**kwargs):
+    return _preact_imagenet(PreActBasicBlock, (2, 2, 2, 2), **kwargs)
+
+
 @register_model(PreActResNet)
-def preact_resnet34(**kwargs): return _preact_imagenet(PreActBasicBlock, (3, 4, 6, 3), **kwargs)
+def preact_resnet34(**kwargs):
+    return _preact_imagenet(PreActBasicBlock, (3, 4, 6, 3), **kwargs)
+
+
 @register_model(PreActResNet)
-def preact_resnet50(**kwargs): return _preact_imagenet(PreActBottleneck, (3, 4, 6, 3), **kwargs)
+def preact_resnet50(**kwargs):
+    return _preact_imagenet(PreActBottleneck, (3, 4, 6, 3), **kwargs)
+
+
 @register_model(PreActResNet)
-def preact_resnet110(**kwargs): return _preact_cifar(PreActBasicBlock, 110, **kwargs)
+def preact_resnet110(**kwargs):
+    return _preact_cifar(PreActBasicBlock, 110, **kwargs)
+
+
 @register_model(PreActResNet)
-def preact_resnet164(**kwargs): return _preact_cifar(PreActBottleneck, 164, **kwargs)
+def preact_resnet164(**kwargs):
+    return _preact_cifar(PreActBottleneck, 164, **kwargs)
+
+
 @register_model(PreActResNet)
-def preact_resnet1001(**kwargs): return _preact_cifar(PreActBottleneck, 1001, **kwargs)
+def preact_resnet1001(**kwargs):
+    return _preact_cifar(PreActBottleneck, 1001, **kwargs)
 
 
 # Wide ResNets (Zagoruyko & Komodakis 2016, arXiv:1605.07146).
 @register_model(PreActResNet)
-def wrn16_4(**kwargs): return _wrn(16, 4, **kwargs)
-@register_model(PreActResNet)
-def wrn16_8(**kwargs): return _wrn(16, 8, **kwargs)
-@register_model(PreActResNet)
-def wrn28_10(**kwargs): return _wrn(28, 10, **kwargs)
-@register_model(PreActResNet)
-def wrn40_4(**kwargs): return _wrn(40, 4, **kwargs)
+def wrn16_4(**kwargs):
+    return _wrn(16, 4, **kwargs)
 
 
-__all__ = [n for n, f in list(globals().items()) if callable(f) and getattr(f, "__module__", None) == __name__ and not n.startswith("_")]
+@register_model(PreActResNet)
+def wrn16_8(**kwargs):
+    return _wrn(16, 8, **kwargs)
+
+
+@register_model(PreActResNet)
+def wrn28_10(**kwargs):
+    return _wrn(28, 10, **kwargs)
+
+
+@register_model(PreActResNet)
+def wrn40_4(**kwargs):
+    return _wrn(40, 4, **kwargs)
+
+
+__all__ = [
+    n
+    for n, f in list(globals().items())
+    if callable(f) and getattr(f, "__module__", None) == __name__ and not n.startswith("_")
+]

@@ -51,9 +51,7 @@ class Task(ABC):
         """The splits dataset ``name`` has (``train`` always; ``val`` and ``test`` where they exist)."""
 
     @abstractmethod
-    def load_dataset(
-        self, name: str, split: str, data_dir: str | None, download: bool, image_size: int
-    ) -> Any:
+    def load_dataset(self, name: str, split: str, data_dir: str | None, download: bool, image_size: int) -> Any:
         """A split (``"train"``, ``"val"`` or ``"test"``) of a dataset this task trains on."""
 
     @abstractmethod

@@ -73,12 +73,14 @@ def evaluate(
         with autocast() if autocast else contextlib.nullcontext():
             logits = model_logits(model, x, tta_flip).float()
         topk = logits.topk(k, dim=1).indices
-        stats += torch.stack([
-            F.cross_entropy(logits, y, reduction="sum").double(),
-            (topk[:, 0] == y).sum().double(),
-            (topk == y[:, None]).any(1).sum().double(),
-            torch.tensor(float(len(y)), dtype=torch.float64, device=device),
-        ])
+        stats += torch.stack(
+            [
+                F.cross_entropy(logits, y, reduction="sum").double(),
+                (topk[:, 0] == y).sum().double(),
+                (topk == y[:, None]).any(1).sum().double(),
+                torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+            ]
+        )
         confusion += torch.bincount(y * num_classes + topk[:, 0], minlength=num_classes * num_classes)
     if reduce is not None:
         stats, confusion = reduce(stats), reduce(confusion)
@@ -112,12 +114,16 @@ class Classification(Task):
     def splits(self, name: str) -> tuple[str, ...]:
         return dataset_splits(name)
 
-    def load_dataset(self, name: str, split: str, data_dir: str | None, download: bool, image_size: int) -> ImageDataset:
+    def load_dataset(
+        self, name: str, split: str, data_dir: str | None, download: bool, image_size: int
+    ) -> ImageDataset:
         return load_dataset(name, split, data_dir, download, image_size=image_size)
 
     def dataset_meta(self, train: ImageDataset, name: str, image_size: int) -> dict[str, Any]:
         if len(train.classes) < 2:
-            raise ValueError(f"{name}: only {len(train.classes)} class folder/label; classification needs at least two classes")
+            raise ValueError(
+                f"{name}: only {len(train.classes)} class folder/label; classification needs at least two classes"
+            )
         size = train.image_size if isinstance(train, InMemoryDataset) else (image_size, image_size)
         return {
             "name": name,

@@ -15,9 +15,18 @@ if TYPE_CHECKING:
     from .recipes import RECIPES, recipe
 
 _EXPORTS = {
-    "ConfigError": "config", "DataConfig": "config", "ModelConfig": "config", "OptimConfig": "config",
-    "ScheduleConfig": "config", "TrainConfig": "config", "FitResult": "engine", "Trainer": "engine",
-    "TrainingDiverged": "engine", "TrainingInterrupted": "engine", "fit": "engine", "RECIPES": "recipes",
+    "ConfigError": "config",
+    "DataConfig": "config",
+    "ModelConfig": "config",
+    "OptimConfig": "config",
+    "ScheduleConfig": "config",
+    "TrainConfig": "config",
+    "FitResult": "engine",
+    "Trainer": "engine",
+    "TrainingDiverged": "engine",
+    "TrainingInterrupted": "engine",
+    "fit": "engine",
+    "RECIPES": "recipes",
     "recipe": "recipes",
 }
 
@@ -28,4 +37,18 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "RECIPES",
+    "ConfigError",
+    "DataConfig",
+    "FitResult",
+    "ModelConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "fit",
+    "recipe",
+]

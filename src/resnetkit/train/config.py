@@ -1,11 +1,12 @@
 """Training configuration: small dataclasses, built from nested dicts that may not hold unknown keys."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-import types
 from typing import Any, get_args, get_origin, get_type_hints
 
 
@@ -114,8 +115,10 @@ def _build(cls, values: dict, prefix: str):
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
-                          f"{prefix.rstrip('.') or 'top level'} takes {', '.join(known)}")
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"{prefix.rstrip('.') or 'top level'} takes {', '.join(known)}"
+        )
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
@@ -141,7 +144,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return tuple(float(v) for v in value)
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, bool) and typ is not bool or not isinstance(value, origin):
+    if (isinstance(value, bool) and typ is not bool) or not isinstance(value, origin):
         raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
     return value
 

@@ -1,4 +1,5 @@
 """Process-group set-up for torchrun: the environment it exports is the whole interface."""
+
 from __future__ import annotations
 
 import os

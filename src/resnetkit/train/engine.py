@@ -1,4 +1,5 @@
 """``fit``: train a model from a ``TrainConfig``, evaluate it every epoch, keep checkpoints."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,13 @@ import torch
 from torch import nn
 
 from ..artifacts import (
-    Checkpoint, RunLog, checkpoint_weights, load_checkpoint, load_pretrained_into, new_run_dir, save_checkpoint,
+    Checkpoint,
+    RunLog,
+    checkpoint_weights,
+    load_checkpoint,
+    load_pretrained_into,
+    new_run_dir,
+    save_checkpoint,
 )
 from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
@@ -83,8 +90,12 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def fit(cfg: TrainConfig | None, resume: str | Path | None = None, callbacks: Sequence[StepCallback] = (),
-        argv: list[str] | None = None) -> FitResult:
+def fit(
+    cfg: TrainConfig | None,
+    resume: str | Path | None = None,
+    callbacks: Sequence[StepCallback] = (),
+    argv: list[str] | None = None,
+) -> FitResult:
     """Train as ``cfg`` says. ``resume`` (a run folder or checkpoint) continues that run exactly
     where its last checkpoint stopped, mid-epoch included; the run folder is the same."""
     ckpt = load_checkpoint(resume) if resume else None
@@ -146,8 +157,13 @@ class Trainer:
     """One run: the task, model, data, optimizer, schedule, precision and EMA that a config
     describes (restored from ``ckpt`` when resuming), the run folder, and the loop over epochs."""
 
-    def __init__(self, cfg: TrainConfig, ckpt: Checkpoint | None = None, callbacks: Sequence[StepCallback] = (),
-                 argv: list[str] | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        ckpt: Checkpoint | None = None,
+        callbacks: Sequence[StepCallback] = (),
+        argv: list[str] | None = None,
+    ):
         self.cfg, self.callbacks = cfg, list(callbacks)
         self.task = build_task(cfg)
         self.ctx, self.device = init_distributed(cfg.device)
@@ -223,8 +239,10 @@ class Trainer:
         several machines ``--out`` has to be on a filesystem they share."""
         starts = self.ctx.gather(self.state["step"])
         if len(set(starts)) > 1:
-            raise RuntimeError(f"processes start from different steps {starts}: each read its checkpoint from its own "
-                               f"disk; on several machines put --out ({self.cfg.out}) on a shared filesystem")
+            raise RuntimeError(
+                f"processes start from different steps {starts}: each read its checkpoint from its own "
+                f"disk; on several machines put --out ({self.cfg.out}) on a shared filesystem"
+            )
 
     def checkpoint(self, name: str) -> None:
         # Every rank's RNG state and partial epoch statistics, so each resumes its own stream.
@@ -233,12 +251,21 @@ class Trainer:
         if not self.ctx.is_main:
             return
         save_checkpoint(
-            self.run_dir / f"{name}.pt", task=self.task.name, model_cfg=self.model.model_cfg,
-            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(), scaler=self.precision.scaler.state_dict(),
+            self.run_dir / f"{name}.pt",
+            task=self.task.name,
+            model_cfg=self.model.model_cfg,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.precision.scaler.state_dict(),
             ema=self.ema.state_dict() if self.ema is not None else None,
-            eval_weights="ema" if self.ema is not None else "model", config=self.cfg.to_dict(),
-            dataset=self.data.meta, rng=rngs, epoch_totals=totals, run_dir=str(self.run_dir), **self.state,
+            eval_weights="ema" if self.ema is not None else "model",
+            config=self.cfg.to_dict(),
+            dataset=self.data.meta,
+            rng=rngs,
+            epoch_totals=totals,
+            run_dir=str(self.run_dir),
+            **self.state,
         )
 
     def evaluate(self, loader: Any) -> Evaluation:
@@ -247,9 +274,18 @@ class Trainer:
         return self.task.evaluate(self.evaluator, loader, self.device, self.precision.autocast, self.ctx.all_reduce_sum)
 
     def run(self) -> FitResult:
-        log.info("run folder %s | %s %s on %s (%s), %d process(es) | %d steps of %d images | evaluating on %s",
-                 self.run_dir, self.task.name, self.cfg.model.name, self.device, self.precision.mode,
-                 self.ctx.world_size, self.total_steps, self.cfg.data.batch_size, self._eval_description())
+        log.info(
+            "run folder %s | %s %s on %s (%s), %d process(es) | %d steps of %d images | evaluating on %s",
+            self.run_dir,
+            self.task.name,
+            self.cfg.model.name,
+            self.device,
+            self.precision.mode,
+            self.ctx.world_size,
+            self.total_steps,
+            self.cfg.data.batch_size,
+            self._eval_description(),
+        )
         try:
             with self._stop_on_ctrl_c():
                 for epoch in range(self.state["epoch"], self.epochs):
@@ -270,16 +306,39 @@ class Trainer:
             from .plots import plot_curves
 
             plot_curves(self.runlog.rows, self.run_dir / "curves.png", self.runlog.step_rows, self.task.monitor)
-            self.runlog.write_json("summary.json", {
-                "task": self.task.name, "model": self.cfg.model.name, "data": self.cfg.data.name,
-                "eval_set": self.data.eval_set, "splits": self.data.meta.get("splits"), "best": self.state["best"],
-                "last": last, "test": test, "test_weights": test_weights, "steps": self.state["step"],
-                "seconds": seconds, "images_per_second": rate, "precision": self.precision.mode,
-                "device": str(self.device), "processes": self.ctx.world_size, "torch": torch.__version__,
-            })
+            self.runlog.write_json(
+                "summary.json",
+                {
+                    "task": self.task.name,
+                    "model": self.cfg.model.name,
+                    "data": self.cfg.data.name,
+                    "eval_set": self.data.eval_set,
+                    "splits": self.data.meta.get("splits"),
+                    "best": self.state["best"],
+                    "last": last,
+                    "test": test,
+                    "test_weights": test_weights,
+                    "steps": self.state["step"],
+                    "seconds": seconds,
+                    "images_per_second": rate,
+                    "precision": self.precision.mode,
+                    "device": str(self.device),
+                    "processes": self.ctx.world_size,
+                    "torch": torch.__version__,
+                },
+            )
         self.runlog.close()
-        return FitResult(self.run_dir, self.state["best"] or {}, last, test, self.state["step"], seconds, rate,
-                         self.evaluator.eval(), test_weights)
+        return FitResult(
+            self.run_dir,
+            self.state["best"] or {},
+            last,
+            test,
+            self.state["step"],
+            seconds,
+            rate,
+            self.evaluator.eval(),
+            test_weights,
+        )
 
     def _eval_description(self) -> str:
         if self.data.eval_set == "val":
@@ -336,8 +395,14 @@ class Trainer:
         scalars = result.scalars() if result is not None else {}
         state = self.state
         state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
-        row = {"epoch": epoch + 1, "step": state["step"], "seconds": state["seconds"], **stats,
-               "lr": self.optimizer.param_groups[0]["lr"], **{f"eval_{k}": v for k, v in scalars.items()}}
+        row = {
+            "epoch": epoch + 1,
+            "step": state["step"],
+            "seconds": state["seconds"],
+            **stats,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **{f"eval_{k}": v for k, v in scalars.items()},
+        }
         # best.pt is chosen on a validation split only: a best-on-test pick reports a number chosen on the test set.
         improved = self.data.eval_set == "val" and self.task.is_better(scalars, _unprefixed(state["best"]))
         if improved:
@@ -370,9 +435,14 @@ class Trainer:
         self._epoch_stats = epoch_stats = self._window(self._resumed_totals if skip else None)
         self._resumed_totals = None
         window = self._window()
-        bar = tqdm(total=min(len(loader), self.total_steps - state["step"] + skip), initial=skip, leave=False,
-                   unit="step", desc=f"epoch {epoch + 1}/{self.epochs}",
-                   disable=None if (cfg.progress and self.ctx.is_main) else True)
+        bar = tqdm(
+            total=min(len(loader), self.total_steps - state["step"] + skip),
+            initial=skip,
+            leave=False,
+            unit="step",
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            disable=None if (cfg.progress and self.ctx.is_main) else True,
+        )
         window_steps = 0
         for i, batch in enumerate(loader):
             if i < skip:  # resuming mid-epoch: the loader replays the same order and augmentations
@@ -406,10 +476,13 @@ class Trainer:
         stats = window.read(self.ctx)
         # Summed over every process, so all ranks stop together and none waits in a collective.
         _check_finite(stats["train_loss"], self.state["step"], self.optimizer)
-        self.runlog.log_step({"step": self.state["step"], "epoch": epoch, **stats,
-                              "lr": self.optimizer.param_groups[0]["lr"]})
-        bar.set_postfix({k.removeprefix("train_"): _fmt(v) for k, v in stats.items() if k != "images_per_second"}
-                        | {"img_s": f"{stats['images_per_second']:.0f}"})
+        self.runlog.log_step(
+            {"step": self.state["step"], "epoch": epoch, **stats, "lr": self.optimizer.param_groups[0]["lr"]}
+        )
+        bar.set_postfix(
+            {k.removeprefix("train_"): _fmt(v) for k, v in stats.items() if k != "images_per_second"}
+            | {"img_s": f"{stats['images_per_second']:.0f}"}
+        )
 
     def _step(self, x: torch.Tensor, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step, on the one precision path (the scaler is a no-op unless fp16)."""
@@ -450,5 +523,13 @@ def _check_finite(loss: float, step: int, optimizer: torch.optim.Optimizer) -> N
         )
 
 
-__all__ = ["FitResult", "StepCallback", "Trainer", "TrainingDiverged", "TrainingInterrupted", "build_model",
-           "build_task", "fit"]
+__all__ = [
+    "FitResult",
+    "StepCallback",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "build_model",
+    "build_task",
+    "fit",
+]

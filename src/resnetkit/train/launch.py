@@ -1,4 +1,5 @@
 """``resnetkit train --nproc N``: torchrun's elastic agent on this machine, with the same flags."""
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,10 @@ def launch_local(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
         print(f"resnetkit train: a worker failed: {e}", file=sys.stderr)
         return 1
     except SignalException as e:
-        print(f"resnetkit train: stopped by {e.sigval.name}; the last epoch's checkpoint is kept (--resume RUN)",
-              file=sys.stderr)
+        print(
+            f"resnetkit train: stopped by {e.sigval.name}; the last epoch's checkpoint is kept (--resume RUN)",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

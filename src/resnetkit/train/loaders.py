@@ -55,15 +55,24 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
     if val is None and test is None:
         train, test = train.split(d.test_size, seed=cfg.seed)
         held_out_test = True
-        log.info("%s has no val/ or test/ subfolder: %d of its %d images (data.test_size=%g, seed %d) are held out "
-                 "as the test set", d.name, len(test), len(train) + len(test), d.test_size, cfg.seed)
+        log.info(
+            "%s has no val/ or test/ subfolder: %d of its %d images (data.test_size=%g, seed %d) are held out "
+            "as the test set",
+            d.name,
+            len(test),
+            len(train) + len(test),
+            d.test_size,
+            cfg.seed,
+        )
     if d.val_size:
         if val is not None:
             raise ValueError(f"data.val_size={d.val_size}: {d.name} has a val/ split of its own; set it to 0")
         train, val = train.split(d.val_size, seed=cfg.seed)
     meta = task.dataset_meta(train, d.name, d.image_size)
     meta["splits"] = {
-        "train": len(train), "val": len(val) if val is not None else 0, "test": len(test) if test is not None else 0,
+        "train": len(train),
+        "val": len(val) if val is not None else 0,
+        "test": len(test) if test is not None else 0,
         "test_held_out": held_out_test,
     }
 
@@ -71,12 +80,30 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         batch = per_rank if train_mode else max(d.eval_batch_size // ctx.world_size, 1)
         if isinstance(ds, InMemoryDataset):
             aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, flip=d.flip, erasing=d.erasing) if train_mode else None
-            return InMemoryLoader(ds, batch, shuffle=train_mode, drop_last=train_mode, augment=aug, seed=cfg.seed,
-                                  rank=ctx.rank, world_size=ctx.world_size, device=device,
-                                  channels_last=cfg.channels_last, even_shards=train_mode)
-        return make_streaming_loader(ds, batch, shuffle=train_mode, num_workers=d.workers, seed=cfg.seed,
-                                     rank=ctx.rank, world_size=ctx.world_size, drop_last=train_mode,
-                                     even_shards=train_mode)
+            return InMemoryLoader(
+                ds,
+                batch,
+                shuffle=train_mode,
+                drop_last=train_mode,
+                augment=aug,
+                seed=cfg.seed,
+                rank=ctx.rank,
+                world_size=ctx.world_size,
+                device=device,
+                channels_last=cfg.channels_last,
+                even_shards=train_mode,
+            )
+        return make_streaming_loader(
+            ds,
+            batch,
+            shuffle=train_mode,
+            num_workers=d.workers,
+            seed=cfg.seed,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            drop_last=train_mode,
+            even_shards=train_mode,
+        )
 
     test_loader = loader(test, False) if test is not None else None
     if val is not None:

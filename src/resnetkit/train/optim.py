@@ -1,4 +1,5 @@
 """Optimizers and per-step learning-rate schedules."""
+
 from __future__ import annotations
 
 import math

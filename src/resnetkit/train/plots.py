@@ -1,5 +1,6 @@
 """PNG plots of a run's curves. Figures are built without pyplot, so importing
 resnetkit never changes a notebook's backend and no global figure state is touched."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,9 @@ from typing import Any
 from matplotlib.figure import Figure
 
 
-def plot_curves(rows: list[dict[str, Any]], path: Path, step_rows: list[dict[str, Any]] | None = None,
-                metric: str = "top1") -> Path:
+def plot_curves(
+    rows: list[dict[str, Any]], path: Path, step_rows: list[dict[str, Any]] | None = None, metric: str = "top1"
+) -> Path:
     """Loss, the error of the task's ``metric`` (1 - metric: the paper's axis) and learning rate
     against epochs: training every ``log_every`` steps when ``step_rows`` are given (else per
     epoch), evaluation per epoch where the run evaluated."""
@@ -28,8 +30,13 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, step_rows: list[dict[str
     if rows and rows[0].get(f"eval_{metric}") is not None:
         ax.plot(epochs, [100 * (1 - r[f"eval_{metric}"]) for r in rows], "o-", markersize=3, label="eval")
         last = rows[-1]
-        ax.annotate(f"final {metric} {100 * last['eval_' + metric]:.2f}%", (last["epoch"], 100 * (1 - last["eval_" + metric])),
-                    textcoords="offset points", xytext=(-60, 20), arrowprops=dict(arrowstyle="->"))
+        ax.annotate(
+            f"final {metric} {100 * last['eval_' + metric]:.2f}%",
+            (last["epoch"], 100 * (1 - last["eval_" + metric])),
+            textcoords="offset points",
+            xytext=(-60, 20),
+            arrowprops=dict(arrowstyle="->"),
+        )
     ax.set(title=f"{metric} error", xlabel="epoch", ylabel="error (%)")
     ax.set_yscale("log")
     ax.legend()

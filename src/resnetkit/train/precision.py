@@ -1,5 +1,6 @@
 """One precision path for every step (as nanoGPT's ``ctx``): an autocast context and a grad scaler
 that is a no-op unless fp16 needs it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,10 @@ def resolve_device(name: str = "auto") -> torch.device:
 def cpu_supports_bf16() -> bool:
     """AVX512-BF16 or AMX: bf16 matmuls run ~4x faster than fp32 (../shared/reference/NUMBERS.md)."""
     cpu = torch.cpu
-    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return bool(
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
 
 
 class Precision:

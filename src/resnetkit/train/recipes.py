@@ -1,4 +1,5 @@
 """Named recipes: partial configs that flags and --set override key by key."""
+
 from __future__ import annotations
 
 from .config import ConfigError
@@ -8,8 +9,15 @@ RECIPES: dict[str, dict] = {
     # lr 0.1 divided by 10 at 32k and 48k iterations, stop at 64k, 45k/5k split, pad-4 crop + flip.
     "paper-cifar": {
         "data": {"name": "cifar10", "val_size": 5000, "batch_size": 128, "pad": 4, "flip": True, "erasing": 0.0},
-        "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
-                  "decay_norm_and_bias": True, "label_smoothing": 0.0},
+        "optim": {
+            "name": "sgd",
+            "lr": 0.1,
+            "momentum": 0.9,
+            "nesterov": False,
+            "weight_decay": 1e-4,
+            "decay_norm_and_bias": True,
+            "label_smoothing": 0.0,
+        },
         "schedule": {"name": "step", "milestones": [0.5, 0.75], "gamma": 0.1},
         "max_steps": 64000,
         "ema_decay": 0.0,
@@ -19,8 +27,15 @@ RECIPES: dict[str, dict] = {
     "fashion-mnist": {
         "model": {"name": "resnet20"},
         "data": {"name": "fashion-mnist", "val_size": 0, "batch_size": 128, "pad": 2, "flip": True, "erasing": 0.25},
-        "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-                  "decay_norm_and_bias": False, "label_smoothing": 0.1},
+        "optim": {
+            "name": "sgd",
+            "lr": 0.1,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+            "decay_norm_and_bias": False,
+            "label_smoothing": 0.1,
+        },
         "schedule": {"name": "cosine", "warmup_epochs": 1.0},
         "epochs": 40,
         "ema_decay": 0.999,

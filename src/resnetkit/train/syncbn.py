@@ -5,6 +5,7 @@ PyTorch's ``nn.SyncBatchNorm`` is CUDA-only (DDP refuses it on CPU), so gloo run
 normalizes with the global batch's statistics and the backward sends every rank its share of the
 gradient through them; with DDP's gradient averaging the update equals one process's on the
 global batch."""
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,9 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for name, child in model.named_children():
         if type(child) is nn.BatchNorm2d:
-            sync = GlobalBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                     child.track_running_stats)
+            sync = GlobalBatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             sync.load_state_dict(child.state_dict())
             setattr(model, name, sync)
         else:

@@ -1,13 +1,21 @@
 """The degradation experiment: twins trained with one recipe, reused and resumed, judged from the numbers."""
+
 import csv
 import json
 
 import matplotlib.image
 import pytest
 
-from resnetkit.experiments import degradation as deg
-from resnetkit.experiments.degradation import TwinRun, experiment_config, judge, run_degradation, train_or_reuse, twin_names
 from resnetkit.artifacts import load_checkpoint
+from resnetkit.experiments import degradation as deg
+from resnetkit.experiments.degradation import (
+    TwinRun,
+    experiment_config,
+    judge,
+    run_degradation,
+    train_or_reuse,
+    twin_names,
+)
 from resnetkit.train import TrainingInterrupted, fit
 
 FAST = {"progress": False, "precision": "fp32", "channels_last": False, "data": {"pad": 1}}
@@ -22,14 +30,18 @@ def experiment(tmp_path_factory):
 def test_each_twin_is_trained_with_the_same_recipe_and_outputs_are_written(experiment):
     out, result = experiment
     assert [(r.model, r.depth, r.residual) for r in result.runs] == [
-        ("plain20", 20, False), ("resnet20", 20, True), ("plain32", 32, False), ("resnet32", 32, True)]
+        ("plain20", 20, False),
+        ("resnet20", 20, True),
+        ("plain32", 32, False),
+        ("resnet32", 32, True),
+    ]
     configs = [load_checkpoint(r.run_dir)["config"] for r in result.runs]
     for c in configs:  # the paper's §4.2 hyperparameters, evaluated on the test set, same seed
         assert (c["optim"]["lr"], c["optim"]["weight_decay"], c["schedule"]["name"]) == (0.1, 1e-4, "step")
         assert (c["data"]["val_size"], c["seed"], c["epochs"], c["max_steps"]) == (0, 0, 1, None)
     assert all(r.train_curve and r.test_curve and 0 <= r.final_train_error <= 1 for r in result.runs)
 
-    from resnetkit.experiments.degradation import write_degradation
+    from resnetkit.experiments import write_degradation
 
     paths = write_degradation(result, out, "resnetkit experiment degradation --data digits")
     rows = list(csv.DictReader(paths["results"].open()))
@@ -76,14 +88,21 @@ def _twin(model, depth, residual, train):
     return TwinRun(model, depth, residual, "", [], [], train, train + 0.01, train, 1.0)
 
 
-@pytest.mark.parametrize("errors,degraded,resolved", [
-    ((0.05, 0.03, 0.08, 0.02), True, True),  # plain20, resnet20, plain56, resnet56 training errors
-    ((0.05, 0.03, 0.08, 0.04), True, False),  # the deeper ResNet trains worse
-    ((0.05, 0.03, 0.04, 0.02), False, True),  # the deeper plain net trains better: nothing to remove
-])
+@pytest.mark.parametrize(
+    "errors,degraded,resolved",
+    [
+        ((0.05, 0.03, 0.08, 0.02), True, True),  # plain20, resnet20, plain56, resnet56 training errors
+        ((0.05, 0.03, 0.08, 0.04), True, False),  # the deeper ResNet trains worse
+        ((0.05, 0.03, 0.04, 0.02), False, True),  # the deeper plain net trains better: nothing to remove
+    ],
+)
 def test_judge_reads_the_training_errors(errors, degraded, resolved):
-    runs = [_twin(n, d, r, e) for (n, d, r), e in zip(
-        [("plain20", 20, False), ("resnet20", 20, True), ("plain56", 56, False), ("resnet56", 56, True)], errors)]
+    runs = [
+        _twin(n, d, r, e)
+        for (n, d, r), e in zip(
+            [("plain20", 20, False), ("resnet20", 20, True), ("plain56", 56, False), ("resnet56", 56, True)], errors
+        )
+    ]
     got_degraded, got_resolved, findings = judge(runs)
     assert (got_degraded, got_resolved) == (degraded, resolved)
     assert f"plain56 ends with {100 * errors[2]:.2f}% training error" in findings[0]
