@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install lint format test test-fast demo bench clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,19 @@ $(VENV)/.installed: pyproject.toml Makefile
 	fi
 	touch $@
 
-test: install
+# The habits that keep the code as it is: lint and format (ruff), types (mypy), and the package
+# stack (import-linter: every import points down, analysis never trains, no import cycles).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(PY) -m pytest -q
 
 test-fast: install
@@ -33,7 +45,7 @@ DEMO_EPOCHS ?= 8
 demo: install
 	rm -rf runs/demo
 	$(VENV)/bin/resnetkit train --recipe fashion-mnist --model resnet20 --epochs $(DEMO_EPOCHS) --name demo
-	$(VENV)/bin/resnetkit eval runs/demo/best.pt --out runs/demo/eval
+	$(VENV)/bin/resnetkit eval runs/demo --out runs/demo/eval
 
 bench: install
 	$(PY) benchmarks/train_throughput.py --compile

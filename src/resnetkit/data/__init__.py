@@ -6,8 +6,9 @@ from .cifar import load_cifar
 from .digits import load_digits_split
 from .download import download_url, file_checksum
 from .errors import DatasetError
-from .folder import FolderDataset, read_image, scan_image_folder
+from .folder import FolderDataset, scan_image_folder
 from .idx import load_idx_pair, load_mnist_split, read_idx
+from .images import read_image, set_max_image_pixels
 from .loader import InMemoryLoader, StreamingLoader, eval_loader, make_streaming_loader
 from .memory import InMemoryDataset, compute_mean_std, sample_indices, split_indices
 from .registry import ImageDataset, canonical_name, dataset_info, dataset_splits, load_dataset, sample_subset
@@ -48,5 +49,6 @@ __all__ = [
     "sample_indices",
     "sample_subset",
     "scan_image_folder",
+    "set_max_image_pixels",
     "split_indices",
 ]

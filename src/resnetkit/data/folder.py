@@ -7,12 +7,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from .errors import DatasetError
+from .images import read_image
 from .memory import split_indices
 from .transforms import center_crop, random_hflip, random_resized_crop, resize_shorter
 
@@ -122,17 +121,3 @@ class FolderDataset(Dataset):
         """The whole image at `path` as uint8 (C, H, W) in this dataset's mode."""
         # JPEG decodes at 1/2, 1/4 or 1/8 scale for free; the eval resize shrinks anyway.
         return read_image(path, self.mode, None if self.train else self.resize_size)
-
-
-def read_image(path: str | Path, mode: str = "RGB", draft_size: int | None = None) -> torch.Tensor:
-    """An image file as uint8 (C, H, W) in PIL `mode` ("RGB" or "L"); `draft_size` lets JPEG
-    decode at a reduced scale that still covers that many pixels."""
-    try:
-        with Image.open(path) as img:
-            if draft_size:
-                img.draft(mode, (draft_size, draft_size))
-            array = np.asarray(img.convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DatasetError(f"{path}: unreadable image ({e})") from e
-    tensor = torch.from_numpy(array.copy())
-    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)

@@ -1,0 +1,117 @@
+"""Image files to uint8 tensors, right for every mode Pillow opens.
+
+Pillow's own ``convert("L")``/``convert("RGB")`` clips wider samples instead of scaling them (a
+16-bit 0-65535 gradient arrives nearly all white) and drops alpha. Here each mode is brought to
+8 bits by its own range first: 16-bit samples are divided by 257 (65535 -> 255), 32-bit integer
+samples (``I``, which 16-bit TIFFs and PNGs also decode to) are read as 16-bit, float samples
+(``F``) as [0, 1] when they lie there and as [0, 255] otherwise; transparent pixels are
+composited onto black (premultiplied alpha: no signal where the image has none), and animated
+images give their first frame. EXIF orientation is applied, as a camera's viewer shows the photo."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import DatasetError
+
+# Pillow's default (about 89 megapixels): past it an image is refused as a possible
+# decompression bomb. Raised by --max-image-pixels.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+_max_pixels = DEFAULT_MAX_PIXELS
+
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def set_max_image_pixels(pixels: int | None) -> None:
+    """The largest image (width x height) any reader accepts; None restores Pillow's default."""
+    global _max_pixels
+    if pixels is not None and pixels < 1:
+        raise ValueError(f"--max-image-pixels {pixels}: must be at least 1")
+    _max_pixels = DEFAULT_MAX_PIXELS if pixels is None else int(pixels)
+
+
+def max_image_pixels() -> int:
+    return _max_pixels
+
+
+def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int | None = None) -> torch.Tensor:
+    """An image file as uint8 (C, H, W) in ``mode`` ("RGB" or "L"); ``draft_size`` lets JPEG
+    decode at a reduced scale that still covers that many pixels. Any failure is one
+    ``DatasetError`` naming the file."""
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_size(img, path)
+                if draft_size and img.format == "JPEG":
+                    img.draft(mode, (draft_size, draft_size))
+                array = to_uint8(img, mode)
+    except DatasetError:
+        raise
+    except Image.DecompressionBombError:
+        raise DatasetError(_too_large(path, None)) from None
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        reason = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else str(e) or type(e).__name__
+        raise DatasetError(f"{path}: unreadable image ({reason})") from None
+    tensor = torch.from_numpy(np.array(array, dtype=np.uint8, copy=True))
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+def _check_size(img: Image.Image, path: Path) -> None:
+    pixels = img.width * img.height
+    if pixels > _max_pixels:
+        raise DatasetError(_too_large(path, img))
+
+
+def _too_large(path: Path, img: Image.Image | None) -> str:
+    size = f" is {img.width}x{img.height} ({img.width * img.height:,} pixels)" if img is not None else " is too large"
+    return (
+        f"{path}{size}, over the limit of {_max_pixels:,} pixels that guards against decompression bombs; "
+        "raise it with --max-image-pixels if the image is trusted"
+    )
+
+
+def to_uint8(img: Image.Image, mode: str = "RGB") -> np.ndarray:
+    """A Pillow image (first frame, upright) as a uint8 array (H, W) for "L" or (H, W, 3) for "RGB"."""
+    img.seek(0)
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode.startswith("I") or img.mode == "F":
+        gray = Image.fromarray(_scale_wide(np.asarray(img)))
+        return np.asarray(gray if mode == "L" else gray.convert("RGB"), dtype=np.uint8)
+    if img.mode in _ALPHA_MODES:
+        img = _onto_black(img)
+    return np.asarray(img.convert(mode), dtype=np.uint8)
+
+
+def _scale_wide(values: np.ndarray) -> np.ndarray:
+    """16-bit, 32-bit integer and float samples on the 0-255 scale, rounded."""
+    if values.dtype.kind == "f":
+        v = values.astype(np.float64)
+        v = np.nan_to_num(v, nan=0.0, posinf=255.0, neginf=0.0)
+        scaled = v * 255.0 if v.size and v.min() >= 0.0 and v.max() <= 1.0 else v
+    else:
+        # 16-bit sources (PNG, TIFF) decode to I;16* or to I; full range 65535 maps to 255.
+        scaled = values.astype(np.float64) / 257.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _onto_black(img: Image.Image) -> Image.Image:
+    """Composite over black: colour times alpha, as premultiplied alpha stores it."""
+    rgba = img.convert("RGBA" if img.mode != "LA" and img.mode != "La" else "LA")
+    array = np.asarray(rgba, dtype=np.float64)
+    colour, alpha = array[..., :-1], array[..., -1:] / 255.0
+    out = np.rint(colour * alpha).astype(np.uint8)
+    return Image.fromarray(out[..., 0] if out.shape[-1] == 1 else out)
