@@ -116,8 +116,21 @@ def test_dataparallel_and_compile_prefixes_and_checkpoint_wrappers(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"fn": print}, path)
-    with pytest.raises(WeightsError, match="evil.pth: cannot read weights"):
+    with pytest.raises(WeightsError, match="evil.pth: this file holds Python objects resnetkit will not load") as e:
         read_state_dict(path)
+    assert "weights_only=False" not in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "suffix,needle", [(".safetensors", "not a safetensors file"), (".pth", "not a PyTorch weights")]
+)
+def test_random_or_empty_files_are_one_line_errors(tmp_path, suffix, needle):
+    for content in (b"", b"\x00\x13 random bytes \xff" * 7):
+        path = tmp_path / f"w{suffix}"
+        path.write_bytes(content)
+        with pytest.raises(WeightsError, match=needle) as e:
+            read_state_dict(path)
+        assert "\n" not in str(e.value)
 
 
 def test_missing_file_and_unknown_format(tmp_path):

@@ -69,3 +69,62 @@ def test_weight_decay_groups():
     assert sum(p.numel() for g in both for p in g["params"]) == sum(p.numel() for p in model.parameters())
     opt = build_optimizer(model, TrainConfig.from_dict({"optim": {"name": "adamw", "lr": 1e-3}}).optim)
     assert isinstance(opt, torch.optim.AdamW)
+
+
+@pytest.mark.parametrize(
+    "name,text,needle",
+    [
+        ("bad.yaml", "optim:\n  lr: 0.1\n data: x\n", r"bad.yaml: YAML syntax error at line 3, column 2"),
+        ("bad.json", '{"optim": {"lr": 0.1,}}', r"bad.json: JSON syntax error at line 1, column 22"),
+        ("list.yaml", "- 1\n- 2\n", r"list.yaml: expected a mapping"),
+        ("bin.yaml", b"\xff\xfe\x00", r"bin.yaml: not a text file"),
+    ],
+)
+def test_config_file_errors_name_the_file_and_the_line(tmp_path, name, text, needle):
+    from resnetkit.train.config import load_config_file
+
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError, match=needle) as e:
+        load_config_file(path)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "optim,needle",
+    [
+        ({"lr": float("inf")}, "optim.lr: must be a finite number"),
+        ({"lr": float("nan")}, "optim.lr: must be a finite number"),
+        ({"lr": -0.1}, "optim.lr: must be a finite number >= 0"),
+        ({"weight_decay": -1e-4}, "optim.weight_decay"),
+        ({"momentum": 1.0}, "optim.momentum: must be below 1"),
+        ({"clip_grad": 0.0}, "optim.clip_grad"),
+    ],
+)
+def test_impossible_optimizer_values_are_refused_when_read(optim, needle):
+    with pytest.raises(ConfigError, match=needle):
+        TrainConfig.from_dict({"optim": optim})
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from resnetkit.artifacts import load_checkpoint, save_checkpoint
+    from resnetkit.artifacts.atomic import DiskFullError
+
+    save_checkpoint(tmp_path / "last.pt", step=1)
+
+    def full_disk(obj, f, *args, **kwargs):
+        f.write(b"PK partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(
+        DiskFullError, match=r"no space left on device while writing .*last.pt; the previous last.pt is intact"
+    ):
+        save_checkpoint(tmp_path / "last.pt", step=2)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
+
+
+class DiskFullError(OSError):
+    """The disk filled up while writing; the file that was there before is untouched."""
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
@@ -17,7 +22,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     os.close(fd)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            kept = f"; the previous {path.name} is intact" if path.exists() else ""
+            raise DiskFullError(errno.ENOSPC, f"no space left on device while writing {path}{kept}") from None
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); the file is not a secret
         os.replace(tmp, path)
     finally:

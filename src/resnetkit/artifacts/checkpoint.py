@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..models import WeightsError, clean_state_dict
+from ..models.weights import torch_load
 from .atomic import atomic_write
 
 FORMAT_NAME = "resnetkit-checkpoint"
@@ -22,7 +23,13 @@ Checkpoint = dict[str, Any]
 
 
 def save_checkpoint(path: str | os.PathLike[str], **state: Any) -> Path:
-    return atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+    def write(tmp: str) -> None:
+        # Through a Python file object, so a full disk raises OSError(ENOSPC) rather than an
+        # opaque "unexpected pos" from PyTorch's C++ writer.
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+
+    return atomic_write(path, write)
 
 
 def format_version(obj: object) -> int | None:
@@ -40,10 +47,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         path = path / "last.pt"
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
+    ckpt = torch_load(path)
     version = format_version(ckpt)
     if version is None:
         raise WeightsError(f"{path}: not a resnetkit checkpoint (a weights file? use create_model(name, weights=...))")

@@ -59,11 +59,22 @@ def _build(model_cfg: dict[str, Any], path: Path) -> nn.Module:
 def _safetensors_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from safetensors import safe_open
 
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors' SafetensorError for anything that is not one
+        raise WeightsError(
+            f"{path}: not a safetensors file, or a damaged one ({str(e).splitlines()[0][:120]})"
+        ) from None
     if "model_cfg" not in meta:
         raise WeightsError(f"{path}: plain weights without a model config; use create_model(name, weights='{path}')")
-    return json.loads(meta["model_cfg"]), json.loads(meta.get("dataset", "{}"))
+    try:
+        model_cfg, dataset = json.loads(meta["model_cfg"]), json.loads(meta.get("dataset", "{}"))
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"{path}: its metadata is not valid JSON ({e})") from None
+    if not isinstance(model_cfg, dict) or not isinstance(dataset, dict):
+        raise WeightsError(f"{path}: its metadata does not describe a model")
+    return model_cfg, dataset
 
 
 def load_pretrained_into(model: nn.Module, source: Source) -> nn.Module:

@@ -36,10 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     from ..data import DatasetError
 
     try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, DatasetError) as e:  # user errors: one line, no traceback
-        print(f"resnetkit {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return int(args.func(args))
+    except (ValueError, DatasetError) as e:  # bad input: one line that names it, no traceback
+        return _error(args.command, str(e))
+    except OSError as e:  # the machine said no (a full disk, a read-only folder, a missing file)
+        return _error(args.command, _os_error(e))
+
+
+def _error(command: str, message: str) -> int:
+    print(f"resnetkit {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _os_error(e: OSError) -> str:
+    text = e.strerror or str(e)
+    return f"{e.filename}: {text}" if e.filename else text
 
 
 __all__ = ["COMMANDS", "build_parser", "main"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,22 +23,45 @@ class WeightsError(ValueError):
     """A weights file that cannot be read or does not fit the model."""
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Tensors of a weights file or checkpoint, with DataParallel/DDP ``module.`` and
     ``torch.compile`` ``_orig_mod.`` prefixes removed."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        return clean_state_dict(read_safetensors(path), source=str(path))
+    return clean_state_dict(torch_load(path), source=str(path))
 
-            obj = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated or pickled code: one message that names the file
-        raise WeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e})") from None
-    return clean_state_dict(obj, source=str(path))
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as e:  # the Rust reader's SafetensorError, or an OSError: one line that names the file
+        raise WeightsError(f"{path}: not a safetensors file, or a damaged one ({_first_line(e)})") from None
+
+
+def torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors, numbers and strings only, never code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            # PyTorch's own text advises weights_only=False: the opposite of what to do with a
+            # file refused as unsafe, so it is not passed on.
+            raise WeightsError(
+                f"{path}: this file holds Python objects resnetkit will not load; only tensors are read"
+            ) from None
+        raise WeightsError(f"{path}: not a PyTorch weights file, or a damaged one") from None
+    except Exception as e:  # truncated zip, random bytes, empty file
+        raise WeightsError(f"{path}: not a PyTorch weights file, or a damaged one ({_first_line(e)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."  # the head says what; the rest is PyTorch's advice
 
 
 def clean_state_dict(obj: Mapping, source: str = "state_dict") -> dict[str, torch.Tensor]:

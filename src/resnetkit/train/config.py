@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -49,6 +50,19 @@ class OptimConfig:
     label_smoothing: float = 0.0
     clip_grad: float | None = None
     scale_lr: bool = False  # distributed: lr *= global_batch / 256 (Goyal et al. 2017)
+
+    def __post_init__(self) -> None:
+        # Caught when the configuration is read, not as a NaN loss twenty steps in.
+        for key in ("lr", "weight_decay", "momentum", "label_smoothing"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"optim.{key}: must be a finite number >= 0, got {value}")
+        if self.momentum >= 1:
+            raise ConfigError(f"optim.momentum: must be below 1, got {self.momentum}")
+        if self.label_smoothing >= 1:
+            raise ConfigError(f"optim.label_smoothing: must be below 1, got {self.label_smoothing}")
+        if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
+            raise ConfigError(f"optim.clip_grad: must be a finite number > 0 (or null), got {self.clip_grad}")
 
 
 @dataclass
@@ -186,17 +200,31 @@ def parse_assignment(text: str) -> dict:
     return out
 
 
-def load_config_file(path: str | Path) -> dict:
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON config file; a syntax error names the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
+            problem = getattr(e, "problem", None) or getattr(e, "context", None) or "not valid YAML"
+            raise ConfigError(f"{path}: YAML syntax error at {where}: {problem}") from None
+        data = {} if data is None else data
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: JSON syntax error at line {e.lineno}, column {e.colno}: {e.msg}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
     return data
