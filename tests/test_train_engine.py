@@ -90,11 +90,15 @@ def test_resume_continues_exactly(tmp_path):
         data={"erasing": 0.5},
         model={"overrides": {"drop_path_rate": 0.1}},
     )
-    with pytest.raises(TrainingInterrupted, match="resume with: resnetkit train --resume"):
+    with pytest.raises(TrainingInterrupted, match="Resume with: resnetkit train --resume"):
         fit(cfg, callbacks=[stop_at_17])
     assert load_checkpoint(tmp_path / "b")["step"] == 17
     resumed = fit(None, resume=tmp_path / "b")
     assert resumed.run_dir == tmp_path / "b" and resumed.steps == 30
+    # The logging window interrupted at step 17 (rows every 10 steps) is restored, so every row
+    # of steps.csv and metrics.csv is the uninterrupted run's (timings aside).
+    assert _untimed(tmp_path / "a" / "steps.csv") == _untimed(tmp_path / "b" / "steps.csv")
+    assert _untimed(tmp_path / "a" / "metrics.csv") == _untimed(tmp_path / "b" / "metrics.csv")
     a = load_checkpoint(tmp_path / "a" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "b" / "last.pt")["model"]
     for k in a:
@@ -153,6 +157,13 @@ def test_evaluate_counts_top1_top5_and_confusion():
     assert (r.top1, r.n) == (pytest.approx(1 / 3), 3)
     assert r.top5 == pytest.approx(2 / 3)  # the second row ranks its label 0 last
     assert r.confusion[0, 0] == 1 and r.confusion[0, 5] == 1 and r.confusion[2, 1] == 1
+
+
+def _untimed(path):
+    """A CSV's rows without the columns that measure time."""
+    return [
+        {k: v for k, v in r.items() if k not in ("seconds", "images_per_second")} for r in csv.DictReader(path.open())
+    ]
 
 
 def _metrics(run):

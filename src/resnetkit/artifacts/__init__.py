@@ -1,7 +1,7 @@
 """Everything about the files resnetkit writes and reads: atomic writes, the checkpoint format,
 run folders and which checkpoint they stand for, exported weights, model cards, ``load_model``."""
 
-from .atomic import atomic_write, atomic_write_text
+from .atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temps
 from .cards import model_card, model_dataset, trained_tta_flip
 from .checkpoint import FORMAT, Checkpoint, checkpoint_weights, is_checkpoint, load_checkpoint, save_checkpoint
 from .loading import load_model, load_pretrained_into
@@ -11,6 +11,7 @@ from .weights import export_weights, save_weights
 __all__ = [
     "FORMAT",
     "Checkpoint",
+    "DiskFullError",
     "RunLog",
     "atomic_write",
     "atomic_write_text",
@@ -25,6 +26,7 @@ __all__ = [
     "model_dataset",
     "new_run_dir",
     "read_csv",
+    "remove_stale_temps",
     "run_checkpoint",
     "save_checkpoint",
     "save_weights",

@@ -37,6 +37,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
     return path
 
 
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that writes killed half-way left in ``folder`` (``.NAME.*.tmp``);
+    returns what was removed. Safe while nothing else writes there: the real files are untouched."""
+    removed = []
+    for tmp in sorted(Path(folder).glob(f".*{TMP_SUFFIX}")):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 

@@ -12,14 +12,16 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from ..models import WeightsError
-from .atomic import atomic_write
+from .atomic import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +65,26 @@ def new_run_dir(out: str, run_name: str | None, model: str, data: str) -> Path:
 class RunLog:
     """Writes on the main process only; other ranks hold a RunLog that does nothing."""
 
-    def __init__(self, path: Path, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self, path: Path, enabled: bool = True, tensorboard: bool = True, purge_step: int | None = None):
+        """``purge_step`` (on resume: the checkpoint's step + 1) makes TensorBoard drop what an
+        interrupted session logged at or after that step, so the curves are the uninterrupted run's."""
         self.path, self.enabled = path, enabled
         self.rows: list[dict] = []  # metrics.csv: one per epoch
         self.step_rows: list[dict] = []  # steps.csv: one per log_every steps
         self._tb = None
-        if enabled and tensorboard:
+        self._tensorboard = enabled and tensorboard
+        self._purge_step = purge_step
+
+    def _writer(self) -> Any:
+        if self._tb is None and self._tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(str(path / "tensorboard"))
+                self._tb = SummaryWriter(str(self.path / "tensorboard"), purge_step=self._purge_step)
             except ImportError:
                 log.info("tensorboard is not installed: no event files (pip install tensorboard)")
+                self._tensorboard = False
+        return self._tb
 
     def start(self, config: dict, argv: list[str] | None = None) -> None:
         """A fresh run: logs that an earlier attempt left (one that died before its first
@@ -83,14 +93,15 @@ class RunLog:
             return
         for name in ("metrics.csv", "steps.csv"):
             (self.path / name).unlink(missing_ok=True)
-        (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        shutil.rmtree(self.path / "tensorboard", ignore_errors=True)
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         argv = sys.argv if argv is None else argv
-        (self.path / "command.txt").write_text(shlex.join(argv) + "\n")
+        atomic_write_text(self.path / "command.txt", shlex.join(argv) + "\n")
 
     def load_rows(self, step: int) -> None:
         """On resume from ``step``: keep the rows written up to it, drop any written after it."""
-        self.rows = [r for r in read_csv(self.path / "metrics.csv") if r["step"] <= step]
-        self.step_rows = [r for r in read_csv(self.path / "steps.csv") if r["step"] <= step]
+        self.rows = _rows_up_to(read_csv(self.path / "metrics.csv"), step)
+        self.step_rows = _rows_up_to(read_csv(self.path / "steps.csv"), step)
         if self.enabled and self.step_rows:
             _write_csv(self.path / "steps.csv", self.step_rows)
         elif self.enabled:
@@ -120,29 +131,50 @@ class RunLog:
 
     def _scalars(self, values: dict, step: float) -> None:
         """TensorBoard tags from the first underscore: eval_top1 -> eval/top1."""
-        if self._tb is None:
+        writer = self._writer()
+        if writer is None:
             return
         for k, v in values.items():
             if v is not None:
-                self._tb.add_scalar(k.replace("_", "/", 1), v, int(step))
-        self._tb.flush()
+                writer.add_scalar(k.replace("_", "/", 1), v, int(step))
+        writer.flush()
 
     def write_json(self, name: str, data: dict) -> None:
         if self.enabled:
-            text = json.dumps(data, indent=2) + "\n"
-            atomic_write(self.path / name, lambda tmp: Path(tmp).write_text(text))
+            atomic_write_text(self.path / name, json.dumps(data, indent=2) + "\n")
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
 
 
-def read_csv(path: Path) -> list[dict]:
-    """Rows of a run's CSV as numbers (int where the text is one), empty cells as None."""
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a run's CSV as numbers (int where the text is one), empty cells as None. A row a
+    kill cut short (missing cells, or text that is no number) ends the reading: it is the last."""
     if not path.is_file():
         return []
-    with path.open() as fh:
-        return [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    rows = []
+    with path.open(newline="") as fh:
+        for raw in csv.DictReader(fh):
+            try:
+                rows.append({k: _number(v) for k, v in raw.items() if k is not None})
+            except (TypeError, ValueError):
+                break
+            if None in raw.values() or None in raw:
+                rows.pop()
+                break
+    return rows
+
+
+def _rows_up_to(rows: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """The rows logged up to ``step``, in order; a half-written last row (its step cut to a prefix
+    of the real one, so out of order) is not among them."""
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        if not isinstance(row.get("step"), int) or row["step"] > step or (kept and row["step"] <= kept[-1]["step"]):
+            break
+        kept.append(row)
+    return kept
 
 
 def _number(text: str) -> int | float | None:

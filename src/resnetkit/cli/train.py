@@ -23,6 +23,12 @@ def add_commands(sub) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="also save last.pt every STEPS steps (it is saved every epoch and every 5 minutes anyway)",
+    )
     p.add_argument("--out", help="parent folder of run folders (default: runs)")
     p.add_argument("--name", help="run folder name (default: MODEL-DATA-TIME)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
@@ -66,6 +72,7 @@ def _train_config(args: argparse.Namespace):
             ("optim", "lr"): args.lr,
             ("epochs",): args.epochs,
             ("max_steps",): args.max_steps,
+            ("checkpoint_every",): args.checkpoint_every,
             ("seed",): args.seed,
             ("out",): args.out,
             ("run_name",): args.name,
@@ -110,8 +117,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         result = fit(cfg, resume=resume, argv=["resnetkit", *args.argv])
     except TrainingInterrupted as e:
-        print(f"\n{e}", file=sys.stderr)
-        return 130
+        print(f"\nresnetkit train: {e}", file=sys.stderr)
+        return 128 + int(e.signum)  # 130 for Ctrl-C, 143 for SIGTERM, as the shell reports them
     except TrainingDiverged as e:
         print(f"resnetkit train: error: {e}", file=sys.stderr)
         return 1

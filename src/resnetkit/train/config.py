@@ -101,6 +101,10 @@ class TrainConfig:
     run_name: str | None = None
     progress: bool = True
     log_every: int = 50  # optimizer steps between rows of steps.csv (training loss, accuracy, lr)
+    # last.pt is also written mid-epoch: every this many steps, and when this many minutes have
+    # passed since the last save (0: off), so a kill at any moment loses little work.
+    checkpoint_every: int | None = None
+    checkpoint_minutes: float = 5.0
     recipe: str | None = None
 
     def __post_init__(self) -> None:
@@ -111,6 +115,10 @@ class TrainConfig:
             raise ConfigError(f"data.test_size: must lie in (0, 1), got {self.data.test_size}")
         if self.data.val_size < 0:
             raise ConfigError(f"data.val_size: must be 0 (none) or more, got {self.data.val_size}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
+        if not math.isfinite(self.checkpoint_minutes) or self.checkpoint_minutes < 0:
+            raise ConfigError(f"checkpoint_minutes: must be a finite number >= 0, got {self.checkpoint_minutes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps: must be at least 1 (or null), got {self.max_steps}")
 

@@ -25,6 +25,7 @@ from ..artifacts import (
     load_checkpoint,
     load_pretrained_into,
     new_run_dir,
+    remove_stale_temps,
     save_checkpoint,
 )
 from ..tasks import Evaluation, Task, get_task
@@ -45,9 +46,14 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    def __init__(self, run_dir: Path, step: int):
-        super().__init__(f"interrupted at step {step}; resume with: resnetkit train --resume {run_dir}")
-        self.run_dir, self.step = run_dir, step
+    """Ctrl-C (SIGINT) or SIGTERM stopped the run at a step boundary, after a checkpoint."""
+
+    def __init__(self, run_dir: Path, step: int, signum: int = signal.SIGINT):
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"stopped by {name} at step {step}; last.pt is saved. Resume with: resnetkit train --resume {run_dir}"
+        )
+        self.run_dir, self.step, self.signum = run_dir, step, signum
 
 
 @dataclass
@@ -98,7 +104,7 @@ def fit(
 ) -> FitResult:
     """Train as ``cfg`` says. ``resume`` (a run folder or checkpoint) continues that run exactly
     where its last checkpoint stopped, mid-epoch included; the run folder is the same."""
-    ckpt = load_checkpoint(resume) if resume else None
+    ckpt = _resume_checkpoint(Path(resume)) if resume else None
     if ckpt is not None:
         cfg = TrainConfig.from_dict(ckpt["config"])
     if cfg is None:
@@ -113,6 +119,18 @@ def fit(
         return result
     finally:
         trainer.ctx.close(finished)
+
+
+def _resume_checkpoint(resume: Path) -> Checkpoint:
+    """The checkpoint to resume from; a run stopped before its first one says how to start again."""
+    if resume.is_dir() and not (resume / "last.pt").is_file() and (resume / "config.yaml").is_file():
+        command = (resume / "command.txt").read_text().strip() if (resume / "command.txt").is_file() else None
+        again = f"run it again: {command}" if command else f"start it again with --config {resume / 'config.yaml'}"
+        raise ValueError(
+            f"{resume}: the run stopped before its first checkpoint, so there is nothing to resume; {again} "
+            "(--checkpoint-every STEPS or --set checkpoint_minutes=N save more often)"
+        )
+    return load_checkpoint(resume)
 
 
 def _elastic_restart(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
@@ -196,8 +214,13 @@ class Trainer:
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best": None, "seconds": 0.0}
         self._epoch_stats = self._window()
         self._resumed_totals: list[float] | None = None
+        self._resumed_window: list[float] | None = None
+        self._log_stats = self._window()
+        self._clock = time.perf_counter()  # since state["seconds"] was last brought up to date
+        self._last_save = time.monotonic()
+        self._last_line = time.monotonic()
         self._last_eval: Evaluation | None = None
-        self._stop = False
+        self._stop = 0  # the signal that asked the run to stop
         if ckpt is not None:
             self._restore(ckpt)
             run_dir = Path(ckpt["run_dir"])
@@ -207,7 +230,12 @@ class Trainer:
             run_dir = Path(cfg.out)
         self.run_dir = Path(self.ctx.broadcast(str(run_dir)))
         self._check_same_start()
-        self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main)
+        if self.ctx.is_main:
+            for stale in remove_stale_temps(self.run_dir):
+                log.info("removed %s, a temporary file an interrupted write left", stale.name)
+        # On resume, TensorBoard hides what the interrupted session logged after its checkpoint.
+        purge = self.state["step"] + 1 if ckpt is not None else None
+        self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main, purge_step=purge)
         if ckpt is None:
             self.runlog.start(cfg.to_dict(), argv)
         else:
@@ -233,6 +261,8 @@ class Trainer:
         set_rng_state(ckpt["rng"][own])
         if ckpt.get("epoch_totals") and self.state["batch_in_epoch"]:
             self._resumed_totals = ckpt["epoch_totals"][own]
+        if ckpt.get("window_totals"):
+            self._resumed_window = ckpt["window_totals"][own]
 
     def _check_same_start(self) -> None:
         """Every rank must resume from the same checkpoint: each reads it from its own disk, so on
@@ -245,9 +275,13 @@ class Trainer:
             )
 
     def checkpoint(self, name: str) -> None:
-        # Every rank's RNG state and partial epoch statistics, so each resumes its own stream.
+        # Every rank's RNG state and partial epoch and logging-window statistics, so each resumes
+        # its own stream and every log row comes out as an uninterrupted run writes it.
+        self._tick()
         rngs = self.ctx.gather(rng_state())
         totals = self.ctx.gather(self._epoch_stats.totals.tolist())
+        window = self.ctx.gather(self._log_stats.totals.tolist())
+        self._last_save = time.monotonic()
         if not self.ctx.is_main:
             return
         save_checkpoint(
@@ -264,6 +298,7 @@ class Trainer:
             dataset=self.data.meta,
             rng=rngs,
             epoch_totals=totals,
+            window_totals=window,
             run_dir=str(self.run_dir),
             **self.state,
         )
@@ -287,7 +322,7 @@ class Trainer:
             self._eval_description(),
         )
         try:
-            with self._stop_on_ctrl_c():
+            with self._stop_on_signals():
                 for epoch in range(self.state["epoch"], self.epochs):
                     self._epoch(epoch)
                     if self.state["step"] >= self.total_steps:
@@ -295,7 +330,7 @@ class Trainer:
         except KeyboardInterrupt:
             self.checkpoint("last")
             self.runlog.close()
-            raise TrainingInterrupted(self.run_dir, self.state["step"]) from None
+            raise TrainingInterrupted(self.run_dir, self.state["step"], self._stop or signal.SIGINT) from None
         # Over every session of the run (a resumed run included), training and evaluation.
         seconds = self.state["seconds"]
         rate = self.state["step"] * self.cfg.data.batch_size / max(seconds, 1e-9)
@@ -367,34 +402,55 @@ class Trainer:
         return self.evaluate(self.data.test).as_dict(names)
 
     @contextlib.contextmanager
-    def _stop_on_ctrl_c(self) -> Iterator[None]:
-        """Ctrl-C asks to stop at the next step boundary, so the checkpoint holds a whole step (a
-        second Ctrl-C stops at once). Under torchrun the agent handles signals instead."""
+    def _stop_on_signals(self) -> Iterator[None]:
+        """Ctrl-C (SIGINT) and SIGTERM (what Slurm, ``docker stop`` and systemd send) ask to stop
+        at the next step boundary, so the checkpoint holds a whole step; a second Ctrl-C stops at
+        once. Under torchrun the agent handles signals instead."""
         if self.ctx.enabled or threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def request_stop(signum: int, frame: object) -> None:
-            self._stop = True
+            self._stop = signum
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
-        previous = signal.signal(signal.SIGINT, request_stop)
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _tick(self) -> None:
+        """Bring the run's time up to now: it counts training and evaluation over every session."""
+        now = time.perf_counter()
+        self.state["seconds"] += now - self._clock
+        self._clock = now
+
+    def _checkpoint_due(self) -> bool:
+        """``checkpoint_every`` steps, or ``checkpoint_minutes`` since the last save, so a kill at
+        any moment loses little work. Ranks must agree: the clock is rank 0's, shared at log rows."""
+        cfg, step = self.cfg, self.state["step"]
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            return True
+        if not cfg.checkpoint_minutes:
+            return False
+        late = time.monotonic() - self._last_save >= 60 * cfg.checkpoint_minutes
+        if not self.ctx.enabled:
+            return late
+        return step % cfg.log_every == 0 and bool(self.ctx.broadcast(late))
 
     def _epoch(self, epoch: int) -> None:
         """Train one epoch, evaluate, log and checkpoint."""
         self.state["epoch"] = epoch
-        epoch_start = time.perf_counter()
         self.data.train.set_epoch(epoch)
         stats = self._train_epoch(epoch)
         result = self.evaluate(self.data.eval) if self.data.eval is not None else None
         self._last_eval = result
         scalars = result.scalars() if result is not None else {}
         state = self.state
-        state.update(epoch=epoch + 1, batch_in_epoch=0, seconds=state["seconds"] + time.perf_counter() - epoch_start)
+        self._tick()
+        state.update(epoch=epoch + 1, batch_in_epoch=0)
         row = {
             "epoch": epoch + 1,
             "step": state["step"],
@@ -434,7 +490,8 @@ class Trainer:
         skip = state["batch_in_epoch"]
         self._epoch_stats = epoch_stats = self._window(self._resumed_totals if skip else None)
         self._resumed_totals = None
-        window = self._window()
+        self._log_stats = window = self._window(self._resumed_window)
+        self._resumed_window = None
         bar = tqdm(
             total=min(len(loader), self.total_steps - state["step"] + skip),
             initial=skip,
@@ -443,7 +500,7 @@ class Trainer:
             desc=f"epoch {epoch + 1}/{self.epochs}",
             disable=None if (cfg.progress and self.ctx.is_main) else True,
         )
-        window_steps = 0
+        window_steps = int(window.totals[-1] > 0)  # a window restored mid-way has steps in it
         for i, batch in enumerate(loader):
             if i < skip:  # resuming mid-epoch: the loader replays the same order and augmentations
                 continue
@@ -459,18 +516,34 @@ class Trainer:
             window_steps += 1
             if state["step"] % cfg.log_every == 0 or i + 1 == len(loader):
                 self._log_window(window, epoch + (i + 1) / len(loader), bar)
-                window, window_steps = self._window(), 0
+                self._log_stats = window = self._window()
+                window_steps = 0
             bar.update(1)
             for cb in self.callbacks:
                 cb(state["step"], {"loss": loss.detach(), "epoch": epoch, "model": self.model})
             if self._stop:
                 raise KeyboardInterrupt
+            if bar.disable and self.ctx.is_main:
+                self._progress_line(loss)
+            if i + 1 < len(loader) and state["step"] < self.total_steps and self._checkpoint_due():
+                self.checkpoint("last")  # mid-epoch; the epoch's end saves anyway
         if window_steps:  # max_steps ended the run mid-epoch
             self._log_window(window, epoch + state["batch_in_epoch"] / len(loader), bar)
         bar.close()
         stats = epoch_stats.read(self.ctx)
         _check_finite(stats["train_loss"], state["step"], self.optimizer)
         return stats
+
+    def _progress_line(self, loss: torch.Tensor) -> None:
+        """Without a terminal (a log file, a batch job) there is no bar: a line every 30 s instead."""
+        if not self.cfg.progress or time.monotonic() - self._last_line < PROGRESS_SECONDS:
+            return
+        self._last_line = time.monotonic()
+        self._tick()
+        step, total, batch = self.state["step"], self.total_steps, self.cfg.data.batch_size
+        rate = step * batch / max(self.state["seconds"], 1e-9)
+        eta = (total - step) * batch / max(rate, 1e-9)
+        log.info("step %d/%d  loss %.4f  %.0f img/s  ETA %s", step, total, float(loss), rate, _duration(eta))
 
     def _log_window(self, window: _Window, epoch: float, bar: Any) -> None:
         stats = window.read(self.ctx)
@@ -501,6 +574,15 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         return loss, outputs
+
+
+PROGRESS_SECONDS = 30.0
+
+
+def _duration(seconds: float) -> str:
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
 
 
 def _unprefixed(row: dict[str, Any] | None) -> dict[str, float] | None:
