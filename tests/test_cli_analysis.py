@@ -100,18 +100,38 @@ def test_gradcam_over_image_files(tmp_path, capsys, checkpoint):
     Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(gray)
     rgb = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(rgb)
-    assert main(["gradcam", checkpoint, str(gray), str(rgb), "-o", str(tmp_path / "cam")]) == 0
-    data = json.loads((tmp_path / "cam" / "gradcam.json").read_text())
-    assert data["layer"] == "layer3" and [r["image"] for r in data["images"]] == [str(gray), str(rgb)]
-    assert all(r["class_name"] == str(r["class"]) for r in data["images"])  # digits' classes are "0".."9"
-    assert (tmp_path / "cam" / "gradcam.png").is_file()
-    assert (
-        main(["gradcam", checkpoint, str(gray), "--layer", "layer2.1", "--class", "3", "-o", str(tmp_path / "l2")]) == 0
-    )
-    data = json.loads((tmp_path / "l2" / "gradcam.json").read_text())
-    assert data["layer"] == "layer2.1" and data["images"][0]["class"] == 3
+    cam = tmp_path / "cam"
+    assert main(["gradcam", checkpoint, str(gray), str(rgb), "-o", str(cam), "--grid"]) == 0
+    rows = [json.loads((cam / f"{stem}.gradcam.json").read_text()) for stem in ("digit", "photo")]
+    assert [r["image"] for r in rows] == [str(gray), str(rgb)] and {r["layer"] for r in rows} == {"layer3"}
+    assert all(r["class_name"] == str(r["class"]) for r in rows)  # digits' classes are "0".."9"
+    assert (cam / "digit.gradcam.png").is_file() and (cam / "photo.gradcam.png").is_file()
+    assert (cam / "gradcam-grid.png").is_file()
+    # Nothing is overwritten unless asked, and the refusal comes before any work.
+    before = (cam / "digit.gradcam.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["gradcam", checkpoint, str(gray), "-o", str(cam)]) == 2
+    assert "would overwrite" in capsys.readouterr().err and (cam / "digit.gradcam.png").stat().st_mtime_ns == before
+    args = ["gradcam", checkpoint, str(gray), "--layer", "layer2.1", "--class", "3", "-o", str(cam), "--overwrite"]
+    assert main(args) == 0
+    row = json.loads((cam / "digit.gradcam.json").read_text())
+    assert row["layer"] == "layer2.1" and row["class"] == 3
     assert main(["gradcam", checkpoint, str(tmp_path / "missing.png"), "-o", str(tmp_path)]) == 2
     assert "missing.png" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys, checkpoint):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the folder should go")
+    for argv in (
+        ["gradcam", checkpoint, str(tmp_path / "none.png"), "-o", str(blocked / "out")],
+        ["analyze", "lesion", checkpoint, "-o", str(blocked / "out")],
+        ["eval", checkpoint, "--out", str(blocked / "out")],
+        ["train", "--data", "digits", "--max-steps", "1", "--out", str(blocked / "runs")],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "cannot write there" in err and str(blocked / "out" if argv[0] != "train" else blocked / "runs") in err
 
 
 def test_experiment_command_and_its_bad_input(tmp_path, capsys):

@@ -397,3 +397,39 @@ def test_a_flat_image_folder_holds_out_a_seeded_test_split(tmp_path, caplog):
     assert again.test.dataset.samples == test.samples
     summary = json.loads((fit(cfg).run_dir / "summary.json").read_text())
     assert summary["splits"]["test_held_out"] and summary["test"]["n"] == 4
+
+
+def _folder(root, per_class=6, classes=("blue", "red")):
+    from PIL import Image
+
+    for k, label in enumerate(classes):
+        for i in range(per_class):
+            path = root / label / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (12, 12), (200 * k, 0, 5 * i)).save(path)
+    return root
+
+
+def test_corrupt_images_are_found_before_training_and_refused_or_skipped(tmp_path):
+    from resnetkit.data import DatasetError
+
+    root = _folder(tmp_path / "imgs")
+    (root / "red" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (root / "blue" / "9.png").write_bytes(b"")
+    cfg = {"name": str(root), "batch_size": 4, "image_size": 12, "workers": 0, "test_size": 0.25}
+    with pytest.raises(DatasetError, match=r"2 of 13 images in .* cannot be read: .*9.png.*3.png.*--skip-bad-images"):
+        fit(_cfg(tmp_path, run_name="bad", max_steps=1, test_curve=False, data=cfg))
+    assert not (tmp_path / "bad" / "config.yaml").exists()  # refused before the run began
+    result = fit(_cfg(tmp_path, run_name="skip", max_steps=2, test_curve=False, data={**cfg, "skip_bad_images": True}))
+    listed = (result.run_dir / "skipped_images.tsv").read_text().splitlines()
+    assert listed[0] == "path\treason" and sorted(line.split("\t")[0] for line in listed[1:]) == sorted(
+        [str(root / "blue" / "9.png"), str(root / "red" / "3.png")]
+    )
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["splits"]["train"] + summary["splits"]["test"] == 11
+
+
+def test_a_folder_with_one_class_is_refused(tmp_path):
+    root = _folder(tmp_path / "one", classes=("only",))
+    with pytest.raises(ValueError, match="only 1 class folder/label; classification needs at least two classes"):
+        fit(_cfg(tmp_path, run_name="one", max_steps=1, data={"name": str(root), "image_size": 12, "workers": 0}))

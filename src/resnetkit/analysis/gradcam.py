@@ -21,6 +21,11 @@ class GradCAM:
     scores: list[float]  # the explained logit of each image
     layer: str
 
+    def __getitem__(self, index: int) -> GradCAM:
+        """The map of one image, as a GradCAM of one."""
+        i = range(len(self.classes))[index]
+        return GradCAM(self.heatmaps[i : i + 1], [self.classes[i]], [self.scores[i]], self.layer)
+
 
 def _layer(model: nn.Module, name: str) -> nn.Module:
     try:

@@ -1,7 +1,14 @@
 """Everything about the files resnetkit writes and reads: atomic writes, the checkpoint format,
 run folders and which checkpoint they stand for, exported weights, model cards, ``load_model``."""
 
-from .atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temps
+from .atomic import (
+    DiskFullError,
+    NotWritableError,
+    atomic_write,
+    atomic_write_text,
+    ensure_writable,
+    remove_stale_temps,
+)
 from .cards import model_card, model_dataset, trained_tta_flip
 from .checkpoint import FORMAT, Checkpoint, checkpoint_weights, is_checkpoint, load_checkpoint, save_checkpoint
 from .loading import load_model, load_pretrained_into
@@ -12,11 +19,13 @@ __all__ = [
     "FORMAT",
     "Checkpoint",
     "DiskFullError",
+    "NotWritableError",
     "RunLog",
     "atomic_write",
     "atomic_write_text",
     "checkpoint_weights",
     "default_run_name",
+    "ensure_writable",
     "export_weights",
     "is_checkpoint",
     "load_checkpoint",

@@ -37,6 +37,22 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
     return path
 
 
+def ensure_writable(folder: Path, flag: str = "--out") -> Path:
+    """``folder``, created if need be, checked writable before any work is spent on what goes there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=TMP_SUFFIX)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NotWritableError(f"{flag} {folder}: cannot write there ({e.strerror or e})") from None
+    return folder
+
+
+class NotWritableError(ValueError):
+    """An output folder that cannot be written (read-only, no permission, a file in the way)."""
+
+
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files that writes killed half-way left in ``folder`` (``.NAME.*.tmp``);
     returns what was removed. Safe while nothing else writes there: the real files are untouched."""

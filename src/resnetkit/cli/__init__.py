@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     # Under torchrun only global rank 0 reports progress; the others speak only to warn.
     quiet = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
-    from ..data import DatasetError
+    from ..data import DatasetError, set_max_image_pixels
 
     try:
+        if getattr(args, "max_image_pixels", None) is not None:
+            set_max_image_pixels(args.max_image_pixels)
         return int(args.func(args))
     except (ValueError, DatasetError) as e:  # bad input: one line that names it, no traceback
         return _error(args.command, str(e))

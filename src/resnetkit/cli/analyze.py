@@ -48,6 +48,13 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", default="runs/analysis", help="output folder (default: runs/analysis)")
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """-o is checked before any model is loaded or measured."""
+    from ..artifacts import ensure_writable
+
+    ensure_writable(Path(args.out), "-o")
+
+
 def _write(out: str, name: str, plot, result) -> None:
     """``out/NAME.png`` drawn by ``plot`` and ``out/NAME.json`` of the numbers; says where they are."""
     from ..analysis import write_json
@@ -74,6 +81,7 @@ def _real_batch(model, args, n: int):
 
 
 def _gradients(args: argparse.Namespace) -> int:
+    _check_out(args)
     import torch
 
     from ..analysis import GradientComparison, GradientProbe, measure_gradients, model_at_init
@@ -109,6 +117,7 @@ def _gradients(args: argparse.Namespace) -> int:
 
 
 def _responses(args: argparse.Namespace) -> int:
+    _check_out(args)
     from ..analysis import layer_responses
     from ..analysis.plots import plot_responses
 
@@ -126,6 +135,7 @@ def _responses(args: argparse.Namespace) -> int:
 
 
 def _lesion(args: argparse.Namespace) -> int:
+    _check_out(args)
     from ..analysis import lesion_study
     from ..analysis.plots import plot_lesion
     from ..artifacts import model_dataset

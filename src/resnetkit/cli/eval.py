@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from .labels import source_label
+from .options import add_max_image_pixels
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +28,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="folder for confusion.png and eval.json (default: runs/eval/NAME)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_max_image_pixels(p)
     p.set_defaults(func=_eval)
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from ..artifacts import ensure_writable
     from ..infer import evaluate_source
 
-    out = args.out or Path("runs/eval") / source_label(args.source).replace("/", "-")
+    out = ensure_writable(Path(args.out or Path("runs/eval") / source_label(args.source).replace("/", "-")))
     report = evaluate_source(
         args.source,
         data=args.data,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -33,8 +34,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _degradation(args: argparse.Namespace) -> int:
+    from ..artifacts import ensure_writable
     from ..experiments import run_degradation, write_degradation
     from ..train.config import updates
+
+    ensure_writable(Path(args.out), "-o")
 
     try:
         depths = [int(d) for d in args.depths.split(",") if d.strip()]

@@ -1,4 +1,5 @@
-"""``resnetkit gradcam``: Grad-CAM heat maps (Selvaraju et al. 2017) of image files."""
+"""``resnetkit gradcam``: Grad-CAM heat maps (Selvaraju et al. 2017) of image files, one PNG and one
+JSON per image, never overwriting without ``--overwrite``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from .labels import is_model_name
+from .options import add_max_image_pixels
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -17,34 +19,63 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="module to explain (default: the last stage)")
     p.add_argument("--class", dest="target_class", type=int, help="class to explain (default: each image's prediction)")
     p.add_argument("-o", "--out", default="runs/analysis", help="output folder (default: runs/analysis)")
+    p.add_argument("--overwrite", action="store_true", help="replace maps an earlier run wrote under the same names")
+    p.add_argument("--grid", action="store_true", help="also draw every image in one figure (OUT/gradcam-grid.png)")
+    add_max_image_pixels(p)
     p.set_defaults(func=_gradcam)
 
 
 def _gradcam(args: argparse.Namespace) -> int:
     from ..analysis import grad_cam, write_json
     from ..analysis.plots import plot_gradcam
-    from ..artifacts import load_model
+    from ..artifacts import ensure_writable, load_model
     from ..infer import load_images
     from ..models import create_model
 
+    out = ensure_writable(Path(args.out), "-o")
+    targets = _outputs(out, args.images)
+    if not args.overwrite:
+        taken = [str(p) for pair in targets for p in pair if p.exists()]
+        if args.grid and (out / "gradcam-grid.png").exists():
+            taken.append(str(out / "gradcam-grid.png"))
+        if taken:
+            raise ValueError(
+                f"would overwrite {', '.join(taken[:3])}{' ...' if len(taken) > 3 else ''}; "
+                "pass --overwrite, or another -o"
+            )
     untrained = is_model_name(args.source)
     model = create_model(args.source) if untrained else load_model(args.source)
     if untrained:
-        print(
-            f"note: {args.source} is untrained (random weights); pass a checkpoint or pretrained tag for meaningful maps"
-        )
+        print(f"note: {args.source} is untrained (random weights); pass a checkpoint or tag for meaningful maps")
     images = load_images(args.images, model)
     cam = grad_cam(model, images, args.layer, args.target_class)
     names = (model.pretrained_cfg or {}).get("classes")
-    out = Path(args.out)
-    png = plot_gradcam(images, cam, out / "gradcam.png", names)
-    rows = [
-        {"image": str(p), "class": c, "class_name": names[c] if names else None, "logit": s}
-        for p, c, s in zip(args.images, cam.classes, cam.scores)
-    ]
-    js = write_json({"layer": cam.layer, "images": rows}, out / "gradcam.json")
-    for r in rows:
-        label = f"{r['class']} ({r['class_name']})" if names else str(r["class"])
-        print(f"{r['image']}: class {label}, logit {r['logit']:.2f}")
-    print(f"layer: {cam.layer}\nplot: {png}\njson: {js}")
+    for i, (path, (png, js)) in enumerate(zip(args.images, targets, strict=True)):
+        c, score = cam.classes[i], cam.scores[i]
+        plot_gradcam(images[i : i + 1], cam[i], png, names)
+        row = {
+            "image": str(path),
+            "layer": cam.layer,
+            "class": c,
+            "class_name": names[c] if names else None,
+            "logit": score,
+        }
+        write_json(row, js)
+        label = f"{c} ({names[c]})" if names else str(c)
+        print(f"{path}: class {label}, logit {score:.2f} -> {png}")
+    if args.grid:
+        print(f"grid: {plot_gradcam(images, cam, out / 'gradcam-grid.png', names)}")
+    print(f"layer: {cam.layer}")
     return 0
+
+
+def _outputs(out: Path, images: list[str]) -> list[tuple[Path, Path]]:
+    """``OUT/STEM.gradcam.png`` and ``.json`` for each image; a stem seen before gets ``-2``, ``-3``..."""
+    seen: dict[str, int] = {}
+    pairs = []
+    for image in images:
+        stem = Path(image).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        name = stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"
+        pairs.append((out / f"{name}.gradcam.png", out / f"{name}.gradcam.json"))
+    return pairs

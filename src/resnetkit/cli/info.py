@@ -31,11 +31,17 @@ def _info(args: argparse.Namespace) -> int:
     if not names:
         print(f"no model matches {' '.join(args.patterns)}; `resnetkit info` lists all", file=sys.stderr)
         return 2
-    rows = [profile_model(n, args.image_size, args.in_chans).as_dict() for n in names]
     if args.json:
+        rows = []
+        for i, name in enumerate(names, 1):
+            # Every model is built and traced on the meta device: seconds for the deepest, so say so.
+            print(f"\rprofiling {i}/{len(names)}: {name:<24}", end="", file=sys.stderr, flush=True)
+            rows.append(profile_model(name, args.image_size, args.in_chans).as_dict())
+        print("\r" + " " * 48 + "\r", end="", file=sys.stderr, flush=True)
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<20} {'params':>12} {'GMACs':>9} {'@size':>6} {'depth':>6}")
-    for r in rows:
-        print(f"{r['name']:<20} {r['params']:>12,} {r['gmacs']:>9.3f} {r['image_size']:>6} {r['depth']:>6}")
+    print(f"{'model':<20} {'params':>12} {'GMACs':>9} {'@size':>6} {'depth':>6}", flush=True)
+    for name in names:  # a row as soon as it is measured
+        r = profile_model(name, args.image_size, args.in_chans).as_dict()
+        print(f"{r['name']:<20} {r['params']:>12,} {r['gmacs']:>9.3f} {r['image_size']:>6} {r['depth']:>6}", flush=True)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .options import add_max_image_pixels
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files for a trained model")
@@ -20,6 +22,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="average over the image and its mirror (default: as the model's training evaluated)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON list")
+    add_max_image_pixels(p)
     p.set_defaults(func=_predict)
 
 

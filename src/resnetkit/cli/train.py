@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import add_max_image_pixels
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser(
@@ -37,6 +39,12 @@ def add_commands(sub) -> None:
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels: reproducible run to run")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="image folders: train without the files a scan before training finds unreadable",
+    )
+    add_max_image_pixels(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. optim.weight_decay=5e-4")
     p.add_argument("--resume", metavar="RUN", help="continue a run (its folder or a checkpoint) where it stopped")
     p.add_argument(
@@ -85,6 +93,7 @@ def _train_config(args: argparse.Namespace):
             ("optim", "scale_lr"): args.scale_lr or None,
             ("channels_last",): False if args.no_channels_last else None,
             ("progress",): False if args.no_progress else None,
+            ("data", "skip_bad_images"): args.skip_bad_images or None,
         },
         args.set,
     )

@@ -91,6 +91,11 @@ class FolderDataset(Dataset):
         sub.targets = [label for _, label in sub.samples]
         return sub
 
+    def without(self, paths: Sequence[Path]) -> FolderDataset:
+        """The same dataset less the files at ``paths`` (images refused by a scan)."""
+        drop = set(paths)
+        return self.subset([i for i, (path, _) in enumerate(self.samples) if path not in drop])
+
     def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> FolderDataset:
         """The same images normalized with other statistics (a model's training statistics)."""
         sub = copy.copy(self)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +117,37 @@ def _onto_black(img: Image.Image) -> Image.Image:
     colour, alpha = array[..., :-1], array[..., -1:] / 255.0
     out = np.rint(colour * alpha).astype(np.uint8)
     return Image.fromarray(out[..., 0] if out.shape[-1] == 1 else out)
+
+
+def check_image(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be trained on (None: it can), found fast: the header and pixel limit,
+    then a JPEG decoded at 1/8 scale (its draft mode) or another format's data checked whole by
+    Pillow's ``verify`` (chunk checksums, truncation). Decoding in full is what training does."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_size(img, path)
+                if img.format == "JPEG":
+                    img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+                    img.load()
+                else:
+                    img.verify()
+    except DatasetError as e:
+        return str(e).removeprefix(f"{path}").lstrip(": ").strip() or "too large"
+    except Image.DecompressionBombError:
+        return "too large (a possible decompression bomb; see --max-image-pixels)"
+    except UnidentifiedImageError:
+        return "not an image Pillow can read"
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+def find_bad_images(paths: Sequence[str | os.PathLike[str]], workers: int = 4) -> list[tuple[Path, str]]:
+    """``(path, reason)`` for each file of ``paths`` that ``check_image`` refuses, in order.
+    Threads: Pillow decodes without the GIL."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        reasons = list(pool.map(check_image, paths))
+    return [(Path(p), r) for p, r in zip(paths, reasons, strict=True) if r is not None]

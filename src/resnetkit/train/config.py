@@ -37,6 +37,7 @@ class DataConfig:
     erasing: float = 0.0
     image_size: int = 224  # image folders only
     workers: int = 2  # image folders only
+    skip_bad_images: bool = False  # image folders: train without the files a scan finds unreadable (listed in the run)
 
 
 @dataclass

@@ -21,7 +21,9 @@ from torch import nn
 from ..artifacts import (
     Checkpoint,
     RunLog,
+    atomic_write_text,
     checkpoint_weights,
+    ensure_writable,
     load_checkpoint,
     load_pretrained_into,
     new_run_dir,
@@ -185,6 +187,8 @@ class Trainer:
         self.cfg, self.callbacks = cfg, list(callbacks)
         self.task = build_task(cfg)
         self.ctx, self.device = init_distributed(cfg.device)
+        if self.ctx.is_main:  # before any data is read or model built
+            ensure_writable(Path(ckpt["run_dir"]) if ckpt is not None else Path(cfg.out))
         seed_everything(cfg.seed, cfg.deterministic)
         self.data = build_loaders(cfg, self.ctx, self.device, self.task)
         self.model = build_model(cfg, self.data.meta, self.task)
@@ -238,6 +242,9 @@ class Trainer:
         self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main, purge_step=purge)
         if ckpt is None:
             self.runlog.start(cfg.to_dict(), argv)
+            if self.data.skipped and self.ctx.is_main:
+                listing = "".join(f"{path}\t{reason}\n" for path, reason in self.data.skipped)
+                atomic_write_text(self.run_dir / "skipped_images.tsv", "path\treason\n" + listing)
         else:
             self.runlog.load_rows(self.state["step"])
 

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data import AugmentConfig, InMemoryDataset, InMemoryLoader, make_streaming_loader
+from ..data import (
+    AugmentConfig,
+    DatasetError,
+    FolderDataset,
+    InMemoryDataset,
+    InMemoryLoader,
+    find_bad_images,
+    make_streaming_loader,
+)
 from ..tasks import Task
 from .config import TrainConfig
 from .distributed import DistContext
@@ -34,6 +43,7 @@ class LoaderSet:
     test: Any
     eval_set: str | None
     meta: dict[str, Any] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable images left out
 
 
 def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task: Task) -> LoaderSet:
@@ -45,8 +55,13 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
     per_rank = d.batch_size // ctx.world_size
     splits = task.splits(d.name)
 
+    skipped: list[tuple[Path, str]] = []
+
     def load(split: str) -> Any:
-        return task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size)
+        ds = task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size)
+        ds, bad = _without_bad_images(ds, d.skip_bad_images)
+        skipped.extend(bad)
+        return ds
 
     train = load("train")
     val = load("val") if "val" in splits else None
@@ -107,7 +122,26 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     test_loader = loader(test, False) if test is not None else None
     if val is not None:
-        return LoaderSet(loader(train, True), loader(val, False), test_loader, "val", meta)
+        return LoaderSet(loader(train, True), loader(val, False), test_loader, "val", meta, skipped)
     if cfg.test_curve:
-        return LoaderSet(loader(train, True), test_loader, test_loader, "test", meta)
-    return LoaderSet(loader(train, True), None, test_loader, None, meta)
+        return LoaderSet(loader(train, True), test_loader, test_loader, "test", meta, skipped)
+    return LoaderSet(loader(train, True), None, test_loader, None, meta, skipped)
+
+
+def _without_bad_images(ds: Any, skip: bool) -> tuple[Any, list[tuple[Path, str]]]:
+    """An image folder scanned before training: one unreadable file would otherwise stop the run
+    half-way through an epoch. Refused with the list, or left out with ``skip``."""
+    if not isinstance(ds, FolderDataset):
+        return ds, []
+    bad = find_bad_images([path for path, _ in ds.samples])
+    if not bad:
+        return ds, []
+    listing = "; ".join(f"{path} ({reason})" for path, reason in bad[:5])
+    more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    if not skip:
+        raise DatasetError(
+            f"{len(bad)} of {len(ds)} images in {ds.root} cannot be read: {listing}{more}. "
+            "Fix or remove them, or pass --skip-bad-images to train without them"
+        )
+    log.warning("leaving out %d unreadable image(s) of %s: %s%s", len(bad), ds.root, listing, more)
+    return ds.without([path for path, _ in bad]), bad
