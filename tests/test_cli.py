@@ -81,3 +81,58 @@ def test_bad_input_is_one_clear_line(capsys, argv, needle, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv[0] == "train" else [])) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "gradcam"])
+@pytest.mark.parametrize("content", [b"", b"\x00\x01 not safetensors at all " * 9])
+def test_a_damaged_weights_file_is_one_line_to_every_command(tmp_path, capsys, command, content):
+    from PIL import Image
+
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(content)
+    image = tmp_path / "x.png"
+    Image.new("L", (8, 8)).save(image)
+    argv = [command, str(weights)] + ([] if command == "eval" else [str(image)])
+    if command != "predict":
+        argv += ["-o" if command == "gradcam" else "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "m.safetensors: not a safetensors file" in err and "Traceback" not in err
+
+
+def test_an_image_over_the_pixel_limit_is_one_line_that_names_the_flag(tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "big.png"
+    Image.new("L", (40, 30)).save(image)
+    assert main(["predict", "resnet20.fashion_mnist", str(image), "--max-image-pixels", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "40x30 (1,200 pixels)" in err and "--max-image-pixels" in err
+    assert main(["predict", "resnet20.fashion_mnist", str(image), "--max-image-pixels", "1200"]) == 0
+
+
+def test_training_without_a_terminal_prints_progress_lines(tmp_path, caplog, monkeypatch):
+    from resnetkit.train import engine
+
+    monkeypatch.setattr(engine, "PROGRESS_SECONDS", 0.0)  # a line at every step instead of every 30 s
+    args = [
+        "train",
+        "--data",
+        "digits",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "64",
+        "--precision",
+        "fp32",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "p",
+        "--set",
+        "data.pad=1",
+    ]
+    with caplog.at_level("INFO", logger="resnetkit.train"):
+        assert main(args) == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"] and all("ETA" in line for line in lines)

@@ -550,7 +550,7 @@ class Trainer:
         step, total, batch = self.state["step"], self.total_steps, self.cfg.data.batch_size
         rate = step * batch / max(self.state["seconds"], 1e-9)
         eta = (total - step) * batch / max(rate, 1e-9)
-        log.info("step %d/%d  loss %.4f  %.0f img/s  ETA %s", step, total, float(loss), rate, _duration(eta))
+        log.info("step %d/%d  loss %.4f  %.0f img/s  ETA %s", step, total, loss.item(), rate, _duration(eta))
 
     def _log_window(self, window: _Window, epoch: float, bar: Any) -> None:
         stats = window.read(self.ctx)
