@@ -1,18 +1,22 @@
-"""What every resnetkit model shares: the downstream interface (timm's forward_features /
-forward_head / reset_classifier / feature_info) and the stage builder both families use."""
+"""What every resnetkit model shares: one skeleton (stem, stages, head) built from keyword
+arguments, and the downstream interface (timm's forward_features / forward_head /
+reset_classifier / feature_info)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from .layers import LayerFn, make_shortcut
+from .blocks import ResidualUnit
+from .layers import LayerFn, get_act_layer, get_norm_layer, make_shortcut
+from .stem import stem_layers
 
 
-class FeatureInfo(list):
+class FeatureInfo(list[dict[str, Any]]):
     """One dict per feature level: ``num_chs``, ``reduction`` (stride w.r.t. the input), ``module``
     (the child whose output it is)."""
 
@@ -34,9 +38,10 @@ class StagePlan:
 
 
 def build_stages(
-    block: type[nn.Module],
+    block: type[ResidualUnit],
     layers: Sequence[int],
     channels: Sequence[int],
+    *,
     in_chs: int,
     stem_stride: int,
     shortcut: str | None,
@@ -44,7 +49,7 @@ def build_stages(
     avg_down: bool,
     output_stride: int | None,
     drop_path_rate: float,
-    block_kwargs: dict,
+    block_kwargs: dict[str, Any],
 ) -> StagePlan:
     """Stages of ``layers[i]`` blocks; every stage after the first halves the resolution, unless
     ``output_stride`` asks to keep it, in which case the stride becomes dilation (as in DeepLab,
@@ -56,7 +61,7 @@ def build_stages(
     plan = StagePlan()
     total_blocks, block_idx = sum(layers), 0
     net_stride, dilation = stem_stride, 1
-    for stage_idx, (num_blocks, planes) in enumerate(zip(layers, channels)):
+    for stage_idx, (num_blocks, planes) in enumerate(zip(layers, channels, strict=True)):
         stride = 1 if stage_idx == 0 else 2
         first_dilation = dilation
         if output_stride is not None and net_stride * stride > output_stride:
@@ -85,33 +90,116 @@ def build_stages(
             )
             in_chs, block_idx = out_chs, block_idx + 1
         plan.stages.append(nn.Sequential(*blocks))
-        plan.feature_info.append(dict(num_chs=out_chs, reduction=net_stride, module=f"layer{stage_idx + 1}"))
+        plan.feature_info.append({"num_chs": out_chs, "reduction": net_stride, "module": f"layer{stage_idx + 1}"})
     plan.out_chs = in_chs
     return plan
 
 
 class ResNetBase(nn.Module):
-    """The interface downstream tools use. Subclasses register their children in forward order
-    (stem, ``layer1..N``, then ``add_head``), so ``forward_features`` and the features-only
-    backbone can run them as a sequence, and set ``num_features`` and ``feature_info``."""
+    """One skeleton for every family: stem, stages ``layer1..N``, (pre-activation nets) a final
+    norm and activation, then the head. ``build`` assembles it from keyword arguments; the family
+    classes only choose their defaults. This is also the interface downstream tools use."""
 
     num_classes: int
     num_features: int
     feature_info: FeatureInfo
     first_conv: str = "conv1"
     classifier: str = "fc"
+    # Set by create_model: how to rebuild the model, and what its weights were trained on.
+    model_cfg: dict[str, Any]
+    pretrained_cfg: dict[str, Any]
 
-    def add_head(self, num_classes: int, drop_rate: float) -> None:
+    def build(
+        self,
+        *,
+        block: type[ResidualUnit],
+        layers: Sequence[int],
+        num_classes: int,
+        in_chans: int,
+        channels: Sequence[int],
+        stem_type: str,
+        stem_width: int,
+        stem_chs: int | None,
+        shortcut: str | None,
+        avg_down: bool,
+        groups: int,
+        width_per_group: int,
+        output_stride: int | None,
+        drop_rate: float,
+        drop_path_rate: float,
+        zero_init_residual: bool,
+        norm_layer: str | LayerFn,
+        act_layer: str | LayerFn,
+        preact: bool,
+        block_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """``preact``: BN-ReLU before each conv (He et al. 2016), so the stem and projection
+        shortcuts carry no norm of their own and a final BN-ReLU (``norm``, ``act``) normalizes
+        the last sum before the head."""
+        norm, act = get_norm_layer(norm_layer), get_act_layer(act_layer)
+        self.first_conv = "conv1.0" if stem_type == "deep" else "conv1"
+        stem_chs = stem_chs or channels[0]
+        stem, stem_stride, stem_info = stem_layers(
+            stem_type, in_chans, stem_chs, stem_width, None if preact else norm, act
+        )
+        for name, module in stem.items():
+            self.add_module(name, module)
+        self.stem_names = tuple(stem)
+        plan = build_stages(
+            block,
+            layers,
+            channels,
+            in_chs=stem_chs,
+            stem_stride=stem_stride,
+            shortcut=shortcut,
+            shortcut_norm=None if preact else norm,
+            avg_down=avg_down,
+            output_stride=output_stride,
+            drop_path_rate=drop_path_rate,
+            block_kwargs={
+                "groups": groups,
+                "base_width": width_per_group,
+                "norm_layer": norm,
+                "act_layer": act,
+                **(block_kwargs or {}),
+            },
+        )
+        self.stage_names = tuple(f"layer{i + 1}" for i in range(len(plan.stages)))
+        for name, stage in zip(self.stage_names, plan.stages, strict=True):
+            self.add_module(name, stage)
+        self.num_features = plan.out_chs
+        self.tail_names: tuple[str, ...] = ()
+        if preact:
+            self.norm = norm(self.num_features)
+            self.act = act()
+            self.tail_names = ("norm", "act")
+            # The last stage's feature is taken after the final BN-ReLU, the only normalized one.
+            plan.feature_info[-1] = dict(plan.feature_info[-1], module="act")
+        self.feature_info = FeatureInfo([stem_info, *plan.feature_info])
         self.num_classes = num_classes
         self.global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
         self.head_drop = nn.Dropout(drop_rate)
         self.reset_classifier(num_classes)
+        self.init_weights(zero_init_residual)
+
+    def trunk(self) -> list[tuple[str, nn.Module]]:
+        """The modules ``forward_features`` runs, in its order: stem, stages, final norm."""
+        return [(name, self.get_submodule(name)) for name in (*self.stem_names, *self.stage_names, *self.tail_names)]
+
+    def stages(self) -> list[nn.Sequential]:
+        return [cast(nn.Sequential, self.get_submodule(name)) for name in self.stage_names]
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.stem_names:  # conv1 [bn1 act1] [maxpool], as the stem built them
+            x = self.get_submodule(name)(x)
+        return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name, module in self.named_children():
-            if name == "global_pool":
-                break
-            x = module(x)
+        x = self.forward_stem(x)
+        for stage in self.stages():
+            x = stage(x)
+        if self.tail_names:  # pre-activation: BN-ReLU of the last sum
+            x = self.act(self.norm(x))
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -127,17 +215,18 @@ class ResNetBase(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh head for ``num_classes`` (0 removes it: the model returns pooled features)."""
         self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc: nn.Module = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
-    def blocks(self) -> list[nn.Module]:
+    def blocks(self) -> list[ResidualUnit]:
         """All residual units in forward order."""
-        return [b for name, stage in self.named_children() if name.startswith("layer") for b in stage]
+        return [cast(ResidualUnit, unit) for stage in self.stages() for unit in stage]
 
     def zero_init_last(self) -> None:
         # Each unit starts as an identity (Goyal et al. 2017, arXiv:1706.02677, §5.1).
         for b in self.blocks():
-            if b.residual and getattr(b.branch_out, "weight", None) is not None:
-                nn.init.zeros_(b.branch_out.weight)
+            weight = getattr(b.branch_out, "weight", None)
+            if b.residual and isinstance(weight, torch.Tensor):
+                nn.init.zeros_(weight)
 
     def init_weights(self, zero_init_residual: bool) -> None:
         for m in self.modules():

@@ -8,13 +8,32 @@ last layer of the residual branch: its output, before the addition, is the respo
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
 from .layers import DropPath, LayerFn, PadShortcut, conv1x1, conv3x3
 
 
-class BasicBlock(nn.Module):
+class ResidualUnit(nn.Module):
+    """What every unit offers the tools downstream (analysis, lesions, zero-init)."""
+
+    expansion: ClassVar[int] = 1  # output channels per ``planes``
+    residual: bool  # False for the plain twin: the branch alone, no shortcut
+    downsample: nn.Module | None
+
+    @property
+    def branch_out(self) -> nn.Module:
+        """The last layer of the residual branch."""
+        raise NotImplementedError
+
+    def forward_shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """What the unit passes on with its branch removed."""
+        raise NotImplementedError
+
+
+class BasicBlock(ResidualUnit):
     expansion = 1
 
     def __init__(
@@ -60,7 +79,7 @@ class BasicBlock(nn.Module):
         return self.act2(out)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualUnit):
     """1x1-3x3-1x1 bottleneck. The stride sits on the 3x3 conv ("ResNet v1.5", as torchvision and
     timm), not on the first 1x1 as in the paper's Caffe release: it sees all input positions and
     gives ~0.5% better ImageNet top-1 (https://ngc.nvidia.com/catalog/model-scripts/nvidia:resnet_50_v1_5_for_pytorch)."""
@@ -113,14 +132,15 @@ class Bottleneck(nn.Module):
         return self.act3(out)
 
 
-class _PreActBase(nn.Module):
+class _PreActBase(ResidualUnit):
     """Shared shortcut handling of pre-activation units (He et al. 2016, arXiv:1603.05027).
 
     A projection reads the pre-activated input, as in the paper's released code, because the
     identity path carries un-normalized sums; a parameter-free shortcut (identity, option A) reads x.
     """
 
-    downsample: nn.Module | None
+    bn1: nn.Module
+    act1: nn.Module
 
     def _shortcut(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         if self.downsample is None:

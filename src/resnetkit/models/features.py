@@ -11,10 +11,11 @@ from .base import FeatureInfo, ResNetBase
 
 
 class FeatureListNet(nn.ModuleDict):
-    """Runs the model's children in order and returns the outputs named by ``out_indices``
-    (0 = stem, i = stage i). Children past the last requested feature are dropped, so the
-    backbone holds no parameter that cannot receive a gradient; the kept children keep their
-    names, so a classifier checkpoint loads into the backbone (less the head) unchanged."""
+    """Runs the model's trunk (``model.trunk()``: stem, stages, final norm, in forward order) and
+    returns the outputs named by ``out_indices`` (0 = stem, i = stage i). Modules past the last
+    requested feature are dropped, so the backbone holds no parameter that cannot receive a
+    gradient; the kept ones keep their names, so a classifier checkpoint loads into the backbone
+    (less the head) unchanged."""
 
     def __init__(self, model: ResNetBase, out_indices: Sequence[int] | None = None):
         info = model.feature_info
@@ -30,7 +31,7 @@ class FeatureListNet(nn.ModuleDict):
         selected = FeatureInfo(info[i] for i in idx)
         wanted = set(selected.module_name())
         children: dict[str, nn.Module] = {}
-        for name, module in model.named_children():
+        for name, module in model.trunk():
             children[name] = module
             wanted.discard(name)
             if not wanted:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
 
-from .base import FeatureInfo, ResNetBase, build_stages
-from .layers import LayerFn, get_act_layer, get_norm_layer
-from .stem import stem_layers
+from .base import ResNetBase
+from .blocks import ResidualUnit
+from .layers import LayerFn
 
 
 class PreActResNet(ResNetBase):
@@ -18,7 +17,7 @@ class PreActResNet(ResNetBase):
 
     def __init__(
         self,
-        block: type[nn.Module],
+        block: type[ResidualUnit],
         layers: Sequence[int],
         num_classes: int = 10,
         in_chans: int = 3,
@@ -39,34 +38,25 @@ class PreActResNet(ResNetBase):
         act_layer: str | LayerFn = "relu",
     ):
         super().__init__()
-        norm_layer, act_layer = get_norm_layer(norm_layer), get_act_layer(act_layer)
-        self.first_conv = "conv1.0" if stem_type == "deep" else "conv1"
-        stem_chs = stem_chs or channels[0]
-        stem, stem_stride, stem_info = stem_layers(stem_type, in_chans, stem_chs, stem_width, None, act_layer)
-        for name, module in stem.items():
-            self.add_module(name, module)
-        plan = build_stages(
-            block,
-            layers,
-            channels,
-            stem_chs,
-            stem_stride,
-            shortcut,
-            None,
-            avg_down,
-            output_stride,
-            drop_path_rate,
-            dict(
-                groups=groups, base_width=width_per_group, norm_layer=norm_layer, act_layer=act_layer, dropout=dropout
-            ),
+        self.build(
+            block=block,
+            layers=layers,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            channels=channels,
+            stem_type=stem_type,
+            stem_width=stem_width,
+            stem_chs=stem_chs,
+            shortcut=shortcut,
+            avg_down=avg_down,
+            groups=groups,
+            width_per_group=width_per_group,
+            output_stride=output_stride,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            zero_init_residual=zero_init_residual,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            preact=True,
+            block_kwargs={"dropout": dropout},
         )
-        for i, stage in enumerate(plan.stages):
-            self.add_module(f"layer{i + 1}", stage)
-        self.num_features = plan.out_chs
-        self.norm = norm_layer(self.num_features)
-        self.act = act_layer()
-        # The last stage's feature is taken after the final BN-ReLU, the only normalized one.
-        plan.feature_info[-1] = dict(plan.feature_info[-1], module="act")
-        self.feature_info = FeatureInfo([stem_info, *plan.feature_info])
-        self.add_head(num_classes, drop_rate)
-        self.init_weights(zero_init_residual)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
 
 from .base import FeatureInfo, ResNetBase, build_stages
 from .layers import LayerFn, get_act_layer, get_norm_layer
@@ -23,7 +22,7 @@ class ResNet(ResNetBase):
 
     def __init__(
         self,
-        block: type[nn.Module],
+        block: type[ResidualUnit],
         layers: Sequence[int],
         num_classes: int = 1000,
         in_chans: int = 3,
@@ -42,27 +41,24 @@ class ResNet(ResNetBase):
         act_layer: str | LayerFn = "relu",
     ):
         super().__init__()
-        norm_layer, act_layer = get_norm_layer(norm_layer), get_act_layer(act_layer)
-        self.first_conv = "conv1.0" if stem_type == "deep" else "conv1"
-        stem, stem_stride, stem_info = stem_layers(stem_type, in_chans, channels[0], stem_width, norm_layer, act_layer)
-        for name, module in stem.items():
-            self.add_module(name, module)
-        plan = build_stages(
-            block,
-            layers,
-            channels,
-            channels[0],
-            stem_stride,
-            shortcut,
-            norm_layer,
-            avg_down,
-            output_stride,
-            drop_path_rate,
-            dict(groups=groups, base_width=width_per_group, norm_layer=norm_layer, act_layer=act_layer),
+        self.build(
+            block=block,
+            layers=layers,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            channels=channels,
+            stem_type=stem_type,
+            stem_width=stem_width,
+            stem_chs=None,
+            shortcut=shortcut,
+            avg_down=avg_down,
+            groups=groups,
+            width_per_group=width_per_group,
+            output_stride=output_stride,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            zero_init_residual=zero_init_residual,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            preact=False,
         )
-        for i, stage in enumerate(plan.stages):
-            self.add_module(f"layer{i + 1}", stage)
-        self.feature_info = FeatureInfo([stem_info, *plan.feature_info])
-        self.num_features = plan.out_chs
-        self.add_head(num_classes, drop_rate)
-        self.init_weights(zero_init_residual)
