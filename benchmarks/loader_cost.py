@@ -57,7 +57,7 @@ def main() -> None:
     for x, y in batches(data.train, 5):  # warm-up
         step(x, y)
     start = time.perf_counter()
-    for x, y in batches(data.train, a.steps):
+    for _ in batches(data.train, a.steps):  # the loader alone: gather, augment, normalize
         pass
     loader_s = time.perf_counter() - start
     start = time.perf_counter()

@@ -69,7 +69,8 @@ def main() -> None:
     if a.compile:
         configs.append(("fast path + torch.compile", True, "auto", True))
     print(
-        f"{a.model}, batch {a.batch_size}, {a.in_chans}x{a.image_size}x{a.image_size}, {torch.get_num_threads()} threads, "
+        f"{a.model}, batch {a.batch_size}, {a.in_chans}x{a.image_size}x{a.image_size}, "
+        f"{torch.get_num_threads()} threads, "
         f"torch {torch.__version__}"
     )
     results, base = [], None

@@ -98,5 +98,5 @@ def test_works_with_frozen_weights():
 
 
 def test_a_class_the_model_does_not_have_is_named():
-    with pytest.raises(ValueError, match="class 12 does not exist: the model predicts classes 0..9"):
+    with pytest.raises(ValueError, match=r"class 12 does not exist: the model predicts classes 0..9"):
         grad_cam(create_model("resnet20"), torch.randn(1, 3, 16, 16), classes=12)

@@ -41,7 +41,7 @@ def test_input_gradients_of_a_linear_model_are_its_weights():
 
 def test_plain56_gradients_shatter_and_resnet56_gradients_do_not():
     # 32 points over 1/8 of the way between two images: the spacing of the paper's 256 over all of it.
-    kwargs = dict(n_points=32, span=1 / 8, image_size=16, max_lag=4, seed=0)
+    kwargs = {"n_points": 32, "span": 1 / 8, "image_size": 16, "max_lag": 4, "seed": 0}
     torch.manual_seed(0)
     plain = gradient_correlation(create_model("plain56"), **kwargs)
     torch.manual_seed(0)
@@ -55,7 +55,7 @@ def test_plain56_gradients_shatter_and_resnet56_gradients_do_not():
 def test_gradient_correlation_is_deterministic_and_leaves_the_model_alone():
     model = create_model("resnet20")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    kwargs = dict(n_points=8, image_size=16, max_lag=3, seed=1)
+    kwargs = {"n_points": 8, "image_size": 16, "max_lag": 3, "seed": 1}
     a = gradient_correlation(model, **kwargs)
     assert a == gradient_correlation(model, **kwargs)
     assert a != gradient_correlation(model, **{**kwargs, "seed": 2})

@@ -41,7 +41,7 @@ def test_each_crop_is_a_window_of_the_padded_image(mode, torch_mode):
     padded = F.pad(x.float(), (pad,) * 4, mode=torch_mode).to(torch.uint8)
     h, w = x.shape[-2:]
     offsets = []
-    for sample, padded_sample in zip(out, padded):
+    for sample, padded_sample in zip(out, padded, strict=True):
         matches = [
             (dy, dx)
             for dy in range(2 * pad + 1)
@@ -56,8 +56,8 @@ def test_each_crop_is_a_window_of_the_padded_image(mode, torch_mode):
 def test_flip_mirrors_exactly_the_chosen_samples():
     x = batch(n=64)
     out = random_flip(x, 0.5, gen())
-    flipped = torch.tensor([torch.equal(o, s.flip(-1)) for o, s in zip(out, x)])
-    kept = torch.tensor([torch.equal(o, s) for o, s in zip(out, x)])
+    flipped = torch.tensor([torch.equal(o, s.flip(-1)) for o, s in zip(out, x, strict=True)])
+    kept = torch.tensor([torch.equal(o, s) for o, s in zip(out, x, strict=True)])
     assert (flipped ^ kept).all() and 16 < int(flipped.sum()) < 48
     expected = torch.rand(64, generator=gen()) < 0.5
     assert torch.equal(flipped, expected)
@@ -78,7 +78,7 @@ def test_erasing_zeroes_one_rectangle_per_sample():
         assert 0.02 * 256 - 8 <= int(mask.sum()) <= 0.33 * 256 + 16
     assert torch.equal(random_erasing(x, p=0.0, generator=gen()), x)
     some = random_erasing(x, p=0.5, generator=gen())
-    assert 10 < sum(not torch.equal(a, b) for a, b in zip(some, x)) < 54
+    assert 10 < sum(not torch.equal(a, b) for a, b in zip(some, x, strict=True)) < 54
 
 
 def test_config_from_dict_rejects_unknown_keys_and_bad_values():

@@ -36,7 +36,7 @@ def make_cifar(root: Path, variant: str) -> dict[str, tuple[np.ndarray, np.ndarr
             batch[b"filenames"] = [b"img.png"] * PER_BATCH
             (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
             parts.append((data, np.array(labels)))
-        expected[split] = (np.concatenate([d for d, _ in parts]), np.concatenate([l for _, l in parts]))
+        expected[split] = (np.concatenate([d for d, _ in parts]), np.concatenate([lab for _, lab in parts]))
     with tarfile.open(root / layout.archive, "w:gz") as tar:
         tar.add(folder, arcname=layout.folder)
     return expected
@@ -126,5 +126,5 @@ def test_missing_member_and_truncated_archive(tmp_path):
     cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     with pytest.raises(DatasetError, match="corrupt or truncated archive"):
         load_cifar(cut, "train")
-    with pytest.raises(DatasetError, match="neither cifar-10-python.tar.gz nor an extracted"):
+    with pytest.raises(DatasetError, match=r"neither cifar-10-python.tar.gz nor an extracted"):
         load_cifar(tmp_path / "cifar-10-batches-py" / "nothing-here", "train")

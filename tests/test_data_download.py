@@ -55,7 +55,7 @@ def test_checksum_mismatch_names_file_and_both_checksums_and_removes_it(server, 
 
 def test_http_error_is_a_dataset_error_and_leaves_nothing(server, tmp_path):
     _, url = server
-    with pytest.raises(DatasetError, match="could not download .*absent.bin"):
+    with pytest.raises(DatasetError, match=r"could not download .*absent.bin"):
         download_url(url + "absent.bin", tmp_path / "out" / "absent.bin", MD5)
     assert list((tmp_path / "out").iterdir()) == []
 

@@ -76,7 +76,7 @@ def test_train_crops_are_random_and_seedable(tmp_path):
     first = [dataset[0][0] for _ in range(4)]
     torch.manual_seed(1)
     again = [dataset[0][0] for _ in range(4)]
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(first[0], other) for other in first[1:])
 
 

@@ -95,7 +95,7 @@ def test_missing_file_is_a_dataset_error(tmp_path):
 
 def test_pair_checks_dims_and_counts(tmp_path):
     images = write_idx(tmp_path / "images.gz", _IMAGES)
-    with pytest.raises(DatasetError, match="has 3 images but .* has 2 labels"):
+    with pytest.raises(DatasetError, match=r"has 3 images but .* has 2 labels"):
         load_idx_pair(images, write_idx(tmp_path / "two.gz", np.zeros(2, np.uint8)))
     with pytest.raises(DatasetError, match="expected uint8 labels"):
         load_idx_pair(images, write_idx(tmp_path / "2d.gz", np.zeros((3, 1), np.uint8)))

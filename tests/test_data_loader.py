@@ -34,7 +34,7 @@ def test_unshuffled_order_and_normalization():
     x, y = next(iter(loader))
     assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (8, 3, 4, 4)
     mean, std = torch.tensor(dataset.mean).view(3, 1, 1), torch.tensor(dataset.std).view(3, 1, 1)
-    for image, label in zip(x, y):
+    for image, label in zip(x, y, strict=True):
         torch.testing.assert_close(image, ((label.float() / 255 - mean) / std).expand(3, 4, 4))
 
 
@@ -97,7 +97,7 @@ def test_cuda_batches_match_cpu():
     config = AugmentConfig(pad=2, flip=True, erasing=0.5)
     cpu = list(InMemoryLoader(id_dataset(40), 16, augment=config, seed=2))
     cuda = list(InMemoryLoader(id_dataset(40), 16, augment=config, seed=2, device="cuda"))
-    for (xc, yc), (xg, yg) in zip(cpu, cuda):
+    for (xc, yc), (xg, yg) in zip(cpu, cuda, strict=True):
         assert xg.device.type == "cuda" and torch.equal(yg.cpu(), yc)
         torch.testing.assert_close(xg.cpu(), xc)
 

@@ -25,7 +25,7 @@ def test_validates_its_fields():
         InMemoryDataset(good.images.float(), good.labels, good.classes, good.mean, good.std)
     with pytest.raises(ValueError, match="labels must be int64"):
         InMemoryDataset(good.images, good.labels[:-1], good.classes, good.mean, good.std)
-    with pytest.raises(ValueError, match="labels must lie in 0..3"):
+    with pytest.raises(ValueError, match=r"labels must lie in 0..3"):
         InMemoryDataset(good.images, good.labels + 1, good.classes, good.mean, good.std)
     with pytest.raises(ValueError, match="mean and std need 3 values"):
         InMemoryDataset(good.images, good.labels, good.classes, (0.5,), (0.25,))

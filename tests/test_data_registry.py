@@ -36,7 +36,7 @@ def test_paths_are_never_taken_for_names(tmp_path, monkeypatch):
 
 
 def test_named_datasets_only_have_train_and_test():
-    with pytest.raises(ValueError, match="InMemoryDataset.split"):
+    with pytest.raises(ValueError, match=r"InMemoryDataset.split"):
         load_dataset("digits", "val")
 
 

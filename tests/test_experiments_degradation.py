@@ -64,7 +64,7 @@ def test_rerun_reuses_finished_runs_and_refuses_other_settings(experiment, monke
     monkeypatch.chdir(out.parent)  # the same folder, named relatively this time
     again = run_degradation("digits", [20, 32], epochs=1, out=out.name, overrides=FAST)
     assert [r.final_test_error for r in again.runs] == [r.final_test_error for r in first.runs]
-    with pytest.raises(ValueError, match="other settings.*epochs: 1 there, 2 now"):
+    with pytest.raises(ValueError, match=r"other settings.*epochs: 1 there, 2 now"):
         run_degradation("digits", [20, 32], epochs=2, out=out, overrides=FAST)
 
 
@@ -100,7 +100,9 @@ def test_judge_reads_the_training_errors(errors, degraded, resolved):
     runs = [
         _twin(n, d, r, e)
         for (n, d, r), e in zip(
-            [("plain20", 20, False), ("resnet20", 20, True), ("plain56", 56, False), ("resnet56", 56, True)], errors
+            [("plain20", 20, False), ("resnet20", 20, True), ("plain56", 56, False), ("resnet56", 56, True)],
+            errors,
+            strict=True,
         )
     ]
     got_degraded, got_resolved, findings = judge(runs)

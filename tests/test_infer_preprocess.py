@@ -31,5 +31,5 @@ def test_untrained_models_get_their_own_defaults():
 def test_unreadable_file_is_named(tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
-    with pytest.raises(DatasetError, match="notes.png: unreadable image"):
+    with pytest.raises(DatasetError, match=r"notes.png: unreadable image"):
         load_images([bad], create_model("resnet20"))

@@ -48,7 +48,7 @@ def test_pretrained_tag_loads_shipped_weights(weights_dir):
 
 def test_unknown_tag_is_a_clear_error(weights_dir):
     _ship(weights_dir)
-    with pytest.raises(ValueError, match="no pretrained tag 'resnet20.imagenet'; resnet20 has resnet20.toy"):
+    with pytest.raises(ValueError, match=r"no pretrained tag 'resnet20.imagenet'; resnet20 has resnet20.toy"):
         create_model("resnet20.imagenet", pretrained=True)
 
 

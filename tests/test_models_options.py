@@ -112,7 +112,7 @@ def test_cifar_stem_on_imagenet_layout():
 
 
 def test_unknown_override_and_model_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown option.*shortcutt"):
+    with pytest.raises(ValueError, match=r"unknown option.*shortcutt"):
         create_model("resnet18", shortcutt="A")
     with pytest.raises(ValueError, match="did you mean"):
         create_model("resnet19")

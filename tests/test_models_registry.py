@@ -95,7 +95,7 @@ def test_features_only_shapes_and_strides(name):
     feats = backbone(x)
     levels = len(full.feature_info) - 1
     assert len(feats) == levels == len(backbone.feature_info)
-    for f, info in zip(feats, backbone.feature_info):
+    for f, info in zip(feats, backbone.feature_info, strict=True):
         assert f.shape[1] == info["num_chs"]
         assert f.shape[-1] == -(-x.shape[-1] // info["reduction"])
     assert backbone.feature_info.channels()[-1] == full.num_features

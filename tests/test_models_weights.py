@@ -116,7 +116,7 @@ def test_dataparallel_and_compile_prefixes_and_checkpoint_wrappers(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"fn": print}, path)
-    with pytest.raises(WeightsError, match="evil.pth: this file holds Python objects resnetkit will not load") as e:
+    with pytest.raises(WeightsError, match=r"evil.pth: this file holds Python objects resnetkit will not load") as e:
         read_state_dict(path)
     assert "weights_only=False" not in str(e.value) and "\n" not in str(e.value)
 

@@ -18,7 +18,7 @@ def test_the_shipped_model_names_each_class_of_real_images(capsys):
     assert main(["predict", "resnet20.fashion_mnist", *map(str, INPUTS), "--top-k", "3", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     model = load_model("resnet20.fashion_mnist")
-    for path, row in zip(INPUTS, rows):
+    for path, row in zip(INPUTS, rows, strict=True):
         truth = int(path.name.split("-")[0])  # files are named CLASS-NAME-testINDEX.png
         assert row["image"] == str(path) and len(row["top"]) == 3
         assert row["top"][0]["class"] == truth and row["top"][0]["name"] == model.pretrained_cfg["classes"][truth]

@@ -10,11 +10,11 @@ from resnetkit.train.optim import build_optimizer, lr_factor, param_groups
 
 
 def test_unknown_keys_are_errors_at_every_level():
-    with pytest.raises(ConfigError, match="unknown config key.*epoch\\b"):
+    with pytest.raises(ConfigError, match=r"unknown config key.*epoch\b"):
         TrainConfig.from_dict({"epoch": 3})
-    with pytest.raises(ConfigError, match="optim.learning_rate"):
+    with pytest.raises(ConfigError, match=r"optim.learning_rate"):
         TrainConfig.from_dict({"optim": {"learning_rate": 0.1}})
-    with pytest.raises(ConfigError, match="optim.lr: expected float"):
+    with pytest.raises(ConfigError, match=r"optim.lr: expected float"):
         TrainConfig.from_dict({"optim": {"lr": "fast"}})
     with pytest.raises(ConfigError, match="epochs: expected int"):
         TrainConfig.from_dict({"epochs": True})
@@ -57,7 +57,7 @@ def test_cosine_and_onecycle_with_linear_warmup():
     one = TrainConfig.from_dict({"schedule": {"name": "onecycle"}}).schedule
     peak = max(range(100), key=lambda s: lr_factor(s, 100, one, 0))
     assert 25 <= peak <= 35 and lr_factor(99, 100, one, 0) < 0.05
-    with pytest.raises(ValueError, match="schedule.name='linear'"):
+    with pytest.raises(ValueError, match=r"schedule.name='linear'"):
         lr_factor(0, 10, TrainConfig.from_dict({"schedule": {"name": "linear"}}).schedule, 0)
 
 

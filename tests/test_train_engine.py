@@ -67,7 +67,7 @@ def test_checkpoint_alone_rebuilds_and_evaluates_the_model(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = fit(
+    fit(
         _cfg(
             tmp_path,
             run_name="a",
@@ -129,7 +129,7 @@ def test_ema_warms_up_then_holds_its_decay():
         ema.update_parameters(model)
     torch.testing.assert_close(ema.module.weight, before + 0.001 * (2.0 - before))
     assert build_ema(model, 0.0) is None
-    with pytest.raises(ValueError, match="ema_decay=1.5"):
+    with pytest.raises(ValueError, match=r"ema_decay=1.5"):
         build_ema(model, 1.5)
 
 
@@ -174,7 +174,7 @@ def test_ctrl_c_stops_at_a_step_boundary_and_the_resume_is_exact(tmp_path):
     import os
     import signal
 
-    straight = fit(_cfg(tmp_path, run_name="a", max_steps=30))
+    fit(_cfg(tmp_path, run_name="a", max_steps=30))
 
     def ctrl_c(step, _):
         if step == 17:
@@ -278,7 +278,9 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
     trainer = Trainer(cfg)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.run()
-    update = torch.stack([(p.detach() - b).norm() for p, b in zip(trainer.model.parameters(), before)]).norm()
+    update = torch.stack(
+        [(p.detach() - b).norm() for p, b in zip(trainer.model.parameters(), before, strict=True)]
+    ).norm()
     assert update == pytest.approx(clip, rel=1e-3)
 
 

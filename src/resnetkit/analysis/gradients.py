@@ -70,7 +70,7 @@ def layer_gradients(
             raise ValueError(f"conv weights without requires_grad have no gradient: {', '.join(frozen)}")
         loss = F.cross_entropy(logits, labels.to(device))
         grads = torch.autograd.grad(loss, [conv.weight for _, conv in convs])
-    return [LayerGradient(name, i, float(g.norm())) for i, ((name, _), g) in enumerate(zip(convs, grads))]
+    return [LayerGradient(name, i, float(g.norm())) for i, ((name, _), g) in enumerate(zip(convs, grads, strict=True))]
 
 
 def gradient_spread(norms: Iterable[float | LayerGradient]) -> float:

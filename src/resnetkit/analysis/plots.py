@@ -20,7 +20,7 @@ _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab
 
 
 def line_style(residual: bool) -> dict:
-    return dict(linestyle="-" if residual else "--", linewidth=1.6 if residual else 1.3)
+    return {"linestyle": "-" if residual else "--", "linewidth": 1.6 if residual else 1.3}
 
 
 class DepthColours:

@@ -39,7 +39,7 @@ def _predict(args: argparse.Namespace) -> int:
     for p in predictions:
         top = "   ".join(
             f"{n if n is not None else c} {100 * pr:.1f}%"
-            for c, n, pr in zip(p.classes, p.names or [None] * len(p.classes), p.probs)
+            for c, n, pr in zip(p.classes, p.names or [None] * len(p.classes), p.probs, strict=True)
         )
         print(f"{p.image}: {top}")
     return 0

@@ -211,7 +211,8 @@ def judge(runs: list[TwinRun]) -> tuple[bool | None, bool | None, list[str]]:
             else "The deeper ResNet trains worse too."
         ),
         f"Shortcuts at depth {hi}: resnet{hi} {pct(r_hi.final_train_error)} against plain{hi} "
-        f"{pct(p_hi.final_train_error)} training error ({100 * (p_hi.final_train_error - r_hi.final_train_error):+.2f} points "
+        f"{pct(p_hi.final_train_error)} training error "
+        f"({100 * (p_hi.final_train_error - r_hi.final_train_error):+.2f} points "
         "in the ResNet's favour).",
     ]
     if degradation and resolved:

@@ -21,7 +21,7 @@ def plot_degradation(result: DegradationResult, path: str | os.PathLike) -> Path
         c, style = colour(run.depth), line_style(run.residual)
         for ax, curve in ((train_ax, run.train_curve), (test_ax, run.test_curve)):
             if curve:
-                steps, err = zip(*curve)
+                steps, err = zip(*curve, strict=True)
                 ax.plot(steps, [100 * e for e in err], color=c, label=f"{run.model} ({100 * err[-1]:.2f}%)", **style)
     # Zoom on where the nets end (the first iterations, near chance, would flatten everything else), as Fig. 6 does.
     top = min(100.0, 250 * max(max(r.final_train_error, r.final_test_error) for r in result.runs))

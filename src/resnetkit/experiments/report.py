@@ -48,11 +48,13 @@ def _report(result: DegradationResult, command: str | None) -> str:
         f"# Degradation experiment on {result.data}: plain nets against ResNets",
         "",
         f"He et al. 2015 (arXiv:1512.03385), §4.2 and Fig. 6: nets of depths {', '.join(map(str, result.depths))}, "
-        f"with and without shortcuts, trained with the `{result.recipe}` recipe for {result.epochs} epochs, seed {result.seed}.",
+        f"with and without shortcuts, trained with the `{result.recipe}` recipe for {result.epochs} epochs, "
+        f"seed {result.seed}.",
         "",
         *([f"Command: `{command}`", ""] if command else []),
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('threads')} threads), device {m.get('device')}, "
-        f"precision {m.get('precision')}, torch {m.get('torch')}. Training and evaluation took {minutes:.0f} min in all.",
+        f"precision {m.get('precision')}, torch {m.get('torch')}. "
+        f"Training and evaluation took {minutes:.0f} min in all.",
         "",
         "![training and test error](curves.png)",
         "",

@@ -26,7 +26,7 @@ class Prediction:
             "image": self.image,
             "top": [
                 {"class": c, "name": self.names[i] if self.names else None, "prob": p}
-                for i, (c, p) in enumerate(zip(self.classes, self.probs))
+                for i, (c, p) in enumerate(zip(self.classes, self.probs, strict=True))
             ],
         }
 
@@ -49,6 +49,6 @@ def predict(
     for start in range(0, len(paths), batch_size):
         chunk = list(paths[start : start + batch_size])
         probs, classes = model_logits(model, load_images(chunk, model), tta).float().softmax(1).topk(k, dim=1)
-        for path, c, p in zip(chunk, classes.tolist(), probs.tolist()):
+        for path, c, p in zip(chunk, classes.tolist(), probs.tolist(), strict=True):
             out.append(Prediction(str(path), c, [names[i] for i in c] if names else None, p))
     return out

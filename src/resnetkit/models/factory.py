@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Sequence
+from typing import Any, Literal, overload
 
-from torch import nn
-
+from .base import ResNetBase
 from .features import FeatureListNet
 from .registry import get_pretrained_cfg, model_entrypoint, model_family, split_model_name
 from .weights import load_weights
@@ -22,6 +22,33 @@ def model_options(name: str) -> list[str]:
     return [p for p in params if p not in _NOT_OVERRIDES]
 
 
+@overload
+def create_model(
+    model_name: str,
+    pretrained: bool = ...,
+    num_classes: int | None = ...,
+    in_chans: int | None = ...,
+    features_only: Literal[False] = ...,
+    out_indices: None = ...,
+    weights: str | os.PathLike[str] | None = ...,
+    **overrides: Any,
+) -> ResNetBase: ...
+
+
+@overload
+def create_model(
+    model_name: str,
+    pretrained: bool = ...,
+    num_classes: int | None = ...,
+    in_chans: int | None = ...,
+    *,
+    features_only: Literal[True],
+    out_indices: Sequence[int] | None = ...,
+    weights: str | os.PathLike[str] | None = ...,
+    **overrides: Any,
+) -> FeatureListNet: ...
+
+
 def create_model(
     model_name: str,
     pretrained: bool = False,
@@ -29,9 +56,9 @@ def create_model(
     in_chans: int | None = None,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
-    weights: str | os.PathLike | None = None,
-    **overrides,
-) -> nn.Module:
+    weights: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> ResNetBase | FeatureListNet:
     """Build a registered model.
 
     ``model_name`` may carry a pretrained tag (``"resnet20.fashion_mnist"``). ``num_classes``

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
 from .base import ResNetBase
 from .blocks import ResidualUnit
 from .layers import LayerFn

@@ -8,19 +8,21 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
+from .base import ResNetBase
+
+Builder = Callable[..., ResNetBase]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-_builders: dict[str, Callable[..., nn.Module]] = {}
-_families: dict[str, type[nn.Module]] = {}
+_builders: dict[str, Builder] = {}
+_families: dict[str, type[ResNetBase]] = {}
 
 
-def register_model(family: type[nn.Module]) -> Callable:
+def register_model(family: type[ResNetBase]) -> Callable[[Builder], Builder]:
     """Register a builder under its function name; ``family`` is the class it builds, whose
     constructor arguments are the overrides ``create_model`` accepts."""
 
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def wrap(fn: Builder) -> Builder:
         if fn.__name__ in _builders:
             raise ValueError(f"model {fn.__name__!r} is registered twice")
         _builders[fn.__name__] = fn
@@ -43,12 +45,12 @@ def _check_known(name: str) -> None:
         raise ValueError(f"unknown model {name!r}{hint}")
 
 
-def model_entrypoint(name: str) -> Callable[..., nn.Module]:
+def model_entrypoint(name: str) -> Builder:
     _check_known(name)
     return _builders[name]
 
 
-def model_family(name: str) -> type[nn.Module]:
+def model_family(name: str) -> type[ResNetBase]:
     _check_known(name)
     return _families[name]
 
@@ -80,7 +82,8 @@ def get_pretrained_cfg(name: str, tag: str | None) -> dict:
     tags = [t for t in list_pretrained() if split_model_name(t)[0] == name]
     if not tags:
         raise ValueError(
-            f"no pretrained weights ship with resnetkit for {name!r} (shipped: {', '.join(list_pretrained()) or 'none'}); "
+            f"no pretrained weights ship with resnetkit for {name!r} "
+            f"(shipped: {', '.join(list_pretrained()) or 'none'}); "
             "load your own with create_model(..., weights='file.safetensors')"
         )
     full = f"{name}.{tag}" if tag else tags[0]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-from .base import FeatureInfo, ResNetBase, build_stages
-from .layers import LayerFn, get_act_layer, get_norm_layer
-from .stem import stem_layers
+from .base import ResNetBase
+from .blocks import ResidualUnit
+from .layers import LayerFn
 
 
 class ResNet(ResNetBase):

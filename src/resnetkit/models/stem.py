@@ -49,6 +49,6 @@ def stem_layers(
         children["act1"] = act_layer()
         feature = "act1"
     if stem_type == "cifar":
-        return children, 1, dict(num_chs=out_chs, reduction=1, module=feature)
+        return children, 1, {"num_chs": out_chs, "reduction": 1, "module": feature}
     children["maxpool"] = nn.MaxPool2d(3, stride=2, padding=1)
-    return children, 4, dict(num_chs=out_chs, reduction=2, module=feature)
+    return children, 4, {"num_chs": out_chs, "reduction": 2, "module": feature}

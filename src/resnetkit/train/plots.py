@@ -35,7 +35,7 @@ def plot_curves(
             (last["epoch"], 100 * (1 - last["eval_" + metric])),
             textcoords="offset points",
             xytext=(-60, 20),
-            arrowprops=dict(arrowstyle="->"),
+            arrowprops={"arrowstyle": "->"},
         )
     ax.set(title=f"{metric} error", xlabel="epoch", ylabel="error (%)")
     ax.set_yscale("log")

@@ -4,6 +4,7 @@ that is a no-op unless fp16 needs it."""
 from __future__ import annotations
 
 import contextlib
+from typing import ClassVar
 
 import torch
 
@@ -30,7 +31,7 @@ class Precision:
     """``auto``: bf16 autocast on CUDA with bf16 (else fp16 + loss scaling) and on CPUs with native
     bf16, fp32 elsewhere. Weights, optimizer state and the loss stay fp32 in every mode."""
 
-    DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    DTYPES: ClassVar[dict[str, torch.dtype]] = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
     def __init__(self, mode: str, device: torch.device):
         if mode not in ("auto", *self.DTYPES):
