@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models import ResNetBase
 from .inputs import model_device
 from .state import preserved_state
 
@@ -48,7 +49,7 @@ def _targets(classes: int | Sequence[int] | None, logits: torch.Tensor) -> torch
 
 
 def grad_cam(
-    model: nn.Module,
+    model: ResNetBase,
     images: torch.Tensor,
     target_layer: str | None = None,
     classes: int | Sequence[int] | None = None,

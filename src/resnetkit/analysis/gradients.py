@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import create_model
+from ..models import ResNetBase, create_model
 from .inputs import model_device, random_batch
 from .shattered import GradientCorrelation, gradient_correlation
 from .state import preserved_state
@@ -25,7 +25,7 @@ class LayerGradient:
 
 
 def _forward_recording_convs(
-    model: nn.Module, images: torch.Tensor
+    model: ResNetBase, images: torch.Tensor
 ) -> tuple[torch.Tensor, list[tuple[str, nn.Conv2d]]]:
     names = {id(m): n for n, m in model.named_modules()}
     order: dict[int, tuple[str, nn.Conv2d]] = {}
@@ -43,7 +43,7 @@ def _forward_recording_convs(
 
 
 def layer_gradients(
-    model: nn.Module,
+    model: ResNetBase,
     images: torch.Tensor | None = None,
     labels: torch.Tensor | None = None,
     *,
@@ -75,7 +75,7 @@ def layer_gradients(
 
 def gradient_spread(norms: Iterable[float | LayerGradient]) -> float:
     """Largest / smallest per-layer gradient norm: 1 when every layer learns at the same pace."""
-    values = [float(getattr(n, "norm", n)) for n in norms]
+    values = [n.norm if isinstance(n, LayerGradient) else float(n) for n in norms]
     if not values:
         raise ValueError("gradient_spread of no layers")
     smallest = min(values)
@@ -120,13 +120,13 @@ def _no_norm(num_channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def model_at_init(name: str, norm: bool = True) -> nn.Module:
+def model_at_init(name: str, norm: bool = True) -> ResNetBase:
     """A freshly built registered model; ``norm=False`` replaces every BN by an identity."""
-    return create_model(name, **({} if norm else {"norm_layer": _no_norm}))
+    return create_model(name) if norm else create_model(name, norm_layer=_no_norm)
 
 
 def measure_gradients(
-    model: nn.Module,
+    model: ResNetBase,
     label: str,
     probe: GradientProbe | None = None,
     seed: int = 0,

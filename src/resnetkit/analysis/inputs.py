@@ -5,18 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models import ResNetBase
+
 
 def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def in_chans(model: nn.Module) -> int:
+def in_chans(model: ResNetBase) -> int:
     """Input channels, read from the first conv that the model names (``model.first_conv``)."""
-    return model.get_submodule(model.first_conv).in_channels
+    return model.in_chans
 
 
 def random_batch(
-    model: nn.Module,
+    model: ResNetBase,
     batch_size: int,
     image_size: int,
     generator: torch.Generator,

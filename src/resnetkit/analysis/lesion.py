@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..models import ResidualUnit, ResNetBase
 from .inputs import model_device
 from .state import preserved_state
 from .units import is_residual, named_units
@@ -34,7 +35,8 @@ class LesionReport:
     units: list[UnitLesion] = field(default_factory=list)
 
 
-def _bypass(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+def _bypass(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
+    assert isinstance(module, ResidualUnit)  # hooked on model.blocks() only
     short = module.forward_shortcut(args[0])
     if short.shape != out.shape:
         raise ValueError(
@@ -44,7 +46,7 @@ def _bypass(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def _removed(model: nn.Module, indices: Iterable[int]):
+def _removed(model: ResNetBase, indices: Iterable[int]):
     """Each unit in ``indices`` outputs its shortcut path (``forward_shortcut``) instead of its
     sum; removing the hooks restores the model exactly, also when evaluation fails."""
     units = model.blocks()
@@ -74,13 +76,13 @@ def accuracy(model: nn.Module, data: Batches) -> float:
     return correct / total
 
 
-def accuracy_without(model: nn.Module, data: Batches, units: Sequence[int]) -> float:
+def accuracy_without(model: ResNetBase, data: Batches, units: Sequence[int]) -> float:
     """Accuracy with the units at these positions of ``model.blocks()`` removed together."""
     with _removed(model, units):
         return accuracy(model, data)
 
 
-def _reshaping_plain_units(model: nn.Module, data: Batches) -> set[int]:
+def _reshaping_plain_units(model: ResNetBase, data: Batches) -> set[int]:
     """Units without a shortcut whose output shape differs from their input's: nothing can stand in."""
     units = model.blocks()
     reshaping: set[int] = set()
@@ -103,7 +105,7 @@ def _reshaping_plain_units(model: nn.Module, data: Batches) -> set[int]:
     return reshaping
 
 
-def lesion_study(model: nn.Module, data: Batches) -> LesionReport:
+def lesion_study(model: ResNetBase, data: Batches) -> LesionReport:
     """Baseline accuracy, then the accuracy with each unit removed in turn (Veit et al. 2016, Fig. 3)."""
     _check_reiterable(data)
     report = LesionReport(baseline=accuracy(model, data), residual=is_residual(model))

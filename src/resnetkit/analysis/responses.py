@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from ..models import ResNetBase
 from .inputs import model_device
 from .state import preserved_state
 from .units import is_residual, named_units
@@ -28,7 +28,7 @@ class ResponseProfile:
         return sorted(self.std, reverse=True)
 
 
-def layer_responses(model: nn.Module, images: torch.Tensor) -> ResponseProfile:
+def layer_responses(model: ResNetBase, images: torch.Tensor) -> ResponseProfile:
     """Responses on a batch of ``images``, in eval mode (the model's modes are restored)."""
     units = named_units(model)
     outputs: dict[str, torch.Tensor] = {}

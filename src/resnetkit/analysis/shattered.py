@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..models import ResNetBase
 from .inputs import in_chans, input_line, model_device
 from .state import bn_calibrated, preserved_state
 
@@ -56,7 +57,7 @@ def autocorrelation(grads: torch.Tensor, max_lag: int) -> list[float]:
 
 
 def gradient_correlation(
-    model: nn.Module,
+    model: ResNetBase,
     endpoints: tuple[torch.Tensor, torch.Tensor] | None = None,
     *,
     n_points: int = 256,

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from ..data import ImageDataset, load_dataset
+from ..models import ResNetBase
 
 
 def model_card(model: nn.Module) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def trained_tta_flip(model: nn.Module) -> bool:
 
 
 def model_dataset(
-    model: nn.Module,
+    model: ResNetBase,
     data: str | None = None,
     data_dir: str | None = None,
     split: str = "test",

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import WeightsError, create_model, is_model, load_weights, read_state_dict
+from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict
 from .checkpoint import checkpoint_weights, is_checkpoint, load_checkpoint
 from .runs import run_checkpoint
 
@@ -25,7 +25,7 @@ def _resolve_path(source: Source) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_model(source: Source, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(source: Source, device: str | torch.device = "cpu") -> ResNetBase:
     """A model in eval mode from ``"resnet20.fashion_mnist"`` (shipped weights), a training
     checkpoint or run folder, or a ``.safetensors`` file saved by resnetkit (its metadata holds the
     model config). ``model.pretrained_cfg`` then holds the dataset's classes, mean, std and size."""
@@ -48,7 +48,7 @@ def load_model(source: Source, device: str | torch.device = "cpu") -> nn.Module:
     return model.to(device).eval()
 
 
-def _build(model_cfg: dict[str, Any], path: Path) -> nn.Module:
+def _build(model_cfg: dict[str, Any], path: Path) -> ResNetBase:
     cfg = dict(model_cfg)
     name = cfg.pop("name", None)
     if not name:

@@ -71,7 +71,7 @@ class RunLog:
         self.path, self.enabled = path, enabled
         self.rows: list[dict] = []  # metrics.csv: one per epoch
         self.step_rows: list[dict] = []  # steps.csv: one per log_every steps
-        self._tb = None
+        self._tb: Any = None  # a SummaryWriter, made on first use (tensorboard is optional)
         self._tensorboard = enabled and tensorboard
         self._purge_step = purge_step
 

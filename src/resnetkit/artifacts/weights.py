@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import WeightsError
+from ..models import ResNetBase, WeightsError
 from .atomic import atomic_write
 
 
@@ -35,7 +35,7 @@ def save_weights(
     raise WeightsError(f"{path}: unknown weights format (use .safetensors, .pth or .pt)")
 
 
-def export_weights(model: nn.Module, path: str | os.PathLike[str], dataset: Mapping[str, Any] | None = None) -> Path:
+def export_weights(model: ResNetBase, path: str | os.PathLike[str], dataset: Mapping[str, Any] | None = None) -> Path:
     """Save weights as safetensors with the model config (and dataset facts) in the metadata, so
     ``load_model`` needs nothing else."""
     facts = dataset if dataset is not None else getattr(model, "pretrained_cfg", {})

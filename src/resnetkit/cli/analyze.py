@@ -147,12 +147,13 @@ def _lesion(args: argparse.Namespace) -> int:
         if args.images:
             ds = sample_subset(ds, args.images)
         reports[label] = report = lesion_study(model, eval_loader(ds, 500))
-        drops = [u.drop for u in report.units if u.drop is not None]
-        worst = max((u for u in report.units if u.drop is not None), key=lambda u: u.drop, default=None)
+        removable = [(u.drop, u.unit) for u in report.units if u.drop is not None]
+        drops = [drop for drop, _ in removable]
+        worst = max(removable, default=None)
         print(
             f"{label}: baseline {100 * report.baseline:.2f}%; removing one unit costs "
             f"{100 * sum(drops) / max(len(drops), 1):.2f} points on average"
-            + (f", at most {100 * worst.drop:.2f} ({worst.unit})" if worst else "")
+            + (f", at most {100 * worst[0]:.2f} ({worst[1]})" if worst else "")
             + (
                 f"; {len(report.units) - len(drops)} unit(s) cannot be removed"
                 if len(drops) < len(report.units)

@@ -38,8 +38,8 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     for p in predictions:
         top = "   ".join(
-            f"{n if n is not None else c} {100 * pr:.1f}%"
-            for c, n, pr in zip(p.classes, p.names or [None] * len(p.classes), p.probs, strict=True)
+            f"{n} {100 * pr:.1f}%"
+            for c, n, pr in zip(p.classes, p.names or [str(c) for c in p.classes], p.probs, strict=True)
         )
         print(f"{p.image}: {top}")
     return 0

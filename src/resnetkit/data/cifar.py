@@ -8,6 +8,7 @@ a uint8 (N, 3072) array of planar RGB 32x32 images, and `labels` (CIFAR-10) or `
 from __future__ import annotations
 
 import codecs
+import importlib
 import io
 import pickle
 import tarfile
@@ -20,12 +21,20 @@ import torch
 
 from .errors import DatasetError
 
-try:
-    from numpy._core.multiarray import _reconstruct, scalar
-    from numpy._core.numeric import _frombuffer
-except ImportError:  # numpy < 2
-    from numpy.core.multiarray import _reconstruct, scalar
-    from numpy.core.numeric import _frombuffer
+
+def _numpy_internal(module: str, name: str) -> Any:
+    """What old pickles of arrays call by name: numpy 2 moved ``numpy.core`` to ``numpy._core``."""
+    for package in ("numpy._core", "numpy.core"):
+        try:
+            return getattr(importlib.import_module(f"{package}.{module}"), name)
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(f"numpy has no {module}.{name}")
+
+
+_reconstruct = _numpy_internal("multiarray", "_reconstruct")
+scalar = _numpy_internal("multiarray", "scalar")
+_frombuffer = _numpy_internal("numeric", "_frombuffer")
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,10 @@ def _read_members(source: Path, layout: CifarLayout, names: tuple[str, ...]) -> 
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 if member.name in wanted and member.isfile():
-                    data = tar.extractfile(member).read()
+                    extracted = tar.extractfile(member)
+                    if extracted is None:  # isfile() says it is a file, so tarfile gives its contents
+                        continue
+                    data = extracted.read()
                     found[wanted[member.name]] = _unpickle(data, Path(f"{archive}:{member.name}"))
     except (tarfile.TarError, OSError, EOFError) as e:
         raise DatasetError(f"{archive}: corrupt or truncated archive ({e})") from e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -127,11 +128,23 @@ class StreamingLoader(DataLoader):
     """A DataLoader whose `set_epoch` reseeds its DistributedSampler, like `InMemoryLoader`'s."""
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
+        if isinstance(self.sampler, (DistributedSampler, EvalShardSampler)):
+            self.sampler.set_epoch(epoch)
+
+
+class NormalizedDataset(Protocol):
+    """A map-style dataset of (uint8 image, label) that knows its normalization."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]: ...
 
 
 def make_streaming_loader(
-    dataset: Dataset,
+    dataset: NormalizedDataset,
     batch_size: int,
     shuffle: bool = False,
     num_workers: int = 0,
@@ -148,12 +161,15 @@ def make_streaming_loader(
     which the DataLoader seeds per worker from `seed + rank`. `even_shards=False` (evaluation)
     gives every sample to exactly one rank instead, as `InMemoryLoader` does.
     """
+    sampler: Sampler[int]
     if even_shards:
-        sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True)
+        sampler = DistributedSampler(
+            cast(Dataset, dataset), world_size, rank, shuffle=shuffle, seed=seed, drop_last=True
+        )
     else:
         sampler = EvalShardSampler(len(dataset), rank, world_size)
     return StreamingLoader(
-        dataset,
+        cast(Dataset, dataset),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
@@ -166,7 +182,7 @@ def make_streaming_loader(
 
 
 def eval_loader(
-    ds: InMemoryDataset | Dataset, batch_size: int, device: torch.device | str = "cpu", workers: int = 2
+    ds: InMemoryDataset | NormalizedDataset, batch_size: int, device: torch.device | str = "cpu", workers: int = 2
 ) -> InMemoryLoader | StreamingLoader:
     """Batches of (normalized images, labels) in order, without augmentation."""
     if isinstance(ds, InMemoryDataset):

@@ -55,7 +55,7 @@ class InMemoryDataset:
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return tuple(self.images.shape[-2:])
+        return (int(self.images.shape[-2]), int(self.images.shape[-1]))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -43,7 +43,7 @@ def random_resized_crop(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """A random box of `scale` of the area and `ratio` aspect, resized to (size, size)."""
-    top, left, h, w = _random_box(*image.shape[-2:], scale, ratio, generator)
+    top, left, h, w = _random_box(image.shape[-2], image.shape[-1], scale, ratio, generator)
     return resize(image[..., top : top + h, left : left + w], (size, size))
 
 

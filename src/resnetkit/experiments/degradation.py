@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def experiment_config(
 def train_or_reuse(cfg: TrainConfig) -> Path:
     """Train ``cfg`` into ``out/run_name``; a finished run there is reused and an interrupted one
     resumed, so an experiment stopped halfway loses no work. A run made with other settings is an error."""
+    assert cfg.run_name is not None, "experiment_config names every run"
     run_dir = Path(cfg.out) / cfg.run_name
     saved = run_dir / "config.yaml"
     if saved.is_file():
@@ -148,7 +150,7 @@ def read_twin(run_dir: Path, model: str, depth: int, residual: bool) -> TwinRun:
 
 def run_degradation(
     data: str = "fashion-mnist",
-    depths: list[int] = (20, 56),
+    depths: Sequence[int] = (20, 56),
     epochs: int = 10,
     seed: int = 0,
     out: str | os.PathLike = "runs/degradation",

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..artifacts import atomic_write_text, load_model, model_dataset, trained_tta_flip
 from ..data import eval_loader
+from ..models import ResNetBase
 from ..tasks import evaluate
 from ..train.precision import Precision, resolve_device
 
@@ -46,7 +46,7 @@ def evaluate_source(
 
 
 def evaluate_model(
-    model: nn.Module,
+    model: ResNetBase,
     *,
     data: str | None = None,
     data_dir: str | None = None,

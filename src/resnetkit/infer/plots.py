@@ -28,7 +28,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], classes: list[str], path:
                     ax.text(
                         j,
                         i,
-                        int(cm[i, j]),
+                        str(int(cm[i, j])),
                         ha="center",
                         va="center",
                         fontsize=7,

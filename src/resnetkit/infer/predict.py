@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..artifacts import trained_tta_flip
+from ..models import ResNetBase
 from ..tasks import model_logits
 from .preprocess import load_images
 
@@ -33,7 +33,7 @@ class Prediction:
 
 @torch.inference_mode()
 def predict(
-    model: nn.Module,
+    model: ResNetBase,
     paths: Sequence[str | os.PathLike],
     top_k: int = 5,
     tta_flip: bool | None = None,

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..data import read_image
 from ..data.folder import IMAGENET_MEAN, IMAGENET_STD
 from ..data.transforms import center_crop, resize, resize_shorter
+from ..models import ResNetBase
 
 
 @dataclass(frozen=True)
@@ -23,14 +23,15 @@ class InputSpec:
     std: tuple[float, ...]
 
 
-def input_spec(model: nn.Module) -> InputSpec:
+def input_spec(model: ResNetBase) -> InputSpec:
     """What ``model`` was trained on; a model without that record (freshly built) gets its own
     channel count, 224x224 (32x32 for CIFAR layouts) and ImageNet statistics."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
-    chans = cfg.get("in_chans") or model.get_submodule(model.first_conv).in_channels
+    chans = int(cfg.get("in_chans") or model.in_chans)
     default_side = 32 if model.feature_info[0]["reduction"] == 1 else 224
     size = tuple(cfg.get("image_size") or (default_side, default_side))
-    mean, std = cfg.get("mean"), cfg.get("std")
+    mean: Sequence[float] = cfg.get("mean") or ()
+    std: Sequence[float] = cfg.get("std") or ()
     if not mean:
         gray = chans == 1
         mean = (sum(IMAGENET_MEAN) / 3,) if gray else IMAGENET_MEAN
@@ -40,7 +41,7 @@ def input_spec(model: nn.Module) -> InputSpec:
     return InputSpec(chans, (int(size[0]), int(size[1])), tuple(mean), tuple(std))
 
 
-def load_images(paths: Sequence[str | os.PathLike], model: nn.Module) -> torch.Tensor:
+def load_images(paths: Sequence[str | os.PathLike], model: ResNetBase) -> torch.Tensor:
     """Normalized float images (N, C, H, W) for ``model``: converted to its channels, the shorter
     side resized to its input size and the centre cropped (as evaluation of image folders does)."""
     if not paths:

@@ -2,7 +2,7 @@
 
 from . import zoo  # noqa: F401  (registers every builder)
 from .base import FeatureInfo, ResNetBase
-from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ResidualUnit
 from .factory import create_model, model_options
 from .features import FeatureListNet
 from .layers import DropPath, GroupNorm, PadShortcut
@@ -32,6 +32,7 @@ __all__ = [
     "PreActResNet",
     "ResNet",
     "ResNetBase",
+    "ResidualUnit",
     "WeightsError",
     "adapt_input_conv",
     "clean_state_dict",

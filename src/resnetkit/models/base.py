@@ -182,6 +182,13 @@ class ResNetBase(nn.Module):
         self.reset_classifier(num_classes)
         self.init_weights(zero_init_residual)
 
+    @property
+    def in_chans(self) -> int:
+        """Input channels, read from the first conv (``first_conv``)."""
+        conv = self.get_submodule(self.first_conv)
+        assert isinstance(conv, nn.Conv2d)
+        return conv.in_channels
+
     def trunk(self) -> list[tuple[str, nn.Module]]:
         """The modules ``forward_features`` runs, in its order: stem, stages, final norm."""
         return [(name, self.get_submodule(name)) for name in (*self.stem_names, *self.stage_names, *self.tail_names)]

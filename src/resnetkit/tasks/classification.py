@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageDataset, InMemoryDataset, dataset_splits, load_dataset
-from ..models import create_model
+from ..models import ResNetBase, create_model
 from .base import Autocast, Batch, Reduce, Task
 
 
@@ -153,4 +153,5 @@ class Classification(Task):
         autocast: Autocast | None = None,
         reduce: Reduce | None = None,
     ) -> EvalResult:
-        return evaluate(model, loader, model.num_classes, autocast, self.tta_flip, device, reduce)
+        num_classes = int(cast(ResNetBase, model).num_classes)
+        return evaluate(model, loader, num_classes, autocast, self.tta_flip, device, reduce)

@@ -194,7 +194,9 @@ class Trainer:
         self.model = build_model(cfg, self.data.meta, self.task)
         if cfg.sync_bn and self.ctx.enabled:
             self.model = convert_sync_batchnorm(self.model, self.device)
-        self.model.to(self.device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
+        memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
+        # nn.Module.to takes memory_format (documented); PyTorch's stubs leave it out.
+        self.model.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
         torch.manual_seed(cfg.seed + 1 + self.ctx.rank)  # per-rank stream for dropout / stochastic depth
 
         steps_per_epoch = len(self.data.train)

@@ -15,7 +15,8 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
     Tricks, He et al. 2019, §3.1 "no bias decay"); the paper decays everything."""
     if decay_norm_and_bias:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
