@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     # Under torchrun only global rank 0 reports progress; the others speak only to warn.
     quiet = os.environ.get("RANK", "0") != "0"
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
-    from ..data import DatasetError, set_max_image_pixels
+    from ..data import DatasetError, max_image_pixels, set_max_image_pixels
 
+    limit = max_image_pixels()
     try:
         if getattr(args, "max_image_pixels", None) is not None:
             set_max_image_pixels(args.max_image_pixels)
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error(args.command, str(e))
     except OSError as e:  # the machine said no (a full disk, a read-only folder, a missing file)
         return _error(args.command, _os_error(e))
+    finally:
+        set_max_image_pixels(limit)  # main() called from Python leaves the process as it found it
 
 
 def _error(command: str, message: str) -> int:
