@@ -3,26 +3,30 @@ dataset facts and training config): the data it belongs to and how its training 
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import Any, Protocol
 
 from ..data import ImageDataset, load_dataset
-from ..models import ResNetBase
 
 
-def model_card(model: nn.Module) -> dict[str, Any]:
+class CardHolder(Protocol):
+    """A model that knows what it was trained on: a ResNet, or an exported file's runner."""
+
+    num_classes: int
+    pretrained_cfg: dict[str, Any]
+
+
+def model_card(model: object) -> dict[str, Any]:
     return getattr(model, "pretrained_cfg", None) or {}
 
 
-def trained_tta_flip(model: nn.Module) -> bool:
+def trained_tta_flip(model: object) -> bool:
     """Whether the model's own training evaluated it with flip TTA (the recipe's protocol, which
     ``eval`` and ``predict`` repeat unless told otherwise)."""
     return bool(model_card(model).get("training", {}).get("config", {}).get("tta_flip", False))
 
 
 def model_dataset(
-    model: ResNetBase,
+    model: CardHolder,
     data: str | None = None,
     data_dir: str | None = None,
     split: str = "test",

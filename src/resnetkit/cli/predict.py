@@ -27,12 +27,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..artifacts import load_model
-    from ..infer import predict
+    from ..infer import load_source, predict
 
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
-    predictions = predict(load_model(args.source), args.images, args.top_k, args.tta_flip)
+    predictions = predict(load_source(args.source), args.images, args.top_k, args.tta_flip)
     if args.json:
         print(json.dumps([p.as_dict() for p in predictions], indent=2))
         return 0

@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 
-from ..artifacts import atomic_write_text, load_model, model_dataset, trained_tta_flip
+from ..artifacts import atomic_write_text, model_dataset, trained_tta_flip
 from ..data import eval_loader
-from ..models import ResNetBase
 from ..tasks import evaluate
 from ..train.precision import Precision, resolve_device
+from .export import Classifier, load_source
 
 
 def evaluate_source(
@@ -27,12 +27,13 @@ def evaluate_source(
     precision: str = "auto",
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Top-1/top-5/per-class accuracy and confusion of ``source`` (tag, checkpoint, run folder or
-    resnetkit safetensors) on ``data`` (default: the dataset it was trained on), normalized with
-    the statistics it was trained with. ``tta_flip`` defaults to what its training did."""
+    """Top-1/top-5/per-class accuracy and confusion of ``source`` (tag, checkpoint, run folder,
+    resnetkit safetensors, or an exported ``.onnx`` run in ONNX Runtime) on ``data`` (default: the
+    dataset it was trained on), normalized with the statistics it was trained with. ``tta_flip``
+    defaults to what its training did."""
     dev = resolve_device(device)
     return evaluate_model(
-        load_model(source, device=dev),
+        load_source(source, device=dev),
         data=data,
         data_dir=data_dir,
         split=split,
@@ -46,7 +47,7 @@ def evaluate_source(
 
 
 def evaluate_model(
-    model: ResNetBase,
+    model: Classifier,
     *,
     data: str | None = None,
     data_dir: str | None = None,

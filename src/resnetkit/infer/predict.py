@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from ..artifacts import trained_tta_flip
-from ..models import ResNetBase
 from ..tasks import model_logits
+from .export import Classifier
 from .preprocess import load_images
 
 
@@ -33,8 +33,8 @@ class Prediction:
 
 @torch.inference_mode()
 def predict(
-    model: ResNetBase,
-    paths: Sequence[str | os.PathLike],
+    model: Classifier,
+    paths: Sequence[str | os.PathLike[str]],
     top_k: int = 5,
     tta_flip: bool | None = None,
     batch_size: int = 64,

@@ -12,7 +12,7 @@ import torch
 from ..data import read_image
 from ..data.folder import IMAGENET_MEAN, IMAGENET_STD
 from ..data.transforms import center_crop, resize, resize_shorter
-from ..models import ResNetBase
+from .export import Classifier
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,13 @@ class InputSpec:
     std: tuple[float, ...]
 
 
-def input_spec(model: ResNetBase) -> InputSpec:
+def input_spec(model: Classifier) -> InputSpec:
     """What ``model`` was trained on; a model without that record (freshly built) gets its own
     channel count, 224x224 (32x32 for CIFAR layouts) and ImageNet statistics."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     chans = int(cfg.get("in_chans") or model.in_chans)
-    default_side = 32 if model.feature_info[0]["reduction"] == 1 else 224
+    info = getattr(model, "feature_info", None)  # an exported file records its size instead
+    default_side = 32 if info and info[0]["reduction"] == 1 else 224
     size = tuple(cfg.get("image_size") or (default_side, default_side))
     mean: Sequence[float] = cfg.get("mean") or ()
     std: Sequence[float] = cfg.get("std") or ()
@@ -41,7 +42,7 @@ def input_spec(model: ResNetBase) -> InputSpec:
     return InputSpec(chans, (int(size[0]), int(size[1])), tuple(mean), tuple(std))
 
 
-def load_images(paths: Sequence[str | os.PathLike], model: ResNetBase) -> torch.Tensor:
+def load_images(paths: Sequence[str | os.PathLike[str]], model: Classifier) -> torch.Tensor:
     """Normalized float images (N, C, H, W) for ``model``: converted to its channels, the shorter
     side resized to its input size and the centre cropped (as evaluation of image folders does)."""
     if not paths:

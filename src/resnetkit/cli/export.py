@@ -1,0 +1,63 @@
+"""``resnetkit export``: a trained model as ONNX, a torch.export program or TorchScript, kept only
+if it reproduces the model on real images."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .labels import source_label
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a trained model (ONNX, torch.export .pt2, TorchScript), checked against PyTorch",
+        description="The model is exported in eval mode with BatchNorm folded into the convolutions, a dynamic "
+        "batch dimension, and its preprocessing and class names stored in the file. It is then run on up to "
+        "--images of its own test images next to the PyTorch model in fp32; the file is kept only with 100%% "
+        "top-1 agreement and a largest logit difference within --rtol of the largest logit.",
+    )
+    p.add_argument(
+        "source", help="checkpoint (.pt), run folder, .safetensors from resnetkit, or tag (resnet20.fashion_mnist)"
+    )
+    p.add_argument("--format", default="onnx", choices=["onnx", "pt2", "torchscript"])
+    p.add_argument("-o", "--out", help="the file to write (default: NAME.onnx / .pt2 / .ts in the current folder)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
+    p.add_argument("--images", type=int, default=256, help="test images for the parity check (default: 256)")
+    p.add_argument(
+        "--rtol", type=float, default=1e-4, help="largest logit difference allowed, relative (default: 1e-4)"
+    )
+    p.add_argument(
+        "--features-only",
+        action="store_true",
+        help="export the backbone: one output per feature level (stem and stages), no head",
+    )
+    p.add_argument("--json", action="store_true", help="print the path and the parity figures as JSON")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..artifacts import ensure_writable, load_model
+    from ..infer import FORMATS, export_model
+    from ..infer.export import parity_inputs
+    from ..models import FeatureListNet
+
+    out = Path(args.out or source_label(args.source).replace("/", "-") + FORMATS[args.format])
+    ensure_writable(out.parent if str(out.parent) else Path("."), "-o")
+    if args.images < 1:
+        raise ValueError(f"--images {args.images}: must be at least 1")
+    classifier = load_model(args.source)
+    model = FeatureListNet(classifier, None) if args.features_only else classifier
+    inputs, real = parity_inputs(classifier, args.images)
+    path, parity = export_model(model, out, args.format, args.opset, inputs=inputs, rtol=args.rtol)
+    if not real:
+        parity = dataclasses.replace(parity, real=False)
+    if args.json:
+        print(json.dumps({"path": str(path), "format": args.format, **dataclasses.asdict(parity)}))
+        return 0
+    print(parity.line())
+    print(f"wrote {path}")
+    return 0
