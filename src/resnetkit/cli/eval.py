@@ -55,6 +55,9 @@ def _eval(args: argparse.Namespace) -> int:
         f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   "
         + ("with flip TTA (--no-tta-flip: without)" if report["tta_flip"] else "without TTA")
     )
+    print(
+        f"inference path: {report['path']}" + ("" if args.precision == "fp32" else " (--precision fp32: the reference)")
+    )
     width = max(len(c) for c in report["per_class"])
     print("per-class accuracy:")
     for name, acc in report["per_class"].items():

@@ -21,17 +21,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="average over the image and its mirror (default: as the model's training evaluated)",
     )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "bf16", "fp32"],
+        help="auto/bf16: the fast path (BN folded, channels_last, bf16 where the CPU has it); "
+        "fp32: the model as it is (an .onnx file runs in ONNX Runtime either way)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON list")
     add_max_image_pixels(p)
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..infer import load_source, predict
+    import sys
+
+    from ..infer import fast_path, load_source, path_of, predict
 
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
-    predictions = predict(load_source(args.source), args.images, args.top_k, args.tta_flip)
+    model = load_source(args.source)
+    runner = fast_path(model, args.precision) if args.precision != "fp32" else model
+    print(f"inference path: {path_of(runner)}", file=sys.stderr)
+    predictions = predict(runner, args.images, args.top_k, args.tta_flip)
     if args.json:
         print(json.dumps([p.as_dict() for p in predictions], indent=2))
         return 0

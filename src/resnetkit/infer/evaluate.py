@@ -12,8 +12,8 @@ import torch
 from ..artifacts import atomic_write_text, model_dataset, trained_tta_flip
 from ..data import eval_loader
 from ..tasks import evaluate
-from ..train.precision import Precision, resolve_device
-from .export import Classifier, load_source
+from ..train.precision import resolve_device
+from .optimize import Classifier, fast_path, load_source, path_of
 
 
 def evaluate_source(
@@ -59,15 +59,24 @@ def evaluate_model(
     device: torch.device | str = "cpu",
     source: str = "model",
 ) -> dict[str, Any]:
-    """``evaluate_source`` for a model already loaded (with ``pretrained_cfg`` saying its data)."""
+    """``evaluate_source`` for a model already loaded (with ``pretrained_cfg`` saying its data).
+    A PyTorch model runs the fast path (``optimize_for_inference``) unless ``precision="fp32"``,
+    which is the reference: the model as it is, in fp32. The report says which path ran."""
     dev = torch.device(device)
     ds = model_dataset(model, data, data_dir, split, source=source)
     data = data or model.pretrained_cfg["name"]
-    autocast = Precision(precision, dev).autocast
+    runner = fast_path(model, precision, dev) if precision != "fp32" else model
     tta_flip = trained_tta_flip(model) if tta_flip is None else tta_flip
-    result = evaluate(model, eval_loader(ds, batch_size, dev), model.num_classes, autocast, tta_flip, dev)
+    result = evaluate(runner, eval_loader(ds, batch_size, dev), model.num_classes, None, tta_flip, dev)
     classes = list(ds.classes)
-    report = {"source": source, "data": data, "split": split, "tta_flip": tta_flip, **result.as_dict(classes)}
+    report = {
+        "source": source,
+        "data": data,
+        "split": split,
+        "tta_flip": tta_flip,
+        "path": path_of(runner),
+        **result.as_dict(classes),
+    }
     if out is not None:
         from .plots import plot_confusion
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import load_model, model_card, model_dataset, trained_tta_flip
+from ..artifacts import model_card, model_dataset, trained_tta_flip
 from ..data import DatasetError, eval_loader, sample_subset
 from ..models import FeatureListNet, ResNetBase
 
@@ -259,25 +259,12 @@ def load_exported(path: str | os.PathLike[str]) -> OnnxClassifier:
     return OnnxClassifier(path)
 
 
-Classifier = ResNetBase | OnnxClassifier
-
-
-def load_source(source: str | os.PathLike[str], device: str | torch.device = "cpu") -> Classifier:
-    """What ``predict`` and ``eval`` run: an exported ``.onnx`` file in ONNX Runtime, or anything
-    ``load_model`` reads (tag, checkpoint, run folder, resnetkit safetensors) in PyTorch."""
-    if str(source).endswith(".onnx") and Path(source).is_file():
-        return OnnxClassifier(source)
-    return load_model(source, device=device)
-
-
 __all__ = [
     "FORMATS",
-    "Classifier",
     "ExportError",
     "OnnxClassifier",
     "Parity",
     "export_model",
     "fold_batchnorm",
     "load_exported",
-    "load_source",
 ]

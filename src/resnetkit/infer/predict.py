@@ -10,7 +10,7 @@ import torch
 
 from ..artifacts import trained_tta_flip
 from ..tasks import model_logits
-from .export import Classifier
+from .optimize import Classifier
 from .preprocess import load_images
 
 

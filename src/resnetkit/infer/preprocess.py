@@ -12,7 +12,7 @@ import torch
 from ..data import read_image
 from ..data.folder import IMAGENET_MEAN, IMAGENET_STD
 from ..data.transforms import center_crop, resize, resize_shorter
-from .export import Classifier
+from .optimize import Classifier
 
 
 @dataclass(frozen=True)

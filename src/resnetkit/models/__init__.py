@@ -5,7 +5,7 @@ from .base import FeatureInfo, ResNetBase
 from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ResidualUnit
 from .factory import create_model, model_options
 from .features import FeatureListNet
-from .layers import DropPath, GroupNorm, PadShortcut
+from .layers import DropPath, GroupNorm, PadShortcut, to_channels_last
 from .preact import PreActResNet
 from .registry import is_model, list_models, list_pretrained, register_model
 from .resnet import ResNet
@@ -45,4 +45,5 @@ __all__ = [
     "model_options",
     "read_state_dict",
     "register_model",
+    "to_channels_last",
 ]

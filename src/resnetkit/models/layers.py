@@ -21,6 +21,12 @@ def conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False)
 
 
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Convolution weights (and what the module holds) in channels_last, oneDNN's native layout."""
+    # nn.Module.to takes memory_format (documented); PyTorch's stubs leave it out.
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016, arXiv:1603.09382): drop a sample's whole residual branch."""
 
