@@ -180,10 +180,15 @@ def test_ctrl_c_stops_at_a_step_boundary_and_the_resume_is_exact(tmp_path):
         if step == 17:
             os.kill(os.getpid(), signal.SIGINT)  # a real signal, not an exception raised in a callback
 
-    with pytest.raises(TrainingInterrupted):
-        fit(_cfg(tmp_path, run_name="b", max_steps=30), callbacks=[ctrl_c])
-    assert load_checkpoint(tmp_path / "b")["step"] == 17
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    # As in a terminal (a shell's background job, CI's perhaps, starts with SIGINT ignored).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(TrainingInterrupted):
+            fit(_cfg(tmp_path, run_name="b", max_steps=30), callbacks=[ctrl_c])
+        assert load_checkpoint(tmp_path / "b")["step"] == 17
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    finally:
+        signal.signal(signal.SIGINT, before)
     fit(None, resume=tmp_path / "b")
     a, b = (load_checkpoint(tmp_path / r / "last.pt")["model"] for r in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -423,7 +423,9 @@ class Trainer:
             self._stop = signum
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # A signal the parent ignores (SIGINT in a shell's background job) stays ignored.
+        watched = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+        previous = {sig: signal.signal(sig, request_stop) for sig in watched}
         try:
             yield
         finally:
