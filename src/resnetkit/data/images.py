@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +49,25 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int 
     ``DatasetError`` naming the file."""
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
-    path = Path(path)
+    with _opened(Path(path)) as img:
+        if draft_size and img.format == "JPEG":
+            img.draft(mode, (draft_size, draft_size))
+        array = to_uint8(img, mode)
+    tensor = torch.from_numpy(np.array(array, dtype=np.uint8, copy=True))
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """The image at ``path`` with its size checked against the pixel limit; any failure, while
+    opening or while the caller decodes it, is one ``DatasetError`` that names the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                _check_size(img, path)
-                if draft_size and img.format == "JPEG":
-                    img.draft(mode, (draft_size, draft_size))
-                array = to_uint8(img, mode)
+                if img.width * img.height > _max_pixels:
+                    raise DatasetError(_too_large(path, img))
+                yield img
     except DatasetError:
         raise
     except Image.DecompressionBombError:
@@ -66,14 +77,6 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int 
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         reason = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else str(e) or type(e).__name__
         raise DatasetError(f"{path}: unreadable image ({reason})") from None
-    tensor = torch.from_numpy(np.array(array, dtype=np.uint8, copy=True))
-    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-
-
-def _check_size(img: Image.Image, path: Path) -> None:
-    pixels = img.width * img.height
-    if pixels > _max_pixels:
-        raise DatasetError(_too_large(path, img))
 
 
 def _too_large(path: Path, img: Image.Image | None) -> str:
@@ -125,23 +128,14 @@ def check_image(path: str | os.PathLike[str]) -> str | None:
     Pillow's ``verify`` (chunk checksums, truncation). Decoding in full is what training does."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                _check_size(img, path)
-                if img.format == "JPEG":
-                    img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
-                    img.load()
-                else:
-                    img.verify()
+        with _opened(path) as img:
+            if img.format == "JPEG":
+                img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+                img.load()
+            else:
+                img.verify()
     except DatasetError as e:
-        return str(e).removeprefix(f"{path}").lstrip(": ").strip() or "too large"
-    except Image.DecompressionBombError:
-        return "too large (a possible decompression bomb; see --max-image-pixels)"
-    except UnidentifiedImageError:
-        return "not an image Pillow can read"
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        return str(e) or type(e).__name__
+        return str(e).removeprefix(str(path)).removeprefix(":").strip()
     return None
 
 
