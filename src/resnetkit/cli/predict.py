@@ -42,8 +42,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
     model = load_source(args.source)
     runner = fast_path(model, args.precision) if args.precision != "fp32" else model
-    print(f"inference path: {path_of(runner)}", file=sys.stderr)
     predictions = predict(runner, args.images, args.top_k, args.tta_flip)
+    print(f"inference path: {path_of(runner)}", file=sys.stderr)
     if args.json:
         print(json.dumps([p.as_dict() for p in predictions], indent=2))
         return 0
