@@ -1,4 +1,5 @@
-"""Time to a test accuracy on Fashion-MNIST (default 94%), read from a run's metrics.csv.
+"""Time to a test accuracy on Fashion-MNIST (default 94%), read from a run's metrics.csv (its
+per-epoch test curve: a run trained with ``test_curve: true``).
 
     python benchmarks/time_to_accuracy.py --run runs/resnet20-fmnist      # an existing run
     python benchmarks/time_to_accuracy.py --train --model resnet20 --epochs 15   # train one now
@@ -17,6 +18,8 @@ from pathlib import Path
 
 def time_to(run: Path, target: float) -> dict:
     rows = list(csv.DictReader((run / "metrics.csv").open()))
+    if not rows or "eval_top1" not in rows[0]:
+        raise SystemExit(f"{run}: no per-epoch evaluation in metrics.csv (train with --set test_curve=true)")
     for r in rows:
         if float(r["eval_top1"]) >= target:
             return {
@@ -44,7 +47,7 @@ def main() -> None:
         from resnetkit.train.config import merge
 
         cfg = TrainConfig.from_dict(
-            merge(recipe("fashion-mnist"), {"model": {"name": a.model}, "epochs": a.epochs, "out": "runs/bench"})
+            merge(recipe("fashion-mnist"), {"model": {"name": a.model}, "epochs": a.epochs, "out": "runs/bench", "test_curve": True})
         )
         a.run = fit(cfg).run_dir
     if a.run is None:
