@@ -47,7 +47,10 @@ def main() -> None:
         from resnetkit.train.config import merge
 
         cfg = TrainConfig.from_dict(
-            merge(recipe("fashion-mnist"), {"model": {"name": a.model}, "epochs": a.epochs, "out": "runs/bench", "test_curve": True})
+            merge(
+                recipe("fashion-mnist"),
+                {"model": {"name": a.model}, "epochs": a.epochs, "out": "runs/bench", "test_curve": True},
+            )
         )
         a.run = fit(cfg).run_dir
     if a.run is None:
