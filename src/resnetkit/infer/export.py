@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import model_card, model_dataset, trained_tta_flip
+from ..artifacts import atomic_write, model_card, model_dataset, trained_tta_flip
 from ..data import DatasetError, eval_loader, sample_subset
 from ..models import FeatureListNet, ResNetBase
 
@@ -125,25 +124,24 @@ def export_model(
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     real = True
     if inputs is None:
         inputs, real = parity_inputs(model)
     meta = export_metadata(model)
     folded = fold_batchnorm(model)
     example = inputs[:2] if len(inputs) >= 2 else inputs.repeat(2, 1, 1, 1)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    checked: list[Parity] = []
+
+    def write(tmp: str) -> None:
         _WRITERS[fmt](folded, example, Path(tmp), meta, opset)
         parity = check_parity(model, Path(tmp), fmt, inputs, real)
         if parity.top1_agreement < 1.0 or parity.max_rel_diff > rtol:
             raise ExportError(f"{path}: not written, the export does not reproduce the model: {parity.line()}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path, parity
+        checked.append(parity)
+
+    # Written to a temp file, checked there, renamed only then (atomic_write removes it on failure).
+    atomic_write(path, write)
+    return path, checked[0]
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any], opset: int) -> None:
