@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict
+from ..models.weights import first_line
 from .checkpoint import checkpoint_weights, is_checkpoint, load_checkpoint
 from .runs import run_checkpoint
 
@@ -63,9 +64,7 @@ def _safetensors_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors' SafetensorError for anything that is not one
-        raise WeightsError(
-            f"{path}: not a safetensors file, or a damaged one ({str(e).splitlines()[0][:120]})"
-        ) from None
+        raise WeightsError(f"{path}: not a safetensors file, or a damaged one ({first_line(e)})") from None
     if "model_cfg" not in meta:
         raise WeightsError(f"{path}: plain weights without a model config; use create_model(name, weights='{path}')")
     try:

@@ -24,6 +24,7 @@ from torch import nn
 from ..artifacts import atomic_write, model_card, model_dataset, trained_tta_flip
 from ..data import DatasetError, eval_loader, sample_subset
 from ..models import FeatureListNet, ResNetBase
+from ..models.weights import first_line
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".ts"}
 METADATA_KEY = "resnetkit"
@@ -231,9 +232,7 @@ class OnnxClassifier(nn.Module):
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime's own errors for files that are not ONNX models
-            raise ExportError(
-                f"{self.path}: not an ONNX model ONNX Runtime can run ({str(e).splitlines()[0]})"
-            ) from None
+            raise ExportError(f"{self.path}: not an ONNX model ONNX Runtime can run ({first_line(e)})") from None
         raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if raw is None:
             raise ExportError(

@@ -40,7 +40,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as e:  # the Rust reader's SafetensorError, or an OSError: one line that names the file
-        raise WeightsError(f"{path}: not a safetensors file, or a damaged one ({_first_line(e)})") from None
+        raise WeightsError(f"{path}: not a safetensors file, or a damaged one ({first_line(e)})") from None
 
 
 def torch_load(path: Path) -> Any:
@@ -56,12 +56,13 @@ def torch_load(path: Path) -> Any:
             ) from None
         raise WeightsError(f"{path}: not a PyTorch weights file, or a damaged one") from None
     except Exception as e:  # truncated zip, random bytes, empty file
-        raise WeightsError(f"{path}: not a PyTorch weights file, or a damaged one ({_first_line(e)})") from None
+        raise WeightsError(f"{path}: not a PyTorch weights file, or a damaged one ({first_line(e)})") from None
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The head of a library's error text, for a one-line message (the rest is its advice)."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= 120 else text[:117] + "..."  # the head says what; the rest is PyTorch's advice
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def clean_state_dict(obj: Mapping, source: str = "state_dict") -> dict[str, torch.Tensor]:
