@@ -52,9 +52,7 @@ def _export(args: argparse.Namespace) -> int:
     classifier = load_model(args.source)
     model = FeatureListNet(classifier, None) if args.features_only else classifier
     inputs, real = parity_inputs(classifier, args.images)
-    path, parity = export_model(model, out, args.format, args.opset, inputs=inputs, rtol=args.rtol)
-    if not real:
-        parity = dataclasses.replace(parity, real=False)
+    path, parity = export_model(model, out, args.format, args.opset, inputs=inputs, rtol=args.rtol, real=real)
     if args.json:
         print(json.dumps({"path": str(path), "format": args.format, **dataclasses.asdict(parity)}))
         return 0

@@ -94,21 +94,22 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def parity_inputs(model: Exportable, count: int = 256, seed: int = 0) -> tuple[torch.Tensor, bool]:
-    """Up to ``count`` of the model's own test images, normalized as it was trained; random inputs
-    of its input size when it records no dataset (a freshly built model, a backbone)."""
-    try:
-        if not isinstance(model, ResNetBase):
-            raise ValueError("a backbone has no classes to check a dataset against")
-        ds = sample_subset(model_dataset(model), count, seed)
-        images = torch.cat([x for x, _ in eval_loader(ds, 256)])
-        return images[:count].float(), True
-    except (ValueError, DatasetError):
-        first = model.feature_info[0] if isinstance(model, ResNetBase) else None
-        side = 32 if first is not None and first["reduction"] == 1 else 64
-        size = model_card(model).get("image_size") or [side, side]
-        chans = model.in_chans if isinstance(model, ResNetBase) else int((model.model_cfg or {}).get("in_chans", 3))
-        gen = torch.Generator().manual_seed(seed)
-        return torch.randn(min(count, 8), chans, int(size[0]), int(size[1]), generator=gen), False
+    """Up to ``count`` of the model's own test images, normalized as it was trained, and True; or
+    random inputs of its input size, and False, when it records no dataset (a freshly built model)
+    or is a backbone (pass its classifier to check a backbone on real images)."""
+    if isinstance(model, ResNetBase):
+        try:
+            ds = sample_subset(model_dataset(model), count, seed)
+            images = torch.cat([x for x, _ in eval_loader(ds, 256)])
+            return images[:count].float(), True
+        except (ValueError, DatasetError):
+            pass  # no dataset on record: random inputs below
+    first = model.feature_info[0] if isinstance(model, ResNetBase) else None
+    side = 32 if first is not None and first["reduction"] == 1 else 64
+    size = model_card(model).get("image_size") or [side, side]
+    chans = model.in_chans if isinstance(model, ResNetBase) else int((model.model_cfg or {}).get("in_chans", 3))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(min(count, 8), chans, int(size[0]), int(size[1]), generator=gen), False
 
 
 def export_model(
@@ -118,14 +119,15 @@ def export_model(
     opset: int = 18,
     inputs: torch.Tensor | None = None,
     rtol: float = 1e-4,
+    real: bool = False,
 ) -> tuple[Path, Parity]:
     """Write ``model`` (a classifier, or a ``features_only`` backbone) to ``path`` as ``fmt``; the
     file appears only if it reproduces the model: every output within ``rtol`` of its largest value
-    and, for a classifier, top-1 agreement 100%."""
+    and, for a classifier, top-1 agreement 100%. Without ``inputs`` the check runs on
+    ``parity_inputs(model)``; ``real`` says whether given ``inputs`` are real images."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     path = Path(path)
-    real = True
     if inputs is None:
         inputs, real = parity_inputs(model)
     meta = export_metadata(model)
