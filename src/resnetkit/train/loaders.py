@@ -59,7 +59,7 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     def load(split: str) -> Any:
         ds = task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size)
-        ds, bad = _without_bad_images(ds, d.skip_bad_images)
+        ds, bad = _without_bad_images(ds, d.skip_bad_images, ctx)
         skipped.extend(bad)
         return ds
 
@@ -128,12 +128,14 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
     return LoaderSet(loader(train, True), None, test_loader, None, meta, skipped)
 
 
-def _without_bad_images(ds: Any, skip: bool) -> tuple[Any, list[tuple[Path, str]]]:
+def _without_bad_images(ds: Any, skip: bool, ctx: DistContext) -> tuple[Any, list[tuple[Path, str]]]:
     """An image folder scanned before training: one unreadable file would otherwise stop the run
-    half-way through an epoch. Refused with the list, or left out with ``skip``."""
+    half-way through an epoch. Refused with the list, or left out with ``skip``. Rank 0 scans and
+    every rank takes its list, so all refuse or leave out the same files."""
     if not isinstance(ds, FolderDataset):
         return ds, []
-    bad = find_bad_images([path for path, _ in ds.samples])
+    found = find_bad_images([path for path, _ in ds.samples]) if ctx.is_main else None
+    bad: list[tuple[Path, str]] = ctx.broadcast(found)
     if not bad:
         return ds, []
     listing = "; ".join(f"{path} ({reason})" for path, reason in bad[:5])
@@ -143,5 +145,6 @@ def _without_bad_images(ds: Any, skip: bool) -> tuple[Any, list[tuple[Path, str]
             f"{len(bad)} of {len(ds)} images in {ds.root} cannot be read: {listing}{more}. "
             "Fix or remove them, or pass --skip-bad-images to train without them"
         )
-    log.warning("leaving out %d unreadable image(s) of %s: %s%s", len(bad), ds.root, listing, more)
+    if ctx.is_main:
+        log.warning("leaving out %d unreadable image(s) of %s: %s%s", len(bad), ds.root, listing, more)
     return ds.without([path for path, _ in bad]), bad
