@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@# OpenVINO's tools send usage telemetry unless opted out; a dev or CI machine sends none.
+	-$(VENV)/bin/opt_in_out --opt_out >/dev/null 2>&1
 	@# Fashion-MNIST from Debian's package where apt is available; elsewhere resnetkit downloads it.
 	@if [ ! -d $(FMNIST_DIR) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \

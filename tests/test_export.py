@@ -113,25 +113,6 @@ def test_backbones_export_one_output_per_level(tmp_path, name):
     assert isinstance(backbone, FeatureListNet)
 
 
-@pytest.mark.parametrize("name", ["resnet20", "resnet50d", "preact_resnet18"])
-def test_the_fast_path_gives_the_models_logits(name):
-    from resnetkit.infer import optimize_for_inference
-
-    model = create_model(name).eval()
-    size = 32 if model.feature_info[0]["reduction"] == 1 else 64
-    x = torch.randn(4, 3, size, size)
-    with torch.no_grad():
-        reference = model(x)
-        fast = optimize_for_inference(model, "fp32")(x)
-        bf16 = optimize_for_inference(model, "bf16")(x)
-    assert fast.dtype == bf16.dtype == torch.float32
-    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(bf16, reference, rtol=0.05, atol=0.05 * reference.abs().max().item())
-    assert not any(
-        isinstance(m, torch.nn.BatchNorm2d) for m in optimize_for_inference(model).modules()
-    ) or name.startswith("preact")
-
-
 def test_predict_says_which_path_ran_and_agrees_with_the_reference(capsys):
     assert main(["predict", "resnet20.fashion_mnist", *map(str, INPUTS), "--json"]) == 0
     fast = json.loads(capsys.readouterr().out)

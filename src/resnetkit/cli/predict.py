@@ -24,9 +24,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "bf16", "fp32"],
-        help="auto/bf16: the fast path (BN folded, channels_last, bf16 where the CPU has it); "
-        "fp32: the model as it is (an .onnx file runs in ONNX Runtime either way)",
+        choices=["auto", "bf16", "int8", "fp32"],
+        help="auto: the fast path (OpenVINO or PyTorch, BN folded, bf16 where the CPU has it); bf16; "
+        "int8: static quantization calibrated on the model's training images; "
+        "fp32: the model as it is, the reference (an .onnx file runs in ONNX Runtime either way)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON list")
     add_max_image_pixels(p)

@@ -1,33 +1,41 @@
-"""``resnetkit bench``: inference speed of the paths a user could pick, measured in one process
-against the eager fp32 NCHW baseline of the same run (speed is only ever reported as a ratio to a
-baseline measured alongside it: absolute figures drift between runs and machines)."""
+"""``resnetkit bench --task infer``: inference speed of resnetkit's paths and of the peers a user
+would pick instead, measured in one process against the eager fp32 NCHW baseline of the same run
+(speed is only ever reported as a ratio to a baseline measured alongside it: absolute figures
+drift between runs and machines), with the machine's matmul peak measured in the same run."""
 
 from __future__ import annotations
 
+import copy
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..models import ResNetBase, create_model
+from ..models import ResNetBase, create_model, to_channels_last
 from ..models.profile import count_macs
-from .export import OnnxClassifier, export_model
+from ..train.precision import cpu_supports_bf16
+from .export import OnnxClassifier, fold_batchnorm, write_onnx
+from .openvino_model import openvino_available
 from .optimize import optimize_for_inference
+from .quantize import quantize_onnx
 
-Runner = Callable[[torch.Tensor], torch.Tensor]
+Runner = Callable[[torch.Tensor], Any]
 
 
 @dataclass
 class PathResult:
     name: str
+    kind: str  # "baseline", "resnetkit" or "peer"
     images_per_second: float
     speedup: float  # over the eager fp32 NCHW baseline of the same run
     gflops: float  # achieved: 2 x MACs per image x images/s
+    of_bf16_peak: float  # gflops / the bf16 matmul peak measured in this run
+    of_int8_limit: float  # gflops / (2 x that peak): VNNI's int8 rate, twice bf16's per instruction
     latency_ms_p50: float  # batch of 1
     latency_ms_p99: float
 
@@ -38,41 +46,74 @@ class BenchResult:
     batch_size: int
     image_size: int
     threads: int
-    baseline_ips: float
+    gmacs_per_image: float
+    peak_gflops: dict[str, float]
     paths: list[PathResult] = field(default_factory=list)
     not_measured: dict[str, str] = field(default_factory=dict)  # path -> why
+    auto_path: str = ""
+
+    @property
+    def baseline_ips(self) -> float:
+        return self.paths[0].images_per_second
 
     @property
     def best(self) -> PathResult:
-        return max(self.paths, key=lambda p: p.images_per_second)
+        return max((p for p in self.paths if p.kind == "resnetkit"), key=lambda p: p.images_per_second)
+
+    @property
+    def fastest_peer(self) -> PathResult | None:
+        peers = [p for p in self.paths if p.kind == "peer"]
+        return max(peers, key=lambda p: p.images_per_second) if peers else None
 
     def as_dict(self) -> dict[str, Any]:
-        best = self.best
+        best, peer = self.best, self.fastest_peer
+        peers: dict[str, Any] = {
+            p.name: {"images_per_second": p.images_per_second, "speedup": p.speedup}
+            for p in self.paths
+            if p.kind == "peer"
+        }
+        peers |= {name: {"not_measured": why} for name, why in self.not_measured.items()}
         return {
             "model": self.model,
             "batch_size": self.batch_size,
             "image_size": self.image_size,
             "threads": self.threads,
+            "gmacs_per_image": self.gmacs_per_image,
+            "peak_gflops": self.peak_gflops,
             "baseline_ips": self.baseline_ips,
             "best_ips": best.images_per_second,
             "best_path": best.name,
             "speedup": best.speedup,
+            "auto_path": self.auto_path,
+            "fastest_peer": peer.name if peer else None,
+            "vs_fastest_peer": best.images_per_second / peer.images_per_second if peer else None,
             "paths": [p.__dict__ for p in self.paths],
-            "peers": self.not_measured,
+            "peers": peers,
         }
 
 
-def _throughput(run: Runner, x: torch.Tensor, seconds: float, warmup: int) -> float:
-    with torch.inference_mode():
-        for _ in range(warmup):
-            run(x)
+def matmul_peak(dtype: torch.dtype, sizes: tuple[int, ...] = (2048, 4096), seconds: float = 0.6) -> float:
+    """GFLOP/s of square matmuls in ``dtype``, the best of ``sizes``: the machine's practical peak
+    for that type, measured by PyTorch's own kernels in this run."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a @ b
         count, start = 0, time.perf_counter()
-        while True:
+        while (elapsed := time.perf_counter() - start) < seconds or count < 2:
+            a @ b
+            count += 1
+        best = max(best, 2 * n**3 * count / elapsed / 1e9)
+    return best
+
+
+def _throughput(run: Runner, x: torch.Tensor, seconds: float) -> float:
+    with torch.inference_mode():
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds or count < 2:
             run(x)
             count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds and count >= 2:
-                return count * len(x) / elapsed
+    return count * len(x) / elapsed
 
 
 def _latency(run: Runner, x: torch.Tensor, repeats: int) -> tuple[float, float]:
@@ -87,6 +128,75 @@ def _latency(run: Runner, x: torch.Tensor, repeats: int) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
 
 
+def _autocast_bf16(module: Callable[[torch.Tensor], Any]) -> Runner:
+    def run(x: torch.Tensor) -> Any:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return module(x.contiguous(memory_format=torch.channels_last))
+
+    return run
+
+
+def _paths(
+    model: ResNetBase,
+    x: torch.Tensor,
+    calibration: torch.Tensor,
+    tmp: Path,
+    with_compile: bool,
+    missing: dict[str, str],
+) -> Iterator[tuple[str, str, Runner]]:
+    """(name, kind, runner) for each path, built lazily so that one failing to build is skipped."""
+    yield "eager fp32 NCHW (baseline)", "baseline", model
+    yield "resnetkit fp32", "resnetkit", optimize_for_inference(model, "fp32")
+    yield "resnetkit bf16", "resnetkit", optimize_for_inference(model, "bf16")
+    if openvino_available():
+        yield "resnetkit int8", "resnetkit", optimize_for_inference(model, "int8", calibration)
+    else:
+        missing["resnetkit int8"] = "needs openvino (pip install 'resnetkit[fast]')"
+    folded = to_channels_last(fold_batchnorm(model))
+    eager_cl = to_channels_last(copy.deepcopy(model))
+    yield "PyTorch eager bf16 autocast + channels_last", "peer", _autocast_bf16(eager_cl)
+    if with_compile:
+        yield "torch.compile bf16 + channels_last", "peer", _autocast_bf16(torch.compile(folded))
+    else:
+        missing["torch.compile bf16 + channels_last"] = "skipped (--no-compile)"
+    try:
+        fp32 = write_onnx(model, tmp / "model.onnx", x[:2])
+        int8 = quantize_onnx(fp32, tmp / "model.int8.onnx", calibration)
+    except ImportError as e:
+        missing["ONNX Runtime fp32"] = missing["ONNX Runtime int8"] = f"not installed ({e.name})"
+        return
+    yield "ONNX Runtime fp32", "peer", OnnxClassifier(fp32)
+    yield "ONNX Runtime int8 (static QDQ, per-channel)", "peer", _OnnxRunner(int8)
+    if openvino_available():
+        # A user's OpenVINO: the ONNX file compiled with the plugin's defaults (bf16 where native).
+        yield "OpenVINO on the fp32 ONNX file", "peer", _OpenVINODefaults(fp32)
+        yield "OpenVINO int8 on the QDQ file", "peer", _OpenVINODefaults(int8)
+    else:
+        missing["OpenVINO on the fp32 ONNX file"] = missing["OpenVINO int8 on the QDQ file"] = "not installed"
+
+
+class _OnnxRunner:
+    """A plain ONNX Runtime session (the int8 file carries no resnetkit metadata)."""
+
+    def __init__(self, path: Path):
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        return self.session.run(None, {"input": x.numpy()})
+
+
+class _OpenVINODefaults:
+    def __init__(self, path: Path):
+        import openvino as ov
+
+        self.compiled = ov.Core().compile_model(str(path), "CPU")
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        return self.compiled(x.numpy())
+
+
 def bench_inference(
     model_name: str = "resnet50",
     batch_size: int = 32,
@@ -94,35 +204,49 @@ def bench_inference(
     seconds: float = 3.0,
     warmup: int = 2,
     latency_repeats: int = 20,
+    with_compile: bool = True,
+    rounds: int = 3,
     log: Callable[[str], None] = print,
 ) -> BenchResult:
-    """Images/s of each path at ``batch_size``, and batch-1 latency (p50, p99 over
-    ``latency_repeats`` runs), for a freshly built ``model_name`` (weights do not change speed)."""
+    """Images/s of each path at ``batch_size`` (median of ``rounds`` interleaved rounds of
+    ``seconds / rounds``) and batch-1 latency (p50, p99 over ``latency_repeats`` runs), for a
+    freshly built ``model_name`` (weights do not change speed;
+    int8 is calibrated on random inputs here, and its accuracy measured on real data elsewhere)."""
     model: ResNetBase = create_model(model_name).eval()
     side = image_size or (32 if model.feature_info[0]["reduction"] == 1 else 224)
-    x = torch.randn(batch_size, model.in_chans, side, side)
-    one = x[:1]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, model.in_chans, side, side, generator=gen)
+    calibration = torch.randn(32, model.in_chans, side, side, generator=gen)
     with torch.device("meta"):  # counted on the meta device: nothing computed
         macs = count_macs(create_model(model_name), side, model.in_chans)
-    result = BenchResult(model_name, batch_size, side, torch.get_num_threads(), 0.0)
-    runners: list[tuple[str, Runner]] = [
-        ("eager fp32 NCHW (baseline)", model),
-        ("resnetkit fp32 (BN folded, channels_last)", optimize_for_inference(model, "fp32")),
-        ("resnetkit bf16 (BN folded, channels_last)", optimize_for_inference(model, "bf16")),
-    ]
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    if not cpu_supports_bf16():
+        log("note: this CPU has no native bf16; bf16 runs emulated")
+    log(f"matmul peak in this run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    result = BenchResult(model_name, batch_size, side, torch.get_num_threads(), macs / 1e9, peaks)
+    result.auto_path = "resnetkit bf16" if cpu_supports_bf16() else "resnetkit fp32"
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path, _ = export_model(model, Path(tmp) / "m.onnx", inputs=x[:2])
-            runners.append(("ONNX Runtime fp32", OnnxClassifier(path)))
-        except ImportError as e:
-            result.not_measured["ONNX Runtime fp32"] = f"not installed ({e.name})"
-        for name, run in runners:
-            ips = _throughput(run, x, seconds, warmup)
-            p50, p99 = _latency(run, one, latency_repeats)
-            if not result.paths:
-                result.baseline_ips = ips
-            result.paths.append(PathResult(name, ips, ips / result.baseline_ips, 2 * macs * ips / 1e9, p50, p99))
-            log(f"{name:<44} {ips:9.1f} img/s  {ips / result.baseline_ips:5.2f}x  batch-1 p50 {p50:7.2f} ms")
-    for peer in ("torch.compile bf16", "ONNX Runtime int8", "OpenVINO fp32", "OpenVINO int8"):
-        result.not_measured.setdefault(peer, "not measured yet")
+        built = list(_paths(model, x, calibration, Path(tmp), with_compile, result.not_measured))
+        with torch.inference_mode():
+            for _, _, run in built:  # warm-up (and compilation) before any path is timed
+                for _ in range(warmup):
+                    run(x)
+        # Interleaved rounds, median per path: a drift in the machine's speed (a neighbour's load,
+        # clocks) falls on every path alike instead of on whichever ran at the time.
+        rates: list[list[float]] = [[] for _ in built]
+        for _ in range(rounds):
+            for rate, (_, _, run) in zip(rates, built, strict=True):
+                rate.append(_throughput(run, x, seconds / rounds))
+        base = statistics.median(rates[0])
+        for (name, kind, run), rate in zip(built, rates, strict=True):
+            ips = statistics.median(rate)
+            p50, p99 = _latency(run, x[:1], latency_repeats)
+            gflops = 2 * macs * ips / 1e9
+            bf16, int8 = gflops / peaks["bf16"], gflops / (2 * peaks["bf16"])
+            result.paths.append(PathResult(name, kind, ips, ips / base, gflops, bf16, int8, p50, p99))
+            log(
+                f"{name:<46} {ips:8.1f} img/s {ips / base:6.2f}x {gflops:7.0f} GFLOP/s "
+                f"({100 * bf16:3.0f}% of bf16 peak, {100 * int8:3.0f}% of int8)  "
+                f"batch-1 p50 {p50:7.2f} ms p99 {p99:7.2f} ms"
+            )
     return result

@@ -147,6 +147,14 @@ def export_model(
     return path, checked[0]
 
 
+def write_onnx(model: Exportable, path: str | os.PathLike[str], example: torch.Tensor, opset: int = 18) -> Path:
+    """``model`` as an ONNX file with BatchNorm folded, a dynamic batch and resnetkit's metadata,
+    unchecked: what the inference engines compile (``export_model`` is the checked export)."""
+    example = example[:2] if len(example) >= 2 else example.repeat(2, 1, 1, 1)
+    _write_onnx(fold_batchnorm(model), example, Path(path), export_metadata(model), opset)
+    return Path(path)
+
+
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any], opset: int) -> None:
     import onnx
 
@@ -266,4 +274,5 @@ __all__ = [
     "export_model",
     "fold_batchnorm",
     "load_exported",
+    "write_onnx",
 ]

@@ -1,10 +1,16 @@
 """``optimize_for_inference``: the fast path ``predict`` and ``eval`` run by default.
 
-BatchNorm is folded into the convolutions (one op less per conv, and the folded conv is what
-oneDNN fuses with its ReLU), activations are channels_last (oneDNN's native layout on CPU: 1.5x
-for ResNet-50 here), and matmuls run in bf16 where the CPU has native bf16 (AVX-512 BF16 or AMX)
-or on CUDA: 3-4x over fp32 on this machine (../shared/reference/NUMBERS.md). The logits come back
-as float32 whatever ran inside."""
+Whatever runs inside, the module takes the model's float input and gives its logits as float32.
+Two engines, chosen by measurement (benchmarks/README.md):
+
+- **OpenVINO** on the CPU, where it is installed: the model exported to ONNX with BatchNorm folded
+  and compiled by OpenVINO's CPU plugin, in bf16 where the CPU has native bf16 (AVX-512 BF16 or
+  AMX), fp32 elsewhere, or int8 (static post-training quantization calibrated on real images,
+  ``resnetkit.infer.quantize``). ResNet-50 at batch 32 on this machine kind: 5.2x eager fp32 in
+  bf16, 10x in int8.
+- **PyTorch** on CUDA, on CPUs without OpenVINO, and with ``compile=True``: BatchNorm folded into
+  the convolutions, channels_last activations (oneDNN's native layout on CPU), bf16 autocast where
+  native, and ``torch.compile`` (with weight freezing) on request: 3.4x (3.7x compiled) in bf16."""
 
 from __future__ import annotations
 
@@ -20,34 +26,23 @@ from ..artifacts import load_model
 from ..models import ResNetBase, to_channels_last
 from ..train.precision import cpu_supports_bf16
 from .export import OnnxClassifier, fold_batchnorm
+from .openvino_model import OpenVINOModel, openvino_available
+from .quantize import calibration_images
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+ENGINES = ("auto", "openvino", "torch")
 
 
-class InferenceModel(nn.Module):
-    """A folded, channels_last copy of a classifier that keeps its interface (``num_classes``,
-    ``pretrained_cfg``, ``model_cfg``, ``in_chans``, ``feature_info``) and says which path it runs."""
+class TorchInference(nn.Module):
+    """The PyTorch engine: a folded, channels_last copy run in ``precision`` (fp32 or bf16 autocast),
+    compiled by ``torch.compile`` with its weights frozen into the graph when ``compiled``."""
 
-    def __init__(self, model: ResNetBase, precision: str = "auto", device: str | torch.device = "cpu"):
+    def __init__(self, model: nn.Module, precision: str, device: torch.device, compiled: bool = False):
         super().__init__()
-        if precision not in PRECISIONS:
-            raise ValueError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-        self.device = torch.device(device)
-        if precision == "auto":
-            native = self.device.type == "cuda" or cpu_supports_bf16()
-            precision = "bf16" if native else "fp32"
-        self.precision = precision
-        self.inner = to_channels_last(fold_batchnorm(model.cpu()).to(self.device))
-        self.num_classes: int = model.num_classes
-        self.pretrained_cfg: dict[str, Any] = getattr(model, "pretrained_cfg", {})
-        self.model_cfg: dict[str, Any] = getattr(model, "model_cfg", {})
-        self.in_chans: int = model.in_chans
-        self.feature_info = model.feature_info
-
-    @property
-    def path(self) -> str:
-        dtype = "bf16 autocast" if self.precision == "bf16" else "fp32"
-        return f"PyTorch {self.device.type}, {dtype}, BatchNorm folded, channels_last"
+        self.device, self.precision = device, precision
+        self.inner = to_channels_last(fold_batchnorm(model.cpu()).to(device))
+        # freezing: constant weights folded and prepacked for oneDNN at compile time.
+        self.run = torch.compile(self.inner, options={"freezing": True}) if compiled else self.inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
@@ -57,16 +52,89 @@ class InferenceModel(nn.Module):
             else contextlib.nullcontext()
         )
         with autocast:
-            logits: torch.Tensor = self.inner(x)
+            logits: torch.Tensor = self.run(x)
         return logits.float()
 
 
+class InferenceModel(nn.Module):
+    """A classifier's fast path with the classifier's interface (``num_classes``, ``pretrained_cfg``,
+    ``model_cfg``, ``in_chans``, ``feature_info``); ``path`` says, in words, what runs."""
+
+    def __init__(self, model: ResNetBase, runner: nn.Module, precision: str, path: str):
+        super().__init__()
+        self.runner, self.precision, self.path = runner, precision, path
+        self.num_classes: int = model.num_classes
+        self.pretrained_cfg: dict[str, Any] = getattr(model, "pretrained_cfg", {})
+        self.model_cfg: dict[str, Any] = getattr(model, "model_cfg", {})
+        self.in_chans: int = model.in_chans
+        self.feature_info = model.feature_info
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.runner(x)
+        return logits.float()
+
+
+def input_size(model: ResNetBase) -> tuple[int, int]:
+    """The spatial size the model was trained at (its card), else 224x224 (32x32 for CIFAR layouts)."""
+    size = (getattr(model, "pretrained_cfg", None) or {}).get("image_size")
+    if size:
+        return int(size[0]), int(size[1])
+    side = 32 if model.feature_info[0]["reduction"] == 1 else 224
+    return side, side
+
+
 def optimize_for_inference(
-    model: ResNetBase, precision: str = "auto", device: str | torch.device = "cpu"
+    model: ResNetBase,
+    precision: str = "auto",
+    calibration: torch.Tensor | None = None,
+    compile: bool = False,  # noqa: A002  # torch.compile's name, as torch.nn.Module.compile has it
+    device: str | torch.device = "cpu",
+    engine: str = "auto",
+    image_size: tuple[int, int] | None = None,
 ) -> InferenceModel:
     """The same float input, the same logits (as float32), faster: see the module's docstring.
-    ``precision="fp32"`` keeps full precision with the folded, channels_last graph."""
-    return InferenceModel(model.eval(), precision, device).eval()
+
+    ``precision``: ``auto`` (bf16 where native, else fp32), ``fp32``, ``bf16``, or ``int8``
+    (OpenVINO; ``calibration`` is a tensor of real, normalized inputs). ``engine``: ``auto``
+    (OpenVINO on a CPU where it is installed, else PyTorch), ``openvino`` or ``torch``.
+    ``compile``: ``torch.compile`` on the PyTorch engine. OpenVINO compiles for one spatial size:
+    ``image_size``, else the calibration's, else the one the model was trained at."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    dev = torch.device(device)
+    model = model.eval()
+    if precision == "auto":
+        precision = "bf16" if dev.type == "cuda" or cpu_supports_bf16() else "fp32"
+    if engine == "auto":
+        engine = "openvino" if dev.type == "cpu" and not compile and openvino_available() else "torch"
+    if engine == "openvino":
+        if dev.type != "cpu" or compile:
+            raise ValueError("engine openvino runs on the CPU, without torch.compile")
+        if not openvino_available():
+            raise ValueError("engine openvino: OpenVINO is not installed (pip install 'resnetkit[fast]')")
+        if precision == "int8" and (calibration is None or len(calibration) == 0):
+            raise ValueError("precision int8 needs calibration: a tensor of real, normalized inputs")
+        if calibration is not None:
+            example = calibration[:2]
+        else:
+            height, width = image_size or input_size(model)
+            example = torch.zeros(2, model.in_chans, height, width)
+        runner: nn.Module = OpenVINOModel.from_model(model, precision, example, calibration)
+        what = (
+            f"int8 (static QDQ, calibrated on {len(calibration)} images; other layers {runner.runs_in})"
+            if precision == "int8" and calibration is not None
+            else runner.runs_in
+        )
+        return InferenceModel(model, runner, precision, f"OpenVINO CPU, {what}, BatchNorm folded").eval()
+    if precision == "int8":
+        raise ValueError("precision int8 runs on OpenVINO's CPU plugin: install openvino or choose bf16 or fp32")
+    runner = TorchInference(model, precision, dev, compile)
+    dtype = "bf16 autocast" if precision == "bf16" else "fp32"
+    compiled = ", torch.compile" if compile else ""
+    path = f"PyTorch {dev.type}, {dtype}, BatchNorm folded, channels_last{compiled}"
+    return InferenceModel(model, runner, precision, path).eval()
 
 
 Classifier = ResNetBase | OnnxClassifier | InferenceModel
@@ -81,11 +149,12 @@ def load_source(source: str | os.PathLike[str], device: str | torch.device = "cp
 
 
 def fast_path(model: Classifier, precision: str, device: str | torch.device = "cpu") -> Classifier:
-    """``optimize_for_inference`` for a PyTorch model; an ONNX file (ONNX Runtime) or a model
-    already optimized runs as it is."""
+    """``optimize_for_inference`` for a PyTorch model (int8 calibrated on its own training
+    images); an ONNX file (ONNX Runtime) or a model already optimized runs as it is."""
     if not isinstance(model, ResNetBase):
         return model
-    return optimize_for_inference(model, precision, device)
+    calibration = calibration_images(model) if precision == "int8" else None
+    return optimize_for_inference(model, precision, calibration, device=device)
 
 
 def path_of(model: Classifier) -> str:
