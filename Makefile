@@ -50,7 +50,9 @@ demo: install
 	$(VENV)/bin/resnetkit eval runs/demo --out runs/demo/eval
 
 bench: install
+	$(VENV)/bin/resnetkit bench --model resnet50 --batch-size 32 --seconds 6
 	$(PY) benchmarks/train_throughput.py --compile
+	$(PY) benchmarks/precision_accuracy.py
 	$(PY) benchmarks/loader_cost.py
 
 clean:
