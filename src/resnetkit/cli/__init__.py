@@ -10,7 +10,19 @@ import sys
 
 # One module per command, named as the command is typed; each adds its parser and imports the
 # library only when it runs, so `resnetkit info` never loads the training engine.
-COMMANDS = ("info", "train", "eval", "predict", "export", "bench", "gradcam", "analyze", "experiment", "publish")
+COMMANDS = (
+    "info",
+    "train",
+    "eval",
+    "predict",
+    "export",
+    "bench",
+    "serve",
+    "gradcam",
+    "analyze",
+    "experiment",
+    "publish",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

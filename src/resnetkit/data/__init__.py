@@ -8,7 +8,7 @@ from .download import download_url, file_checksum
 from .errors import DatasetError
 from .folder import FolderDataset, scan_image_folder
 from .idx import load_idx_pair, load_mnist_split, read_idx
-from .images import check_image, find_bad_images, max_image_pixels, read_image, set_max_image_pixels
+from .images import check_image, decode_image, find_bad_images, max_image_pixels, read_image, set_max_image_pixels
 from .loader import InMemoryLoader, StreamingLoader, eval_loader, make_streaming_loader
 from .memory import InMemoryDataset, compute_mean_std, sample_indices, split_indices
 from .registry import ImageDataset, canonical_name, dataset_info, dataset_splits, load_dataset, sample_subset
@@ -32,6 +32,7 @@ __all__ = [
     "compute_mean_std",
     "dataset_info",
     "dataset_splits",
+    "decode_image",
     "download_url",
     "eval_loader",
     "file_checksum",

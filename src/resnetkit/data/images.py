@@ -10,12 +10,14 @@ images give their first frame. EXIF orientation is applied, as a camera's viewer
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -47,9 +49,21 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int 
     """An image file as uint8 (C, H, W) in ``mode`` ("RGB" or "L"); ``draft_size`` lets JPEG
     decode at a reduced scale that still covers that many pixels. Any failure is one
     ``DatasetError`` naming the file."""
+    return _decoded(Path(path), Path(path), mode, draft_size)
+
+
+def decode_image(data: bytes, name: str, mode: str = "RGB", draft_size: int | None = None) -> torch.Tensor:
+    """``read_image`` for an image's bytes (an upload): the same modes, limit and one-line
+    ``DatasetError``, which names ``name``."""
+    if not data:
+        raise DatasetError(f"{name}: empty (zero bytes)")
+    return _decoded(io.BytesIO(data), Path(name), mode, draft_size)
+
+
+def _decoded(source: Path | BinaryIO, name: Path, mode: str, draft_size: int | None) -> torch.Tensor:
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
-    with _opened(Path(path)) as img:
+    with _opened(source, name) as img:
         if draft_size and img.format == "JPEG":
             img.draft(mode, (draft_size, draft_size))
         array = to_uint8(img, mode)
@@ -58,13 +72,17 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int 
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator[Image.Image]:
-    """The image at ``path`` with its size checked against the pixel limit; any failure, while
-    opening or while the caller decodes it, is one ``DatasetError`` that names the file."""
+def _opened(source: Path | BinaryIO, path: Path | None = None) -> Iterator[Image.Image]:
+    """The image at ``source`` (a path or a binary file) with its size checked against the pixel
+    limit; any failure, while opening or while the caller decodes it, is one ``DatasetError``
+    that names the file (``path``, by default ``source``)."""
+    if path is None:
+        assert isinstance(source, Path)
+        path = source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 if img.width * img.height > _max_pixels:
                     raise DatasetError(_too_large(path, img))
                 yield img

@@ -48,12 +48,18 @@ def load_images(paths: Sequence[str | os.PathLike[str]], model: Classifier) -> t
     if not paths:
         raise ValueError("no images given")
     spec = input_spec(model)
+    mode = "L" if spec.in_chans == 1 else "RGB"
+    return torch.stack([normalize(fit(read_image(p, mode, max(spec.image_size)), spec), spec) for p in paths])
+
+
+def fit(image: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """A uint8 image (C, H, W) at the model's input size: the shorter side resized, the centre cropped."""
     h, w = spec.image_size
+    return center_crop(resize_shorter(image, h), h) if h == w else resize(image, (h, w))
+
+
+def normalize(image: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """A fitted uint8 image as the float input the model was trained on."""
     mean = torch.tensor(spec.mean).view(-1, 1, 1)
     std = torch.tensor(spec.std).view(-1, 1, 1)
-    batch = []
-    for path in paths:
-        image = read_image(path, "L" if spec.in_chans == 1 else "RGB", max(h, w))
-        image = center_crop(resize_shorter(image, h), h) if h == w else resize(image, (h, w))
-        batch.append((image.float() / 255 - mean) / std)
-    return torch.stack(batch)
+    return (image.float() / 255 - mean) / std

@@ -1,0 +1,66 @@
+"""``resnetkit serve``: a trained model behind HTTP with a web page (FastAPI on uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="an HTTP service (and web page) for a trained model, with dynamic batching")
+    p.add_argument("source", help="tag, checkpoint (.pt), run folder, .safetensors from resnetkit, or exported .onnx")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-batch", type=int, default=32, help="images the dynamic batcher runs together (1: off)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more images")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, help="larger request bodies are refused (413)")
+    p.add_argument("--max-images", type=int, default=32, help="images in one request")
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=40_000_000,
+        metavar="N",
+        help="refuse images larger than N pixels (decompression bombs; default 40M)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "bf16", "int8", "fp32"],
+        help="the inference path, as predict's (int8 calibrates on the model's training images)",
+    )
+    p.add_argument("--body-timeout", type=float, default=10.0, help="seconds a client may send no body bytes (408)")
+    p.add_argument("--workers-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..infer import load_source
+    from ..serve import ServeConfig
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port {args.port}: must be 1-65535")
+    config = ServeConfig(
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_upload_mb=args.max_upload_mb,
+        max_images=args.max_images,
+        max_image_pixels=args.max_image_pixels,
+        body_timeout_s=args.body_timeout,
+        precision=args.precision,
+    )
+    model = load_source(args.source)  # a bad SOURCE is one line and exit 2, before the server starts
+
+    import uvicorn
+
+    from ..serve.app import create_app
+
+    app = create_app(args.source, config, model=model)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=False,
+        timeout_keep_alive=5,  # idle keep-alive connections are closed
+        timeout_graceful_shutdown=int(args.workers_timeout),  # SIGTERM: in-flight requests finish first
+    )
+    return 0
