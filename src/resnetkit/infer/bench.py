@@ -20,7 +20,7 @@ from ..models import ResNetBase, create_model, to_channels_last
 from ..models.profile import count_macs
 from ..train.precision import cpu_supports_bf16
 from .export import OnnxClassifier, fold_batchnorm, write_onnx
-from .openvino_model import openvino_available
+from .openvino_model import core, openvino_available
 from .optimize import optimize_for_inference
 from .quantize import quantize_onnx
 
@@ -189,9 +189,7 @@ class _OnnxRunner:
 
 class _OpenVINODefaults:
     def __init__(self, path: Path):
-        import openvino as ov
-
-        self.compiled = ov.Core().compile_model(str(path), "CPU")
+        self.compiled = core().compile_model(str(path), "CPU")
 
     def __call__(self, x: torch.Tensor) -> Any:
         return self.compiled(x.numpy())

@@ -8,6 +8,7 @@ at 9.1x and PyTorch's PT2E + Inductor int8 at 8.7x."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -25,6 +26,18 @@ from .quantize import quantize_onnx
 _PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": None}
 
 
+@functools.cache
+def core() -> Any:
+    """One ``openvino.Core`` for the process, never freed. Its CPU plugin installs an alternate
+    signal stack on the thread that creates it and frees the memory with the plugin without
+    removing it: a signal delivered after that (Python's handlers ask for the alternate stack)
+    lands on freed memory and the process dies of SIGSEGV. Found as a crash on Ctrl-C in
+    training after two models had been compiled and one of them collected."""
+    import openvino as ov
+
+    return ov.Core()
+
+
 def openvino_available() -> bool:
     try:
         import openvino  # noqa: F401
@@ -39,8 +52,6 @@ class OpenVINOModel(nn.Module):
 
     def __init__(self, onnx_path: str | os.PathLike[str], precision: str = "fp32", threads: int | None = None):
         super().__init__()
-        import openvino as ov
-
         if precision not in _PRECISION_HINT:
             raise ValueError(f"precision {precision!r}: OpenVINO runs fp32, bf16 or int8")
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}  # one request, every core on it
@@ -48,7 +59,7 @@ class OpenVINOModel(nn.Module):
             config["INFERENCE_PRECISION_HINT"] = _PRECISION_HINT[precision]
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = ov.Core().compile_model(str(onnx_path), "CPU", config)
+        self.compiled = core().compile_model(str(onnx_path), "CPU", config)
         self.precision = precision
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.runs_in = {"f32": "fp32", "f16": "fp16"}.get(hint, hint)

@@ -1,0 +1,135 @@
+"""Load on ``resnetkit serve`` over loopback: requests/s and p50/p99 latency at several
+concurrencies, dynamic batching on and off, against the same model's offline batched images/s
+measured in the same run (the server's cost is the gap between them).
+
+    python benchmarks/serve_load.py [--models resnet20.fashion_mnist resnet50] [--seconds 6] [--json FILE]
+
+``resnet50`` is a freshly built ResNet-50 (weights do not change speed) saved as a 224px RGB
+model and sent 224px JPEGs; ``resnet20.fashion_mnist`` is the shipped model, sent real
+Fashion-MNIST test PNGs (its recipe's flip TTA runs each image twice, offline as served). One
+image a request; the client is a separate process of bounded concurrency. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from resnetkit.artifacts import export_weights, trained_tta_flip
+from resnetkit.infer import fast_path, input_spec, load_source
+from resnetkit.models import create_model
+from serve_helpers import INPUTS, Server
+
+
+def offline_images_per_second(source: str, batch: int, seconds: float) -> tuple[float, str]:
+    """The fast path the server runs, fed ready tensors in batches of ``batch`` (with the
+    model's flip TTA where it has one, as the server runs it)."""
+    model = load_source(source)
+    runner = fast_path(model, "auto")
+    spec = input_spec(model)
+    passes = 2 if trained_tta_flip(model) else 1
+    x = torch.randn(batch * passes, spec.in_chans, *spec.image_size)
+    with torch.inference_mode():
+        runner(x)
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or count < 3:
+            runner(x)
+            count += 1
+    return count * batch / (time.perf_counter() - start), getattr(runner, "path", "")
+
+
+async def load(url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(i: int, client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        n = i
+        while time.perf_counter() < stop:
+            name, data, kind = bodies[n % len(bodies)]
+            n += concurrency
+            start = time.perf_counter()
+            r = await client.post(f"{url}/v1/predict", files=[("file", (name, data, kind))])
+            latencies.append(time.perf_counter() - start)
+            errors += r.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        await client.post(f"{url}/v1/predict", files=[("file", bodies[0])])  # warm connection
+        begin = time.perf_counter()
+        await asyncio.gather(*(worker(i, client) for i in range(concurrency)))
+        elapsed = time.perf_counter() - begin
+    latencies.sort()
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_second": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
+    }
+
+
+def bodies_for(name: str) -> list[tuple[str, bytes, str]]:
+    if name == "resnet50":
+        out = []
+        for p in INPUTS:
+            buf = io.BytesIO()
+            Image.open(p).convert("RGB").resize((224, 224), Image.BILINEAR).save(buf, format="JPEG", quality=90)
+            out.append((p.stem + ".jpg", buf.getvalue(), "image/jpeg"))
+        return out
+    return [(p.name, p.read_bytes(), "image/png") for p in INPUTS]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["resnet20.fashion_mnist", "resnet50"])
+    p.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32])
+    p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--json", help="write the figures here")
+    a = p.parse_args()
+    report = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.models:
+            source = name
+            if name == "resnet50":
+                dataset = {"name": "synthetic", "in_chans": 3, "image_size": [224, 224]}
+                source = str(export_weights(create_model("resnet50"), Path(tmp) / "resnet50.safetensors", dataset))
+            offline, path = offline_images_per_second(source, 32, a.seconds)
+            print(f"{name}: offline batched (batch 32) {offline:.1f} img/s on {path}", flush=True)
+            row = {"model": name, "offline_images_per_second": offline, "path": path, "runs": []}
+            for batching, flags in (("on", ["--max-batch", "32", "--max-wait-ms", "5"]), ("off", ["--max-batch", "1"])):
+                server = Server(source, *flags, log=Path(tmp) / f"{name}-{batching}.log")
+                try:
+                    for c in a.concurrency:
+                        r = asyncio.run(load(server.url, bodies_for(name), c, a.seconds))
+                        r |= {"batching": batching, "of_offline": r["requests_per_second"] / offline}
+                        row["runs"].append(r)
+                        print(
+                            f"  batching {batching:<3} concurrency {c:>2}: {r['requests_per_second']:7.1f} req/s "
+                            f"({100 * r['of_offline']:5.1f}% of offline)  p50 {r['p50_ms']:7.1f} ms  "
+                            f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}",
+                            flush=True,
+                        )
+                finally:
+                    server.stop()
+            report.append(row)
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
