@@ -133,19 +133,23 @@ def test_int8_without_training_data_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "int8 needs calibration images" in err[0]
 
 
-def test_every_compiled_model_shares_one_core_that_lives_for_the_process():
+def test_every_compiled_model_shares_one_core_that_lives_for_the_process(monkeypatch):
     """OpenVINO's CPU plugin installs an alternate signal stack on the thread that creates it and
     frees it with the plugin, leaving it installed: with a Core per model, the Ctrl-C test of
     training (tests/test_train_engine.py, later in the same pytest process) died of SIGSEGV once
     two compiled models had been freed. One Core for the process keeps that memory valid."""
     import gc
 
+    import openvino
+
     from resnetkit.infer.openvino_model import core
 
+    kept = core()
+    made = []
+    monkeypatch.setattr(openvino, "Core", lambda *a: made.append(1) or kept)
     model, x = create_model("resnet20").eval(), torch.randn(2, 3, 32, 32)
     first = OpenVINOModel.from_model(model, "fp32", x)
-    kept = core()
     del first
     gc.collect()
     second = OpenVINOModel.from_model(model, "bf16", x)
-    assert core() is kept and second(x).shape == (2, 10)
+    assert not made and core() is kept and second(x).shape == (2, 10)

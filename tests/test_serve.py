@@ -127,6 +127,7 @@ def _bomb():
     ("what", "data", "status", "words"),
     [
         ("not an image", b"%PDF-1.4 not an image at all", 400, "not an image"),
+        ("PostScript", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n", 400, "not an image"),
         ("zero bytes", b"", 400, "empty"),
         ("truncated", None, 400, "unreadable image"),
         ("decompression bomb", None, 400, "decompression bombs"),
@@ -163,6 +164,27 @@ def test_bad_requests_get_the_status_that_names_them(server):
     assert answer.status_code == 400 and "class 12" in answer.json()["error"]
     assert httpx.get(f"{server.url}/no/such/route").json() == {"error": "Not Found"}
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # still up
+
+
+def test_a_long_strip_is_answered_without_resizing_it_whole(server):
+    buf = io.BytesIO()
+    Image.new("L", (40_000, 1), 128).save(buf, format="PNG")  # 40,000 pixels in about 100 bytes
+    start = server.rss_bytes()
+    answer = post(server, [("file", ("strip.png", buf.getvalue(), "image/png"))])
+    assert answer.status_code == 200 and server.rss_bytes() - start < 200 * 2**20
+
+
+def test_an_early_refusal_closes_the_connection_instead_of_draining_the_body(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as client:
+        client.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n"
+        )
+        client.settimeout(10)
+        reply = b""
+        while chunk := client.recv(4096):  # the server answers and closes; we never finish the body
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 415") and b"connection: close" in reply.lower()
 
 
 def test_explain_returns_a_png_overlay_for_the_top_class(server, expected):
@@ -223,7 +245,7 @@ def test_200_concurrent_requests_are_all_answered_right_and_batched(server, expe
     images = after["resnetkit_batch_images_sum"] - before["resnetkit_batch_images_sum"]
     count = after["resnetkit_batch_images_count"] - before["resnetkit_batch_images_count"]
     assert images == 400  # each image and its mirror (the model's flip TTA)
-    assert count < images / 2  # dynamic batching put several requests into one model call
+    assert count <= images / 4  # dynamic batching put several requests into each model call
     text = httpx.get(f"{server.url}/metrics").text
     assert 'resnetkit_requests_total{route="/v1/predict",status="200"}' in text and "resnetkit_queue_images" in text
 
@@ -258,7 +280,10 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
 
     thread = threading.Thread(target=request)
     thread.start()
-    time.sleep(0.5)  # the request now waits in the batcher for company
+    deadline = time.monotonic() + 20
+    while "resnetkit_queue_images 0.0" in httpx.get(f"{srv.url}/metrics").text:  # until it waits in the batcher
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert srv.stop() in (0, -signal.SIGTERM)
     thread.join(30)
     assert results and results[0].status_code == 200, (tmp_path / "log").read_text()

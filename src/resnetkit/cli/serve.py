@@ -28,7 +28,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="the inference path, as predict's (int8 calibrates on the model's training images)",
     )
     p.add_argument("--body-timeout", type=float, default=10.0, help="seconds a client may send no body bytes (408)")
-    p.add_argument("--workers-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM")
+    p.add_argument("--max-connections", type=int, default=512, help="connections at once; more get 503")
+    p.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM")
     p.set_defaults(func=_serve)
 
 
@@ -61,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="info",
         access_log=False,
         timeout_keep_alive=5,  # idle keep-alive connections are closed
-        timeout_graceful_shutdown=int(args.workers_timeout),  # SIGTERM: in-flight requests finish first
+        limit_concurrency=args.max_connections,  # past it, a 503 at once rather than an ever longer queue
+        timeout_graceful_shutdown=int(args.shutdown_timeout),  # SIGTERM: in-flight requests finish first
     )
     return 0

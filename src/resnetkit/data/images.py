@@ -52,18 +52,33 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int 
     return _decoded(Path(path), Path(path), mode, draft_size)
 
 
-def decode_image(data: bytes, name: str, mode: str = "RGB", draft_size: int | None = None) -> torch.Tensor:
-    """``read_image`` for an image's bytes (an upload): the same modes, limit and one-line
-    ``DatasetError``, which names ``name``."""
+# What an upload may be: the raster formats people send. Pillow also opens EPS (through
+# Ghostscript, on PostScript a stranger wrote) and a few dozen rarer formats: not from the network.
+UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO")
+
+
+def decode_image(
+    data: bytes, name: str, mode: str = "RGB", draft_size: int | None = None, max_pixels: int | None = None
+) -> torch.Tensor:
+    """``read_image`` for an image's bytes (an upload): the same modes and one-line
+    ``DatasetError``, which names ``name``; only ``UPLOAD_FORMATS``, and at most ``max_pixels``
+    (default: the limit every reader shares)."""
     if not data:
         raise DatasetError(f"{name}: empty (zero bytes)")
-    return _decoded(io.BytesIO(data), Path(name), mode, draft_size)
+    return _decoded(io.BytesIO(data), Path(name), mode, draft_size, max_pixels, UPLOAD_FORMATS)
 
 
-def _decoded(source: Path | BinaryIO, name: Path, mode: str, draft_size: int | None) -> torch.Tensor:
+def _decoded(
+    source: Path | BinaryIO,
+    name: Path,
+    mode: str,
+    draft_size: int | None,
+    max_pixels: int | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> torch.Tensor:
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
-    with _opened(source, name) as img:
+    with _opened(source, name, max_pixels, formats) as img:
         if draft_size and img.format == "JPEG":
             img.draft(mode, (draft_size, draft_size))
         array = to_uint8(img, mode)
@@ -72,24 +87,30 @@ def _decoded(source: Path | BinaryIO, name: Path, mode: str, draft_size: int | N
 
 
 @contextmanager
-def _opened(source: Path | BinaryIO, path: Path | None = None) -> Iterator[Image.Image]:
+def _opened(
+    source: Path | BinaryIO,
+    path: Path | None = None,
+    max_pixels: int | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> Iterator[Image.Image]:
     """The image at ``source`` (a path or a binary file) with its size checked against the pixel
-    limit; any failure, while opening or while the caller decodes it, is one ``DatasetError``
-    that names the file (``path``, by default ``source``)."""
+    limit (``max_pixels``, else the shared one); any failure, while opening or while the caller
+    decodes it, is one ``DatasetError`` that names the file (``path``, by default ``source``)."""
     if path is None:
         assert isinstance(source, Path)
         path = source
+    limit = max_pixels or _max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as img:
-                if img.width * img.height > _max_pixels:
-                    raise DatasetError(_too_large(path, img))
+            with Image.open(source, formats=formats) as img:
+                if img.width * img.height > limit:
+                    raise DatasetError(_too_large(path, img, limit))
                 yield img
     except DatasetError:
         raise
     except Image.DecompressionBombError:
-        raise DatasetError(_too_large(path, None)) from None
+        raise DatasetError(_too_large(path, None, limit)) from None
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
@@ -97,10 +118,10 @@ def _opened(source: Path | BinaryIO, path: Path | None = None) -> Iterator[Image
         raise DatasetError(f"{path}: unreadable image ({reason})") from None
 
 
-def _too_large(path: Path, img: Image.Image | None) -> str:
+def _too_large(path: Path, img: Image.Image | None, limit: int) -> str:
     size = f" is {img.width}x{img.height} ({img.width * img.height:,} pixels)" if img is not None else " is too large"
     return (
-        f"{path}{size}, over the limit of {_max_pixels:,} pixels that guards against decompression bombs; "
+        f"{path}{size}, over the limit of {limit:,} pixels that guards against decompression bombs; "
         "raise it with --max-image-pixels if the image is trusted"
     )
 

@@ -9,7 +9,7 @@ import copy
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import torch
 
 from ..models import ResNetBase, create_model, to_channels_last
 from ..models.profile import count_macs
+from ..models.weights import first_line
 from ..train.precision import cpu_supports_bf16
 from .export import OnnxClassifier, fold_batchnorm, write_onnx
 from .openvino_model import core, openvino_available
@@ -72,7 +73,9 @@ class BenchResult:
             for p in self.paths
             if p.kind == "peer"
         }
-        peers |= {name: {"not_measured": why} for name, why in self.not_measured.items()}
+        peers |= {
+            name: {"not_measured": why} for name, why in self.not_measured.items() if not name.startswith("resnetkit")
+        }
         return {
             "model": self.model,
             "batch_size": self.batch_size,
@@ -89,6 +92,7 @@ class BenchResult:
             "vs_fastest_peer": best.images_per_second / peer.images_per_second if peer else None,
             "paths": [p.__dict__ for p in self.paths],
             "peers": peers,
+            "not_measured": self.not_measured,
         }
 
 
@@ -143,36 +147,50 @@ def _paths(
     tmp: Path,
     with_compile: bool,
     missing: dict[str, str],
-) -> Iterator[tuple[str, str, Runner]]:
-    """(name, kind, runner) for each path, built lazily so that one failing to build is skipped."""
-    yield "eager fp32 NCHW (baseline)", "baseline", model
-    yield "resnetkit fp32", "resnetkit", optimize_for_inference(model, "fp32")
-    yield "resnetkit bf16", "resnetkit", optimize_for_inference(model, "bf16")
-    if openvino_available():
-        yield "resnetkit int8", "resnetkit", optimize_for_inference(model, "int8", calibration)
-    else:
-        missing["resnetkit int8"] = "needs openvino (pip install 'resnetkit[fast]')"
-    folded = to_channels_last(fold_batchnorm(model))
-    eager_cl = to_channels_last(copy.deepcopy(model))
-    yield "PyTorch eager bf16 autocast + channels_last", "peer", _autocast_bf16(eager_cl)
-    if with_compile:
-        yield "torch.compile bf16 + channels_last", "peer", _autocast_bf16(torch.compile(folded))
-    else:
-        missing["torch.compile bf16 + channels_last"] = "skipped (--no-compile)"
-    try:
-        fp32 = write_onnx(model, tmp / "model.onnx", x[:2])
-        int8 = quantize_onnx(fp32, tmp / "model.int8.onnx", calibration)
-    except ImportError as e:
-        missing["ONNX Runtime fp32"] = missing["ONNX Runtime int8"] = f"not installed ({e.name})"
-        return
-    yield "ONNX Runtime fp32", "peer", OnnxClassifier(fp32)
-    yield "ONNX Runtime int8 (static QDQ, per-channel)", "peer", _OnnxRunner(int8)
-    if openvino_available():
-        # A user's OpenVINO: the ONNX file compiled with the plugin's defaults (bf16 where native).
-        yield "OpenVINO on the fp32 ONNX file", "peer", _OpenVINODefaults(fp32)
-        yield "OpenVINO int8 on the QDQ file", "peer", _OpenVINODefaults(int8)
-    else:
-        missing["OpenVINO on the fp32 ONNX file"] = missing["OpenVINO int8 on the QDQ file"] = "not installed"
+) -> list[tuple[str, str, Runner]]:
+    """(name, kind, runner) for each path that builds; one that fails to build (or whose engine
+    is not installed) is reported in ``missing`` and the rest are measured."""
+    files: dict[str, Path] = {}
+
+    def onnx_file(kind: str) -> Path:
+        if not files:
+            files["fp32"] = write_onnx(model, tmp / "model.onnx", x[:2])
+            files["int8"] = quantize_onnx(files["fp32"], tmp / "model.int8.onnx", calibration)
+        return files[kind]
+
+    def eager_bf16() -> Runner:
+        return _autocast_bf16(to_channels_last(copy.deepcopy(model)))
+
+    def compiled_bf16() -> Runner:
+        return _autocast_bf16(torch.compile(to_channels_last(fold_batchnorm(model))))
+
+    ov = openvino_available()
+    no_ov = "needs openvino (pip install 'resnetkit[fast]')"
+    candidates: list[tuple[str, str, Callable[[], Runner], bool, str]] = [
+        ("eager fp32 NCHW (baseline)", "baseline", lambda: model, True, ""),
+        ("resnetkit fp32", "resnetkit", lambda: optimize_for_inference(model, "fp32"), True, ""),
+        ("resnetkit bf16", "resnetkit", lambda: optimize_for_inference(model, "bf16"), True, ""),
+        ("resnetkit int8", "resnetkit", lambda: optimize_for_inference(model, "int8", calibration), ov, no_ov),
+        ("PyTorch eager bf16 autocast + channels_last", "peer", eager_bf16, True, ""),
+        ("torch.compile bf16 + channels_last", "peer", compiled_bf16, with_compile, "skipped (--no-compile)"),
+        ("ONNX Runtime fp32", "peer", lambda: OnnxClassifier(onnx_file("fp32")), True, ""),
+        ("ONNX Runtime int8 (static QDQ, per-channel)", "peer", lambda: _OnnxRunner(onnx_file("int8")), True, ""),
+        # A user's OpenVINO: the ONNX files compiled with the plugin's defaults (bf16 where native).
+        ("OpenVINO on the fp32 ONNX file", "peer", lambda: _OpenVINODefaults(onnx_file("fp32")), ov, no_ov),
+        ("OpenVINO int8 on the QDQ file", "peer", lambda: _OpenVINODefaults(onnx_file("int8")), ov, no_ov),
+    ]
+    built: list[tuple[str, str, Runner]] = []
+    for name, kind, build, available, why in candidates:
+        if not available:
+            missing[name] = why
+            continue
+        try:
+            built.append((name, kind, build()))
+        except ImportError as e:
+            missing[name] = f"not installed ({e.name})"
+        except Exception as e:  # one path that cannot be built does not stop the others
+            missing[name] = f"failed to build: {first_line(e)}"
+    return built
 
 
 class _OnnxRunner:
@@ -224,7 +242,7 @@ def bench_inference(
     result = BenchResult(model_name, batch_size, side, torch.get_num_threads(), macs / 1e9, peaks)
     result.auto_path = "resnetkit bf16" if cpu_supports_bf16() else "resnetkit fp32"
     with tempfile.TemporaryDirectory() as tmp:
-        built = list(_paths(model, x, calibration, Path(tmp), with_compile, result.not_measured))
+        built = _paths(model, x, calibration, Path(tmp), with_compile, result.not_measured)
         with torch.inference_mode():
             for _, _, run in built:  # warm-up (and compilation) before any path is timed
                 for _ in range(warmup):

@@ -70,7 +70,8 @@ class InferenceModel(nn.Module):
         self.feature_info = model.feature_info
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.runner(x)
+        logits = self.runner(x)
+        assert isinstance(logits, torch.Tensor), "a classifier's runner gives one tensor of logits"
         return logits.float()
 
 
@@ -116,11 +117,12 @@ def optimize_for_inference(
             raise ValueError("engine openvino: OpenVINO is not installed (pip install 'resnetkit[fast]')")
         if precision == "int8" and (calibration is None or len(calibration) == 0):
             raise ValueError("precision int8 needs calibration: a tensor of real, normalized inputs")
-        if calibration is not None:
-            example = calibration[:2]
-        else:
-            height, width = image_size or input_size(model)
-            example = torch.zeros(2, model.in_chans, height, width)
+        height, width = image_size or (
+            (int(calibration.shape[-2]), int(calibration.shape[-1])) if calibration is not None else input_size(model)
+        )
+        if calibration is not None and tuple(calibration.shape[-2:]) != (height, width):
+            raise ValueError(f"calibration images are {tuple(calibration.shape[-2:])}, image_size {(height, width)}")
+        example = torch.zeros(2, model.in_chans, height, width)
         runner: nn.Module = OpenVINOModel.from_model(model, precision, example, calibration)
         what = (
             f"int8 (static QDQ, calibrated on {len(calibration)} images; other layers {runner.runs_in})"
@@ -152,6 +154,8 @@ def fast_path(model: Classifier, precision: str, device: str | torch.device = "c
     """``optimize_for_inference`` for a PyTorch model (int8 calibrated on its own training
     images); an ONNX file (ONNX Runtime) or a model already optimized runs as it is."""
     if not isinstance(model, ResNetBase):
+        if precision == "int8":
+            raise ValueError("--precision int8 needs a PyTorch model; an .onnx file runs in ONNX Runtime as exported")
         return model
     calibration = calibration_images(model) if precision == "int8" else None
     return optimize_for_inference(model, precision, calibration, device=device)

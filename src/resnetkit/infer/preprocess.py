@@ -55,7 +55,21 @@ def load_images(paths: Sequence[str | os.PathLike[str]], model: Classifier) -> t
 def fit(image: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """A uint8 image (C, H, W) at the model's input size: the shorter side resized, the centre cropped."""
     h, w = spec.image_size
-    return center_crop(resize_shorter(image, h), h) if h == w else resize(image, (h, w))
+    if h != w:
+        return resize(image, (h, w))
+    # A long strip (a 1x20000 PNG is a hundred bytes) would be resized to 224 x 4.5M pixels before
+    # the crop threw most of it away: keep the centre at most 4:1 first, which leaves the crop as it was.
+    short, long_ = sorted(image.shape[-2:])
+    if long_ > 4 * short:
+        image = _centre(image, 4 * short)
+    return center_crop(resize_shorter(image, h), h).contiguous()
+
+
+def _centre(image: torch.Tensor, most: int) -> torch.Tensor:
+    """The centre of ``image`` with neither side longer than ``most``."""
+    height, width = image.shape[-2:]
+    top, left = max(0, (height - most) // 2), max(0, (width - most) // 2)
+    return image[..., top : top + min(height, most), left : left + min(width, most)]
 
 
 def normalize(image: torch.Tensor, spec: InputSpec) -> torch.Tensor:

@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,10 +26,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..artifacts import model_card, trained_tta_flip
-from ..data import set_max_image_pixels
 from ..infer import Classifier, fast_path, input_spec, load_source, path_of
 from ..infer.preprocess import InputSpec
 from ..models import ResNetBase
@@ -79,16 +80,19 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        set_max_image_pixels(config.max_image_pixels)
         loading = asyncio.get_running_loop().create_task(load())
         yield
         await loading
         if "service" in state:
             await state["service"].batcher.stop()  # graceful: what is queued is answered first
-        set_max_image_pixels(None)
 
     app = FastAPI(title="resnetkit", summary=f"{source}: image classification", lifespan=lifespan)
-    app.add_middleware(BodyGuard, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=config.max_body_bytes,
+        timeout_s=config.body_timeout_s,
+        total_s=config.body_deadline_s,
+    )
     app.add_middleware(Measure, metrics=metrics)
 
     def service() -> Service:
@@ -100,9 +104,7 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
 
     @app.exception_handler(HTTPError)
     async def _http_error(request: Request, exc: HTTPError) -> JSONResponse:
-        # A body refused half-read leaves the rest of it on the wire: the connection cannot be reused.
-        headers = {"connection": "close"} if exc.status in (408, 413) else None
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -131,6 +133,8 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
     async def readyz() -> JSONResponse:
         if "service" not in state:
             return JSONResponse({"status": "error" if "error" in state else "loading"}, status_code=503)
+        if not state["service"].batcher.running:
+            return JSONResponse({"status": "error", "error": "the batcher stopped"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
@@ -208,7 +212,8 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
         (image,) = await _decoded(request, svc, config, most=1)
         png, cls, score = await svc.batcher.call_in_model_thread(lambda: _explain(svc, image, target))
         name = svc.classes[cls] if svc.classes else str(cls)
-        headers = {"X-Class": str(cls), "X-Class-Name": name, "X-Score": f"{score:.6g}"}
+        # Percent-encoded: header values are Latin-1, and a folder's class may be any text.
+        headers = {"X-Class": str(cls), "X-Class-Name": urllib.parse.quote(name), "X-Score": f"{score:.6g}"}
         return Response(png, media_type="image/png", headers=headers)
 
     return app
@@ -249,10 +254,18 @@ async def _decoded(request: Request, svc: Service, config: ServeConfig, most: in
     uploads = await _uploads(request, config, most or config.max_images)
     loop = asyncio.get_running_loop()
     # Decoding runs off the event loop, so that a large image never stalls other requests.
-    return list(await asyncio.gather(*(loop.run_in_executor(None, decode, u, svc.spec) for u in uploads)))
+    pixels = config.max_image_pixels
+    return list(await asyncio.gather(*(loop.run_in_executor(None, decode, u, svc.spec, pixels) for u in uploads)))
 
 
 async def _uploads(request: Request, config: ServeConfig, most: int) -> list[Upload]:
+    try:
+        return await _read_uploads(request, most)
+    except ClientDisconnect:  # nobody is left to answer; no traceback in the log for it
+        raise HTTPError(400, "the client disconnected before the body was read") from None
+
+
+async def _read_uploads(request: Request, most: int) -> list[Upload]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         try:
@@ -293,11 +306,13 @@ def _explain(svc: Service, image: Decoded, target: int | None) -> tuple[bytes, i
 
 class BodyGuard:
     """Refuses a body over ``max_bytes`` (413) from its Content-Length before reading it, or as
-    soon as a chunked one passes the limit, and cuts off a client that sends nothing for
-    ``timeout_s`` while the body is read (408): a slow or stalled client cannot hold a request."""
+    soon as a chunked one passes the limit, and cuts off (408) a client that sends nothing for
+    ``timeout_s`` or takes over ``total_s`` in all while the body is read. A response sent before
+    the body was read whole closes the connection: otherwise the server would go on draining
+    whatever the client still streams, with no limit and no deadline."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float):
-        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float, total_s: float):
+        self.app, self.max_bytes, self.timeout_s, self.total_s = app, max_bytes, timeout_s, total_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -311,6 +326,8 @@ class BodyGuard:
             if int(length) > self.max_bytes:
                 await _send_json(send, 413, _too_large(int(length), self.max_bytes))
                 return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_s
         seen = 0
         body_done = False
 
@@ -318,10 +335,11 @@ class BodyGuard:
             nonlocal seen, body_done
             if body_done:  # after the body: waiting for a disconnect has no deadline
                 return await receive()
+            wait = min(self.timeout_s, deadline - loop.time())
             try:
-                message = await asyncio.wait_for(receive(), self.timeout_s)
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
             except asyncio.TimeoutError:
-                raise HTTPError(408, f"no body bytes for {self.timeout_s:g} s: request timed out") from None
+                raise HTTPError(408, f"the request body took too long (over {wait:.3g} s): request timed out") from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
@@ -329,7 +347,12 @@ class BodyGuard:
                     raise HTTPError(413, _too_large(seen, self.max_bytes))
             return message
 
-        await self.app(scope, guarded, send)
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_done:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, guarded, closing)
 
 
 def _too_large(size: int, limit: int) -> str:

@@ -33,14 +33,19 @@ class Batcher:
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="resnetkit-model")
         self._task: asyncio.Task[None] | None = None
+        self._forming: list[_Item] = []
 
     @property
     def depth(self) -> int:
-        """Images waiting for a batch."""
-        return self.queue.qsize()
+        """Images waiting: queued, or gathered into the batch that has not run yet."""
+        return self.queue.qsize() + len(self._forming)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
         """Finish what is queued, then stop (graceful shutdown)."""
@@ -62,32 +67,55 @@ class Batcher:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.max_wait_s
-            while len(batch) < self.max_batch:
-                if not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                    continue
+            batch = await self._gather()
+            try:
+                await self._run(batch)
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _gather(self) -> list[_Item]:
+        """The next batch: the first image waiting, and those that come within ``max_wait`` of it,
+        up to ``max_batch``; images whose requests were cancelled are left out."""
+        loop = asyncio.get_running_loop()
+        batch: list[_Item] = []
+        self._forming = batch
+        deadline = None
+        while len(batch) < self.max_batch:
+            if self.queue.empty() and batch:
+                assert deadline is not None
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), remaining))
+                    item = await asyncio.wait_for(self.queue.get(), remaining)
                 except asyncio.TimeoutError:
                     break
-            self.on_batch(len(batch))
-            try:
-                logits = await loop.run_in_executor(self.executor, self.run, torch.stack([i.image for i in batch]))
-            except Exception as e:  # the requests answer 500; the batcher lives on
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(e)
             else:
-                for item, row in zip(batch, logits, strict=True):
-                    if not item.future.done():  # a client that left cancelled its future
-                        item.future.set_result(row)
-            finally:
-                for _ in batch:
-                    self.queue.task_done()
+                item = await self.queue.get()
+            if item.future.cancelled():
+                self.queue.task_done()
+                continue
+            batch.append(item)
+            deadline = deadline or loop.time() + self.max_wait_s
+        return batch
+
+    async def _run(self, batch: list[_Item]) -> None:
+        """One model call for ``batch``; whatever goes wrong fails its requests (a 500 each), never
+        the loop that serves the ones after them."""
+        self._forming = []
+        try:
+            self.on_batch(len(batch))
+            x = torch.stack([i.image for i in batch])
+            logits = await asyncio.get_running_loop().run_in_executor(self.executor, self.run, x)
+            if len(logits) != len(batch):
+                raise RuntimeError(f"the model gave {len(logits)} rows for {len(batch)} images")
+        except Exception as e:
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(e)
+            return
+        for item, row in zip(batch, logits, strict=True):
+            if not item.future.done():  # a request cancelled meanwhile has no one to answer
+                item.future.set_result(row)

@@ -14,6 +14,7 @@ class ServeConfig:
     max_image_pixels: int = 40_000_000  # width x height of one image: the decompression-bomb guard
     top_k: int = 5
     body_timeout_s: float = 10.0  # a client that sends no body bytes for this long is cut off (408)
+    body_deadline_s: float = 60.0  # and one whose body takes longer than this in all
     precision: str = "auto"
 
     def __post_init__(self) -> None:
@@ -25,6 +26,7 @@ class ServeConfig:
             "--max-image-pixels": self.max_image_pixels >= 1,
             "--top-k": self.top_k >= 1,
             "--body-timeout": self.body_timeout_s > 0,
+            "--body-deadline": self.body_deadline_s >= self.body_timeout_s,
         }
         for flag, ok in checks.items():
             if not ok:

@@ -31,12 +31,12 @@ class Decoded:
     input: torch.Tensor  # the normalized float input
 
 
-def decode(upload: Upload, spec: InputSpec) -> Decoded:
+def decode(upload: Upload, spec: InputSpec, max_pixels: int) -> Decoded:
     """One uploaded image, read as ``predict`` reads files (every Pillow mode, first frame,
-    EXIF orientation, the pixel limit), fitted and normalized for the model."""
+    EXIF orientation), at most ``max_pixels``, fitted and normalized for the model."""
     mode = "L" if spec.in_chans == 1 else "RGB"
     try:
-        image = decode_image(upload.data, upload.name, mode, max(spec.image_size))
+        image = decode_image(upload.data, upload.name, mode, max(spec.image_size), max_pixels)
     except DatasetError as e:
         raise HTTPError(400, str(e)) from None
     fitted = fit(image, spec)
