@@ -34,7 +34,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import torch
+
     from ..infer import load_source
+    from ..infer.openvino_model import openvino_available
+    from ..models import ResNetBase
     from ..serve import ServeConfig
 
     if not 0 < args.port < 65536:
@@ -49,6 +53,10 @@ def _serve(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     model = load_source(args.source)  # a bad SOURCE is one line and exit 2, before the server starts
+    if args.precision != "fp32" and (openvino_available() or not isinstance(model, ResNetBase)):
+        # The model runs on OpenVINO's (or ONNX Runtime's) own threads; PyTorch only normalizes
+        # decoded images, and its thread pool would contend for the same cores.
+        torch.set_num_threads(1)
 
     import uvicorn
 

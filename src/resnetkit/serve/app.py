@@ -178,7 +178,8 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
     async def predict(request: Request, top_k: int = Query(config.top_k, ge=1)) -> dict[str, Any]:
         start = time.perf_counter()
         svc = service()
-        decoded = await _decoded(request, svc, config)
+        with svc.batcher.expecting():
+            decoded = await _decoded(request, svc, config)
         logits = await _logits(svc, torch.stack([d.input for d in decoded]))
         metrics.images.inc(len(decoded))
         k = min(top_k, svc.model.num_classes)

@@ -1,11 +1,14 @@
 """Dynamic batching, as TorchServe, Triton and Ray Serve do it: images of concurrent requests are
 gathered until ``max_batch`` images or ``max_wait`` seconds since the first, then run as one
-batch on a single model thread, off the event loop (the engines run one batch on every core)."""
+batch on a single model thread, off the event loop (the engines run one batch on every core).
+The wait is only spent while other requests are still decoding their images: a request alone
+runs at once."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -34,6 +37,7 @@ class Batcher:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="resnetkit-model")
         self._task: asyncio.Task[None] | None = None
         self._forming: list[_Item] = []
+        self._expected = 0  # requests decoding images they will submit
 
     @property
     def depth(self) -> int:
@@ -46,6 +50,16 @@ class Batcher:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @contextlib.contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Around a request's decoding: while one is under way a batch waits for its images (up to
+        ``max_wait``); with none, a batch runs at once (a lone request pays no waiting)."""
+        self._expected += 1
+        try:
+            yield
+        finally:
+            self._expected -= 1
 
     async def stop(self) -> None:
         """Finish what is queued, then stop (graceful shutdown)."""
@@ -84,6 +98,8 @@ class Batcher:
         deadline = None
         while len(batch) < self.max_batch:
             if self.queue.empty() and batch:
+                if not self._expected:
+                    break  # nobody else is coming
                 assert deadline is not None
                 remaining = deadline - loop.time()
                 if remaining <= 0:
