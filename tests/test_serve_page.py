@@ -53,3 +53,20 @@ def test_uploading_a_real_image_shows_its_label_bars_and_heat_map(server, tmp_pa
                 page.screenshot(path=shot)
         finally:
             browser.close()
+
+
+def test_the_openapi_page_renders_offline(server, tmp_path):
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS
+        )
+        try:
+            page = browser.new_page()
+            outside = []
+            page.on("request", lambda r: None if r.url.startswith(server.url) else outside.append(r.url))
+            page.goto(f"{server.url}/docs")
+            page.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=30_000)
+            paths = page.locator(".opblock-summary-path").all_text_contents()
+            assert "/v1/predict" in " ".join(paths) and not outside  # nothing fetched from anywhere else
+        finally:
+            browser.close()

@@ -1,4 +1,5 @@
-"""``resnetkit serve``: a trained model behind HTTP (FastAPI on uvicorn), with a web page.
+"""``resnetkit serve``: a trained model behind HTTP (FastAPI on uvicorn), with a web page; all of
+it, the OpenAPI page at ``/docs`` too, works without a network.
 
 Routes: ``POST /v1/predict`` (multipart parts named ``file``, or one raw image body),
 ``POST /v1/explain`` (Grad-CAM overlay as PNG), ``GET /v1/model`` (the model card), ``GET /healthz``
@@ -24,6 +25,7 @@ import torch
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -87,7 +89,8 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
         if "service" in state:
             await state["service"].batcher.stop()  # graceful: what is queued is answered first
 
-    app = FastAPI(title="resnetkit", summary=f"{source}: image classification", lifespan=lifespan)
+    # fastapi-offline: FastAPI whose /docs serves Swagger UI's files itself, not from a CDN.
+    app = FastAPIOffline(title="resnetkit", summary=f"{source}: image classification", lifespan=lifespan)
     app.add_middleware(
         BodyGuard,
         max_bytes=config.max_body_bytes,
