@@ -20,9 +20,10 @@ from ..models import ResNetBase, create_model, to_channels_last
 from ..models.profile import count_macs
 from ..models.weights import first_line
 from ..train.precision import cpu_supports_bf16
-from .export import OnnxClassifier, fold_batchnorm, write_onnx
+from .export import INPUT, OnnxClassifier, fold_batchnorm, write_onnx
 from .openvino_model import core, openvino_available
-from .optimize import optimize_for_inference
+from .optimize import auto_precision, optimize_for_inference
+from .preprocess import input_size
 from .quantize import quantize_onnx
 
 Runner = Callable[[torch.Tensor], Any]
@@ -202,7 +203,7 @@ class _OnnxRunner:
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def __call__(self, x: torch.Tensor) -> Any:
-        return self.session.run(None, {"input": x.numpy()})
+        return self.session.run(None, {INPUT: x.numpy()})
 
 
 class _OpenVINODefaults:
@@ -229,7 +230,7 @@ def bench_inference(
     freshly built ``model_name`` (weights do not change speed;
     int8 is calibrated on random inputs here, and its accuracy measured on real data elsewhere)."""
     model: ResNetBase = create_model(model_name).eval()
-    side = image_size or (32 if model.feature_info[0]["reduction"] == 1 else 224)
+    side = image_size or input_size(model)[0]
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, model.in_chans, side, side, generator=gen)
     calibration = torch.randn(32, model.in_chans, side, side, generator=gen)
@@ -240,7 +241,7 @@ def bench_inference(
         log("note: this CPU has no native bf16; bf16 runs emulated")
     log(f"matmul peak in this run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
     result = BenchResult(model_name, batch_size, side, torch.get_num_threads(), macs / 1e9, peaks)
-    result.auto_path = "resnetkit bf16" if cpu_supports_bf16() else "resnetkit fp32"
+    result.auto_path = f"resnetkit {auto_precision()}"
     with tempfile.TemporaryDirectory() as tmp:
         built = _paths(model, x, calibration, Path(tmp), with_compile, result.not_measured)
         with torch.inference_mode():

@@ -27,6 +27,7 @@ from ..models import ResNetBase, to_channels_last
 from ..train.precision import cpu_supports_bf16
 from .export import OnnxClassifier, fold_batchnorm
 from .openvino_model import OpenVINOModel, openvino_available
+from .preprocess import input_size
 from .quantize import calibration_images
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -75,13 +76,10 @@ class InferenceModel(nn.Module):
         return logits.float()
 
 
-def input_size(model: ResNetBase) -> tuple[int, int]:
-    """The spatial size the model was trained at (its card), else 224x224 (32x32 for CIFAR layouts)."""
-    size = (getattr(model, "pretrained_cfg", None) or {}).get("image_size")
-    if size:
-        return int(size[0]), int(size[1])
-    side = 32 if model.feature_info[0]["reduction"] == 1 else 224
-    return side, side
+def auto_precision(device: str | torch.device = "cpu") -> str:
+    """What ``precision="auto"`` runs on ``device``: bf16 where it is native (CUDA, or a CPU with
+    AVX-512 BF16 or AMX), fp32 elsewhere."""
+    return "bf16" if torch.device(device).type == "cuda" or cpu_supports_bf16() else "fp32"
 
 
 def optimize_for_inference(
@@ -107,7 +105,7 @@ def optimize_for_inference(
     dev = torch.device(device)
     model = model.eval()
     if precision == "auto":
-        precision = "bf16" if dev.type == "cuda" or cpu_supports_bf16() else "fp32"
+        precision = auto_precision(dev)
     if engine == "auto":
         engine = "openvino" if dev.type == "cpu" and not compile and openvino_available() else "torch"
     if engine == "openvino":

@@ -6,13 +6,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from ..data import read_image
 from ..data.folder import IMAGENET_MEAN, IMAGENET_STD
 from ..data.transforms import center_crop, resize, resize_shorter
-from .optimize import Classifier
+
+
+class Describable(Protocol):
+    """What reading inputs for a model needs of it: a ResNet, its fast path or an exported file."""
+
+    @property
+    def in_chans(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -23,14 +30,21 @@ class InputSpec:
     std: tuple[float, ...]
 
 
-def input_spec(model: Classifier) -> InputSpec:
+def input_size(model: Describable) -> tuple[int, int]:
+    """The spatial size ``model`` was trained at (its record), else 224x224 (32x32 for CIFAR layouts)."""
+    size = (getattr(model, "pretrained_cfg", None) or {}).get("image_size")
+    if size:
+        return int(size[0]), int(size[1])
+    info = getattr(model, "feature_info", None)  # an exported file records its size instead
+    side = 32 if info and info[0]["reduction"] == 1 else 224
+    return side, side
+
+
+def input_spec(model: Describable) -> InputSpec:
     """What ``model`` was trained on; a model without that record (freshly built) gets its own
-    channel count, 224x224 (32x32 for CIFAR layouts) and ImageNet statistics."""
+    channel count, ``input_size`` and ImageNet statistics."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     chans = int(cfg.get("in_chans") or model.in_chans)
-    info = getattr(model, "feature_info", None)  # an exported file records its size instead
-    default_side = 32 if info and info[0]["reduction"] == 1 else 224
-    size = tuple(cfg.get("image_size") or (default_side, default_side))
     mean: Sequence[float] = cfg.get("mean") or ()
     std: Sequence[float] = cfg.get("std") or ()
     if not mean:
@@ -39,10 +53,10 @@ def input_spec(model: Classifier) -> InputSpec:
         std = (sum(IMAGENET_STD) / 3,) if gray else IMAGENET_STD
     if chans not in (1, 3):
         raise ValueError(f"the model takes {chans}-channel inputs; image files give 1 (grayscale) or 3 (RGB)")
-    return InputSpec(chans, (int(size[0]), int(size[1])), tuple(mean), tuple(std))
+    return InputSpec(chans, input_size(model), tuple(mean), tuple(std))
 
 
-def load_images(paths: Sequence[str | os.PathLike[str]], model: Classifier) -> torch.Tensor:
+def load_images(paths: Sequence[str | os.PathLike[str]], model: Describable) -> torch.Tensor:
     """Normalized float images (N, C, H, W) for ``model``: converted to its channels, the shorter
     side resized to its input size and the centre cropped (as evaluation of image folders does)."""
     if not paths:

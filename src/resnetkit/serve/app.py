@@ -256,7 +256,7 @@ async def _logits(svc: Service, inputs: torch.Tensor) -> torch.Tensor:
 
 
 async def _decoded(request: Request, svc: Service, config: ServeConfig, most: int | None = None) -> list[Decoded]:
-    uploads = await _uploads(request, config, most or config.max_images)
+    uploads = await _uploads(request, most or config.max_images)
     loop = asyncio.get_running_loop()
     pixels = config.max_image_pixels
 
@@ -270,7 +270,7 @@ async def _decoded(request: Request, svc: Service, config: ServeConfig, most: in
     return list(await asyncio.gather(*(one(u) for u in uploads)))
 
 
-async def _uploads(request: Request, config: ServeConfig, most: int) -> list[Upload]:
+async def _uploads(request: Request, most: int) -> list[Upload]:
     try:
         return await _read_uploads(request, most)
     except ClientDisconnect:  # nobody is left to answer; no traceback in the log for it
