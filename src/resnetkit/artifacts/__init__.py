@@ -11,7 +11,7 @@ from .atomic import (
 )
 from .cards import model_card, model_dataset, trained_tta_flip
 from .checkpoint import FORMAT, Checkpoint, checkpoint_weights, is_checkpoint, load_checkpoint, save_checkpoint
-from .loading import load_model, load_pretrained_into
+from .loading import load_model, load_pretrained_into, source_architecture
 from .runs import RunLog, default_run_name, new_run_dir, read_csv, run_checkpoint
 from .weights import export_weights, save_weights
 
@@ -39,5 +39,6 @@ __all__ = [
     "run_checkpoint",
     "save_checkpoint",
     "save_weights",
+    "source_architecture",
     "trained_tta_flip",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..data import ImageDataset, load_dataset
+from ..data import ImageDataset, load_dataset, select_classes
 
 
 class CardHolder(Protocol):
@@ -40,6 +40,8 @@ def model_dataset(
         raise ValueError(f"{source}: the model does not say what it was trained on; pass --data")
     size = trained_on.get("image_size", [224])[0]
     ds = load_dataset(data, split, data_dir, image_size=size)
+    if trained_on.get("source_classes") and data == trained_on.get("name"):
+        ds = select_classes(ds, trained_on["source_classes"])  # trained on some of its classes (data.classes)
     if len(ds.classes) != model.num_classes:
         raise ValueError(f"{data} has {len(ds.classes)} classes but {source} predicts {model.num_classes}")
     if ds.in_chans != trained_on.get("in_chans", ds.in_chans):

@@ -3,6 +3,7 @@ model ready for inference, with what it needs to know about its inputs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -12,7 +13,8 @@ import torch
 from torch import nn
 
 from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict
-from ..models.weights import first_line
+from ..models.registry import get_pretrained_cfg, split_model_name
+from ..models.weights import first_line, guess_architecture
 from .checkpoint import checkpoint_weights, is_checkpoint, load_checkpoint
 from .runs import run_checkpoint
 
@@ -76,9 +78,10 @@ def _safetensors_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return model_cfg, dataset
 
 
-def load_pretrained_into(model: nn.Module, source: Source) -> nn.Module:
+def load_pretrained_into(model: nn.Module, source: Source, new_head: bool = False) -> nn.Module:
     """Fine-tuning: the weights of a tag, checkpoint or file into ``model``; a head of another
-    size stays fresh and the first conv is adapted to the model's input channels."""
+    size (any head, with ``new_head``) stays fresh and the first conv is adapted to the model's
+    input channels."""
     path = _resolve_path(source)
     if path is None:
         if not is_model(str(source)):
@@ -88,4 +91,36 @@ def load_pretrained_into(model: nn.Module, source: Source) -> nn.Module:
         sd = checkpoint_weights(load_checkpoint(path))
     else:
         sd = read_state_dict(path)
-    return load_weights(model, sd)
+    return load_weights(model, sd, new_head=new_head)
+
+
+# What a source's model config says about its data and head; a model for new data sets these anew.
+_DATA_KEYS = ("name", "num_classes", "in_chans")
+
+
+def source_architecture(source: Source, model_name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The registered model name and ``create_model`` options that rebuild ``source``'s network
+    (a pretrained tag, a checkpoint or run folder, a resnetkit ``.safetensors``), less its head
+    size and input channels. A plain state_dict (torchvision's, timm's) holds no architecture:
+    ``model_name`` names it, and its keys are checked against that model when they are loaded."""
+    path = _resolve_path(source)
+    cfg: dict[str, Any] | None = None
+    if path is None:
+        if not is_model(str(source)):
+            raise WeightsError(f"{source}: neither a weights file, a checkpoint, a run folder nor a pretrained tag")
+        name, tag = split_model_name(str(source))
+        cfg = {"name": name, **get_pretrained_cfg(name, tag).get("model_args", {})}
+    elif path.suffix in (".pt", ".pth") and is_checkpoint(path):
+        cfg = dict(load_checkpoint(path)["model_cfg"])
+    elif path.suffix == ".safetensors":
+        with contextlib.suppress(WeightsError):
+            cfg = _safetensors_config(path)[0]
+    if cfg is None or not cfg.get("name"):
+        if model_name is None:
+            guess = guess_architecture(read_state_dict(path)) if path is not None else []
+            hint = f" (its keys match {', '.join(guess)})" if guess else ""
+            raise WeightsError(f"{source}: plain weights without a model config; name the model with --model{hint}")
+        return model_name, {}
+    if model_name is not None and split_model_name(model_name)[0] != cfg["name"]:
+        raise WeightsError(f"{source}: holds a {cfg['name']}, not a {model_name} (--model)")
+    return cfg["name"], {k: v for k, v in cfg.items() if k not in _DATA_KEYS}

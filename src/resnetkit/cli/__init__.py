@@ -13,7 +13,9 @@ import sys
 COMMANDS = (
     "info",
     "train",
+    "finetune",
     "eval",
+    "embed",
     "predict",
     "export",
     "bench",

@@ -31,6 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", default="runs/degradation", help="output folder (default: runs/degradation)")
     p.set_defaults(func=_degradation)
+    add_transfer(exp)
 
 
 def _degradation(args: argparse.Namespace) -> int:
@@ -58,4 +59,41 @@ def _degradation(args: argparse.Namespace) -> int:
     for line in result.findings:
         print(line)
     print(f"report: {paths['report']}\ncurves: {paths['curves']}\nresults: {paths['results']}")
+    return 0
+
+
+def add_transfer(exp: argparse._SubParsersAction) -> None:
+    p = exp.add_parser(
+        "transfer",
+        help="where pretraining helps: labels per class x method x seed (scratch, probe, fine-tune, LP-FT, k-NN)",
+        description="Run the transfer studies (new-classes: Fashion-MNIST classes 0-4 pretrain, 5-9 are new; "
+        "new-domain: the shipped resnet20.fashion_mnist to scikit-learn's digits) and write results.csv, "
+        "summary.csv, accuracy.png. Finished runs are reused, so the same command picks up where it stopped.",
+    )
+    p.add_argument("--studies", default="new-classes,new-domain", help="comma-separated (default: both)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per cell (default: 5)")
+    p.add_argument("--pretrain-epochs", type=int, default=3, help="new-classes: epochs on classes 0-4 (default: 3)")
+    p.add_argument("-o", "--out", default="runs/transfer", help="output folder (default: runs/transfer)")
+    p.set_defaults(func=_transfer)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from ..artifacts import ensure_writable
+    from ..experiments.transfer import prepare_study, run_study
+    from ..experiments.transfer_report import write_results
+
+    ensure_writable(Path(args.out), "-o")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds}: at least 1")
+    rows: list[dict] = []
+    for name in (s.strip() for s in args.studies.split(",") if s.strip()):
+        study = prepare_study(name, args.out, args.pretrain_epochs)
+        done = list(rows)
+
+        def save(new: list[dict], done: list[dict] = done) -> None:
+            write_results(done + new, args.out)
+
+        rows = done + run_study(study, args.seeds, args.out, on_row=save)
+    paths = write_results(rows, args.out)
+    print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0

@@ -15,11 +15,24 @@ def add_commands(sub) -> None:
         description="Train a ResNet. Flags override the recipe, then the config file, then --set.",
     )
     p.add_argument("--model", help="registered model name (default: resnet20)")
+    p.add_argument("--weights", help="start from these weights: file, checkpoint or pretrained tag (see finetune)")
+    add_training_flags(p)
+    p.set_defaults(func=_train)
+
+
+def add_training_flags(p: argparse.ArgumentParser) -> None:
+    """The flags ``train`` and ``finetune`` share."""
     p.add_argument("--data", help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder")
     p.add_argument("--data-dir", help="where the dataset files are (default: system dirs, then ~/.cache/resnetkit)")
+    p.add_argument("--classes", help='train on these classes only, relabelled in this order: "0-4", "5,7", "Bag,Shirt"')
+    p.add_argument(
+        "--labels-per-class",
+        type=int,
+        metavar="K",
+        help="train on K images of each class, a seeded draw recorded in the run's train_subset.json",
+    )
     p.add_argument("--recipe", help="named recipe: paper-cifar | fashion-mnist")
     p.add_argument("--config", help="YAML or JSON config file (keys as in a run's config.yaml)")
-    p.add_argument("--weights", help="start from these weights (fine-tuning): file, checkpoint or pretrained tag")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--lr", type=float)
@@ -61,7 +74,8 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_train)
 
 
-def _train_config(args: argparse.Namespace):
+def _train_config(args: argparse.Namespace, extra: dict | None = None):
+    """The run's config: recipe, then config file, then ``extra`` (finetune's), then flags and --set."""
     from ..train.config import TrainConfig, load_config_file, merge, updates
     from ..train.recipes import recipe
 
@@ -70,12 +84,15 @@ def _train_config(args: argparse.Namespace):
         values = merge(values, recipe(args.recipe, args.model))
     if args.config:
         values = merge(values, load_config_file(args.config))
+    values = merge(values, extra or {})
     flags = updates(
         {
             ("model", "name"): args.model,
             ("model", "weights"): args.weights,
             ("data", "name"): args.data,
             ("data", "data_dir"): args.data_dir,
+            ("data", "classes"): args.classes,
+            ("data", "labels_per_class"): args.labels_per_class,
             ("data", "batch_size"): args.batch_size,
             ("optim", "lr"): args.lr,
             ("epochs",): args.epochs,
@@ -100,7 +117,7 @@ def _train_config(args: argparse.Namespace):
     return TrainConfig.from_dict(merge(values, flags))
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
     import os
 
     from ..train import TrainingDiverged, TrainingInterrupted, fit
@@ -109,13 +126,13 @@ def _train(args: argparse.Namespace) -> int:
         from ..artifacts import default_run_name
         from ..train.launch import launch_local, strip_flags
 
-        cfg = _train_config(args)  # fail here, once, rather than in every worker
+        cfg = _train_config(args, extra)  # fail here, once, rather than in every worker
         argv = strip_flags(args.argv, ("--nproc", "--max-restarts"))
         if cfg.run_name is None and not args.resume:  # one folder for every worker and restart
             argv += ["--name", default_run_name(cfg.model.name, cfg.data.name)]
         return launch_local(args.nproc, argv, args.max_restarts)
     resume = args.resume
-    cfg = None if resume else _train_config(args)
+    cfg = None if resume else _train_config(args, extra)
     if resume and any(
         v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)
     ):

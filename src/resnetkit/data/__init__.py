@@ -13,6 +13,14 @@ from .loader import InMemoryLoader, StreamingLoader, eval_loader, make_streaming
 from .memory import InMemoryDataset, compute_mean_std, sample_indices, split_indices
 from .registry import ImageDataset, canonical_name, dataset_info, dataset_splits, load_dataset, sample_subset
 from .sources import SOURCES, DatasetSource, locate_dataset
+from .subsets import (
+    balanced_indices,
+    dataset_labels,
+    labelled_subset,
+    parse_classes,
+    select_classes,
+    subset_record,
+)
 
 __all__ = [
     "DATASETS",
@@ -27,16 +35,19 @@ __all__ = [
     "InMemoryLoader",
     "StreamingLoader",
     "augment_batch",
+    "balanced_indices",
     "canonical_name",
     "check_image",
     "compute_mean_std",
     "dataset_info",
+    "dataset_labels",
     "dataset_splits",
     "decode_image",
     "download_url",
     "eval_loader",
     "file_checksum",
     "find_bad_images",
+    "labelled_subset",
     "load_cifar",
     "load_dataset",
     "load_digits_split",
@@ -45,6 +56,7 @@ __all__ = [
     "locate_dataset",
     "make_streaming_loader",
     "max_image_pixels",
+    "parse_classes",
     "random_crop",
     "random_erasing",
     "random_flip",
@@ -53,6 +65,8 @@ __all__ = [
     "sample_indices",
     "sample_subset",
     "scan_image_folder",
+    "select_classes",
     "set_max_image_pixels",
     "split_indices",
+    "subset_record",
 ]

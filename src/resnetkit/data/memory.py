@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -32,6 +32,8 @@ class InMemoryDataset:
     classes: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    # Positions in the split as loaded, kept through ``subset``: which images a subset holds.
+    index: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
@@ -63,9 +65,16 @@ class InMemoryDataset:
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
 
+    @property
+    def source_index(self) -> torch.Tensor:
+        """Each sample's position in the split it was loaded from."""
+        return self.index if self.index is not None else torch.arange(len(self))
+
     def subset(self, indices: torch.Tensor) -> InMemoryDataset:
         """The samples at `indices`, keeping classes and normalization."""
-        return InMemoryDataset(self.images[indices], self.labels[indices], self.classes, self.mean, self.std)
+        return InMemoryDataset(
+            self.images[indices], self.labels[indices], self.classes, self.mean, self.std, self.source_index[indices]
+        )
 
     def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> InMemoryDataset:
         """The same images normalized with other statistics (a model's training statistics)."""

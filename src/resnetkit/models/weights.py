@@ -93,9 +93,12 @@ def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     return weight.repeat(1, reps, 1, 1)[:, :in_chans] * (src / in_chans)
 
 
-def fit_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "weights") -> tuple[dict, list[str]]:
+def fit_state_dict(
+    model: nn.Module, sd: dict[str, torch.Tensor], source: str = "weights", new_head: bool = False
+) -> tuple[dict, list[str]]:
     """Adapt ``sd`` to ``model``: the first conv to the model's input channels, and a head of
-    another size left out (returned in the second value) so the model keeps its fresh head."""
+    another size (any head, with ``new_head``) left out, returned in the second value, so the
+    model keeps its fresh head."""
     own = model.state_dict()
     first = f"{getattr(model, 'first_conv', 'conv1')}.weight"
     if first in sd and first in own and sd[first].shape[1] != own[first].shape[1]:
@@ -104,21 +107,24 @@ def fit_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], source: str = 
     skipped = []
     head = getattr(model, "classifier", "fc")
     for k in (f"{head}.weight", f"{head}.bias"):
-        if k in sd and (k not in own or own[k].shape != sd[k].shape):
+        if k in sd and (new_head or k not in own or own[k].shape != sd[k].shape):
             skipped.append(k)
     if skipped:
         sd = {k: v for k, v in sd.items() if k not in skipped}
     return sd, skipped
 
 
-def load_weights(model: nn.Module, source: str | os.PathLike | Mapping, strict: bool = True) -> nn.Module:
+def load_weights(
+    model: nn.Module, source: str | os.PathLike | Mapping, strict: bool = True, new_head: bool = False
+) -> nn.Module:
     """Load a file or state_dict into ``model``; see ``fit_state_dict`` for what is adapted.
+    ``new_head`` leaves the model's head as it is (freshly initialised) whatever the file holds.
 
     Anything else that does not fit raises one ``WeightsError`` that lists missing keys,
     unexpected keys and shape mismatches, and which registered models the file matches."""
     name = str(source) if not isinstance(source, Mapping) else "state_dict"
     sd = read_state_dict(source) if not isinstance(source, Mapping) else clean_state_dict(source)
-    sd, skipped = fit_state_dict(model, sd, name)
+    sd, skipped = fit_state_dict(model, sd, name, new_head)
     own = model.state_dict()
     missing = [k for k in own if k not in sd and k not in _head_keys(model, skipped)]
     unexpected = [k for k in sd if k not in own]
@@ -132,10 +138,12 @@ def load_weights(model: nn.Module, source: str | os.PathLike | Mapping, strict: 
     model.load_state_dict(sd, strict=False)
     if skipped:
         log.warning(
-            "%s: classifier %s not loaded (its size differs from the model's %d classes); it stays freshly initialised",
+            "%s: classifier %s not loaded (%s); it stays freshly initialised",
             name,
             ", ".join(skipped),
-            getattr(model, "num_classes", -1),
+            "a new head was asked for"
+            if new_head
+            else f"its size differs from the model's {model.num_classes} classes",
         )
     return model
 

@@ -38,6 +38,13 @@ class DataConfig:
     image_size: int = 224  # image folders only
     workers: int = 2  # image folders only
     skip_bad_images: bool = False  # image folders: train without the files a scan finds unreadable (listed in the run)
+    classes: str | None = None  # keep these classes only, relabelled in this order: "0-4", "5,7,9", "Sandal,Bag"
+    # Train on exactly K images of each class, a seeded draw from the training split (the
+    # evaluation sets stay whole); the run folder records which (train_subset.json).
+    labels_per_class: int | None = None
+    # A training set smaller than this is repeated (whole copies, each augmented anew) until an
+    # epoch holds at least this many images: a few labels train in fewer, longer epochs.
+    min_epoch_images: int = 0
 
 
 @dataclass
@@ -77,6 +84,45 @@ class ScheduleConfig:
     min_lr: float = 0.0  # cosine/onecycle floor, as a fraction of lr
 
 
+TRANSFER_MODES = ("none", "finetune", "linear-probe", "lp-ft")
+BN_MODES = ("frozen", "train", "eval")
+
+
+@dataclass
+class TransferConfig:
+    """Fine-tuning from ``model.weights`` (``resnetkit finetune``). ``freeze``: none, stem, stageK
+    (the stem and stages 1..K) or backbone. ``bn``: frozen (the BatchNorm statistics of frozen
+    parts stay fixed), train (every BN keeps adapting, frozen parts too) or eval (none moves)."""
+
+    mode: str = "none"  # none | finetune | linear-probe | lp-ft
+    freeze: str = "none"
+    head_lr: float | None = None  # default: optim.lr
+    backbone_lr: float | None = None  # default: optim.lr
+    layer_decay: float | None = None  # each stage below the last gets this times the lr of the one above
+    bn: str = "frozen"
+    lp_fraction: float = 0.5  # lp-ft: the share of the run's steps spent linear probing first
+    new_head: bool = True  # a fresh head even when the source's has the right size (new classes)
+
+    def __post_init__(self) -> None:
+        if self.mode not in TRANSFER_MODES:
+            raise ConfigError(f"transfer.mode: expected one of {', '.join(TRANSFER_MODES)}, got {self.mode!r}")
+        if self.bn not in BN_MODES:
+            raise ConfigError(f"transfer.bn: expected one of {', '.join(BN_MODES)}, got {self.bn!r}")
+        stage = self.freeze.removeprefix("stage")
+        if self.freeze not in ("none", "stem", "backbone") and not (
+            self.freeze.startswith("stage") and stage.isdigit()
+        ):
+            raise ConfigError(
+                f"transfer.freeze: expected none, stem, stage1, stage2, ... or backbone, got {self.freeze!r}"
+            )
+        for key in ("head_lr", "backbone_lr", "layer_decay"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"transfer.{key}: must be a finite number >= 0 (or null), got {value}")
+        if not 0.0 < self.lp_fraction < 1.0:
+            raise ConfigError(f"transfer.lp_fraction: must lie in (0, 1), got {self.lp_fraction}")
+
+
 @dataclass
 class TrainConfig:
     task: str = "classification"
@@ -84,6 +130,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     epochs: int = 30
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
     seed: int = 0
@@ -120,6 +167,10 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
         if not math.isfinite(self.checkpoint_minutes) or self.checkpoint_minutes < 0:
             raise ConfigError(f"checkpoint_minutes: must be a finite number >= 0, got {self.checkpoint_minutes}")
+        if self.data.labels_per_class is not None and self.data.labels_per_class < 1:
+            raise ConfigError(f"data.labels_per_class: must be at least 1 (or null), got {self.data.labels_per_class}")
+        if self.transfer.mode != "none" and not self.model.weights:
+            raise ConfigError(f"transfer.mode={self.transfer.mode}: needs pretrained weights (model.weights)")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps: must be at least 1 (or null), got {self.max_steps}")
 

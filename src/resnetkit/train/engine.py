@@ -30,6 +30,7 @@ from ..artifacts import (
     remove_stale_temps,
     save_checkpoint,
 )
+from ..models import ResNetBase
 from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
 from .distributed import DistContext, elastic_run_name, init_distributed, restart_count
@@ -39,6 +40,7 @@ from .optim import build_optimizer, build_scheduler
 from .precision import Precision
 from .rng import rng_state, set_rng_state
 from .syncbn import convert_sync_batchnorm
+from .transfer import TransferPlan
 
 log = logging.getLogger("resnetkit.train")
 
@@ -83,8 +85,20 @@ def build_task(cfg: TrainConfig) -> Task:
 def build_model(cfg: TrainConfig, meta: dict, task: Task) -> nn.Module:
     model = task.build_model(cfg.model.name, meta, cfg.model.overrides)
     if cfg.model.weights:
-        load_pretrained_into(model, cfg.model.weights)
+        # Fine-tuning to new classes wants a fresh head even where the source's has their number.
+        new_head = cfg.transfer.mode != "none" and cfg.transfer.new_head
+        load_pretrained_into(model, cfg.model.weights, new_head=new_head)
     return model
+
+
+def transfer_plan(cfg: TrainConfig, model: nn.Module, total_steps: int) -> TransferPlan | None:
+    """The run's transfer plan, or None when it trains every part at one lr as usual."""
+    t = cfg.transfer
+    if t.mode == "none" and t.freeze == "none" and t.head_lr is t.backbone_lr is t.layer_decay is None:
+        return None
+    if not isinstance(model, ResNetBase):
+        raise ValueError(f"transfer settings need a resnetkit classifier; {cfg.model.name} is a {type(model).__name__}")
+    return TransferPlan(model, t, total_steps)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -206,14 +220,24 @@ class Trainer:
         self.epochs = math.ceil(self.total_steps / steps_per_epoch)
         # Linear scaling rule (Goyal et al. 2017, arXiv:1706.02677, §2.1): lr grows with the global batch.
         lr = cfg.optim.lr * (cfg.data.batch_size / 256 if cfg.optim.scale_lr else 1)
-        self.optimizer = build_optimizer(self.model, cfg.optim, lr)
-        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.total_steps, steps_per_epoch)
+        self.plan = transfer_plan(cfg, self.model, self.total_steps)
+        groups = None
+        if self.plan is not None:
+            self.plan.freeze_for_good()
+            groups = self.plan.param_groups(cfg.optim, lr)
+        self.optimizer = build_optimizer(self.model, cfg.optim, lr, groups)
+        phases = self.plan.phases if self.plan is not None else []
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.total_steps, steps_per_epoch, phases)
         self.precision = Precision(cfg.precision, self.device)
         self.ema = build_ema(self.model, cfg.ema_decay)
         self.train_model: nn.Module = self.model
         if self.ctx.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+            # lp-ft's backbone gets no gradient while probing: DDP must not wait for one.
+            probing = self.plan is not None and bool(self.plan.probing)
+            self.train_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=device_ids, find_unused_parameters=probing
+            )
         if cfg.compile:
             self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
 
@@ -247,6 +271,8 @@ class Trainer:
             if self.data.skipped and self.ctx.is_main:
                 listing = "".join(f"{path}\t{reason}\n" for path, reason in self.data.skipped)
                 atomic_write_text(self.run_dir / "skipped_images.tsv", "path\treason\n" + listing)
+            if self.data.train_subset is not None:
+                self.runlog.write_json("train_subset.json", self.data.train_subset)
         else:
             self.runlog.load_rows(self.state["step"])
 
@@ -497,7 +523,7 @@ class Trainer:
         from tqdm import tqdm
 
         cfg, state, loader = self.cfg, self.state, self.data.train
-        self.model.train()
+        self._train_mode()
         skip = state["batch_in_epoch"]
         self._epoch_stats = epoch_stats = self._window(self._resumed_totals if skip else None)
         self._resumed_totals = None
@@ -517,6 +543,8 @@ class Trainer:
                 continue
             if state["step"] >= self.total_steps:
                 break
+            if self.plan is not None and self.plan.probe_steps and state["step"] == self.plan.probe_steps:
+                self._train_mode()  # linear probing is over: the backbone trains from here on
             x, y = self.task.make_batch(batch, self.device)
             loss, outputs = self._step(x, y)
             state["step"] += 1
@@ -544,6 +572,11 @@ class Trainer:
         stats = epoch_stats.read(self.ctx)
         _check_finite(stats["train_loss"], state["step"], self.optimizer)
         return stats
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.plan is not None:
+            self.plan.apply(self.state["step"])
 
     def _progress_line(self, loss: torch.Tensor) -> None:
         """Without a terminal (a log file, a batch job) there is no bar: a line every 30 s instead."""

@@ -23,7 +23,11 @@ from ..data import (
     InMemoryDataset,
     InMemoryLoader,
     find_bad_images,
+    labelled_subset,
     make_streaming_loader,
+    parse_classes,
+    select_classes,
+    subset_record,
 )
 from ..tasks import Task
 from .config import TrainConfig
@@ -44,6 +48,7 @@ class LoaderSet:
     eval_set: str | None
     meta: dict[str, Any] = field(default_factory=dict)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable images left out
+    train_subset: dict[str, Any] | None = None  # with data.labels_per_class: the images drawn
 
 
 def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task: Task) -> LoaderSet:
@@ -57,10 +62,16 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     skipped: list[tuple[Path, str]] = []
 
+    keep: list[int] | None = None
+
     def load(split: str) -> Any:
+        nonlocal keep
         ds = task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size)
         ds, bad = _without_bad_images(ds, d.skip_bad_images, ctx)
         skipped.extend(bad)
+        if d.classes is not None:
+            keep = parse_classes(d.classes, ds.classes) if keep is None else keep
+            ds = select_classes(ds, keep)
         return ds
 
     train = load("train")
@@ -83,13 +94,39 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         if val is not None:
             raise ValueError(f"data.val_size={d.val_size}: {d.name} has a val/ split of its own; set it to 0")
         train, val = train.split(d.val_size, seed=cfg.seed)
+    train_subset = None
+    if d.labels_per_class is not None:
+        # The draw depends on the seed only, not on the number of processes.
+        pool = len(train)
+        train = labelled_subset(train, d.labels_per_class, seed=cfg.seed)
+        train_subset = {"labels_per_class": d.labels_per_class, "seed": cfg.seed, "drawn_from": pool}
+        train_subset |= subset_record(train)
+        log.info(
+            "training on %d labelled images per class (%d of %d, seed %d)",
+            d.labels_per_class,
+            len(train),
+            pool,
+            cfg.seed,
+        )
+    distinct = len(train)
+    if 0 < len(train) < d.min_epoch_images:
+        copies = -(-d.min_epoch_images // len(train))
+        log.info("%d training images, repeated %d times per epoch (data.min_epoch_images)", len(train), copies)
+        train = train.subset(torch.arange(len(train)).repeat(copies))
+    if d.labels_per_class is not None and len(train) < d.batch_size:  # a few labels: one batch holds them all
+        per_rank = max(len(train) // ctx.world_size, 1)
+        log.info("batch size %d is more than the %d images: batches of %d", d.batch_size, len(train), per_rank)
     meta = task.dataset_meta(train, d.name, d.image_size)
     meta["splits"] = {
-        "train": len(train),
+        "train": distinct,  # images, not counting repeats
         "val": len(val) if val is not None else 0,
         "test": len(test) if test is not None else 0,
         "test_held_out": held_out_test,
     }
+    if d.classes is not None:
+        meta["source_classes"] = keep
+    if d.labels_per_class is not None:
+        meta["labels_per_class"] = d.labels_per_class
 
     def loader(ds: Any, train_mode: bool) -> Any:
         batch = per_rank if train_mode else max(d.eval_batch_size // ctx.world_size, 1)
@@ -122,10 +159,10 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     test_loader = loader(test, False) if test is not None else None
     if val is not None:
-        return LoaderSet(loader(train, True), loader(val, False), test_loader, "val", meta, skipped)
+        return LoaderSet(loader(train, True), loader(val, False), test_loader, "val", meta, skipped, train_subset)
     if cfg.test_curve:
-        return LoaderSet(loader(train, True), test_loader, test_loader, "test", meta, skipped)
-    return LoaderSet(loader(train, True), None, test_loader, None, meta, skipped)
+        return LoaderSet(loader(train, True), test_loader, test_loader, "test", meta, skipped, train_subset)
+    return LoaderSet(loader(train, True), None, test_loader, None, meta, skipped, train_subset)
 
 
 def _without_bad_images(ds: Any, skip: bool, ctx: DistContext) -> tuple[Any, list[tuple[Path, str]]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -23,8 +25,11 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float | None = None) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias)
+def build_optimizer(
+    model: nn.Module, cfg: OptimConfig, lr: float | None = None, groups: list[dict] | None = None
+) -> torch.optim.Optimizer:
+    """``groups`` (each may carry its own ``lr``) replace the default decay/no-decay groups."""
+    groups = groups if groups is not None else param_groups(model, cfg.weight_decay, cfg.decay_norm_and_bias)
     lr = cfg.lr if lr is None else lr
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
@@ -53,7 +58,15 @@ def lr_factor(step: int, total: int, cfg: ScheduleConfig, warmup: int) -> float:
     raise ValueError(f"schedule.name={cfg.name!r}: expected step, cosine, onecycle or constant")
 
 
-def build_scheduler(optimizer, cfg: ScheduleConfig, total_steps: int, steps_per_epoch: int):
+def build_scheduler(optimizer, cfg: ScheduleConfig, total_steps: int, steps_per_epoch: int, phases: Sequence[int] = ()):
+    """Per-step LambdaLR over each group's own lr. ``phases``: steps at which the schedule starts
+    again (warmup included) over the steps left to the next phase, as lp-ft's fine-tuning does."""
     warmup = cfg.warmup_steps or round(cfg.warmup_epochs * steps_per_epoch)
     lr_factor(0, total_steps, cfg, warmup)  # fail now, not mid-run, on a bad name
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg, warmup))
+    bounds = [0, *sorted(phases), total_steps]
+
+    def factor(step: int) -> float:
+        start, end = next((a, b) for a, b in itertools.pairwise(bounds) if step < b or b == total_steps)
+        return lr_factor(step - start, end - start, cfg, warmup)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,216 @@
+"""Where pretraining helps: a grid of labels per class x method x seed on one transfer task.
+
+Every trained cell is a ``fit`` run (the engine's run folder, checkpoints, summary), every k-NN
+cell an ``embed_dataset`` pass; one row per run goes to the results. Methods: from scratch (the
+same network, random init), linear probe (frozen backbone, new head), fine-tune (everything, a
+smaller lr for the pretrained parts), LP-FT (Kumar et al., ICLR 2022: probe, then fine-tune) and
+k-NN on the pretrained embeddings (no training at all)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..artifacts import load_model
+from ..data import labelled_subset, load_dataset, parse_classes, select_classes
+from ..infer.embed import embed_dataset, knn_predict
+from ..train.config import TrainConfig, merge
+from ..train.engine import fit
+from ..train.recipes import recipe
+
+log = logging.getLogger("resnetkit.experiment")
+
+METHODS = ("scratch", "linear-probe", "finetune", "lp-ft", "knn")
+
+
+@dataclass
+class TransferStudy:
+    """One transfer task: ``source`` weights (a tag or run folder) to ``data`` (``classes`` of it)."""
+
+    name: str
+    model: str
+    source: str
+    data: str
+    classes: str | None = None
+    labels: tuple[int | None, ...] = (1, 5, 10, 100, None)  # None: every training image
+    few_steps: int = 150  # optimizer steps of a few-label run (its images repeated to 2048 an epoch)
+    all_epochs: int = 1  # epochs of an all-labels run
+    augment: dict[str, Any] = field(default_factory=lambda: {"pad": 2, "flip": True})
+    batch_size: int = 64
+    lr: float = 0.1  # from scratch, and the new head
+    backbone_lr: float = 0.01  # the pretrained parts when fine-tuning
+    knn_k: int = 10
+
+
+def pretrain_config(out: str | os.PathLike[str], classes: str, epochs: int, seed: int = 0) -> TrainConfig:
+    """A ResNet-20 on some Fashion-MNIST classes, with the shipped weights' recipe."""
+    values = merge(
+        recipe("fashion-mnist", "resnet20"),
+        {
+            "data": {"classes": classes},
+            "epochs": epochs,
+            "seed": seed,
+            "out": str(out),
+            "run_name": "pretrain",
+            "progress": False,
+            "tta_flip": False,
+        },
+    )
+    return TrainConfig.from_dict(values)
+
+
+def cell_config(study: TransferStudy, method: str, k: int | None, seed: int, out: Path) -> TrainConfig:
+    values: dict[str, Any] = {
+        "model": {"name": study.model},
+        "data": {
+            "name": study.data,
+            "classes": study.classes,
+            "labels_per_class": k,
+            "min_epoch_images": 2048 if k is not None else 0,
+            "batch_size": study.batch_size,  # a few labels: the loader makes one batch of them all
+            "erasing": 0.0,
+            **study.augment,
+        },
+        "optim": {"name": "sgd", "lr": study.lr, "nesterov": True, "weight_decay": 5e-4, "decay_norm_and_bias": False},
+        "schedule": {"name": "cosine", "warmup_epochs": 0.0},
+        "epochs": study.all_epochs,
+        "max_steps": study.few_steps if k is not None else None,
+        "seed": seed,
+        "precision": "auto",
+        "out": str(out),
+        "run_name": run_name(method, k, seed),
+        "progress": False,
+        "log_every": 50,
+        "checkpoint_minutes": 0.0,
+    }
+    if method != "scratch":
+        values["model"]["weights"] = study.source
+        values["transfer"] = {"mode": method, "head_lr": study.lr, "backbone_lr": study.backbone_lr}
+    return TrainConfig.from_dict(values)
+
+
+def run_name(method: str, k: int | None, seed: int) -> str:
+    return f"{method}-k{'all' if k is None else k}-s{seed}"
+
+
+def run_cell(study: TransferStudy, method: str, k: int | None, seed: int, out: Path) -> dict[str, Any]:
+    """One row: a finished run is read back from its folder; an unfinished one starts again."""
+    row = {"study": study.name, "method": method, "labels_per_class": "all" if k is None else k, "seed": seed}
+    folder = out / run_name(method, k, seed)
+    if method == "knn":
+        return row | _knn_cell(study, k, seed)
+    summary = folder / "summary.json"
+    if not summary.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        fit(cell_config(study, method, k, seed, out))
+    s = json.loads(summary.read_text())
+    return row | {
+        "top1": s["test"]["top1"],
+        "train_images": s["splits"]["train"],
+        "classes": len(s["test"]["per_class"]),
+        "steps": s["steps"],
+        "seconds": round(s["seconds"], 2),
+        "run": str(folder),
+    }
+
+
+def _knn_cell(study: TransferStudy, k: int | None, seed: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    model = load_model(study.source)
+    size = model.pretrained_cfg.get("image_size", [28])[0]
+    sets = {}
+    for split in ("train", "test"):
+        ds = load_dataset(study.data, split, image_size=size)
+        if study.classes is not None:
+            ds = select_classes(ds, parse_classes(study.classes, ds.classes))
+        if split == "train" and k is not None:
+            ds = labelled_subset(ds, k, seed)
+        sets[split] = embed_dataset(model, ds)
+    (gallery, gallery_y), (queries, y) = sets["train"], sets["test"]
+    neighbours = min(study.knn_k, k) if k is not None else study.knn_k
+    pred = knn_predict(gallery, gallery_y, queries, neighbours, int(gallery_y.max()) + 1)
+    return {
+        "top1": float((pred == y).mean()),
+        "train_images": len(gallery),
+        "classes": int(gallery_y.max()) + 1,
+        "steps": 0,
+        "seconds": round(time.perf_counter() - start, 2),
+        "run": f"k-NN, k={neighbours}",
+    }
+
+
+def run_study(
+    study: TransferStudy, seeds: int, out: str | os.PathLike[str], on_row: Callable[[list[dict]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Every cell of ``study`` for seeds 0..seeds-1, cheapest first so partial results come early;
+    ``on_row`` sees the rows so far after each one (to write them as they come)."""
+    out = Path(out) / study.name
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for k in sorted(study.labels, key=lambda v: float("inf") if v is None else v):
+        for seed in range(seeds):
+            for method in METHODS:
+                rows.append(run_cell(study, method, k, seed, out))
+                log.info("%s %s k=%s seed %d: top-1 %.4f", study.name, method, k, seed, rows[-1]["top1"])
+                if on_row is not None:
+                    on_row(rows)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean, standard deviation, min and max of top-1 per (study, labels per class, method)."""
+    cells: dict[tuple, list[float]] = {}
+    for r in rows:
+        cells.setdefault((r["study"], r["labels_per_class"], r["method"]), []).append(r["top1"])
+    out = []
+    for (study, k, method), values in cells.items():
+        v = np.array(values)
+        std = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        out.append(
+            {"study": study, "labels_per_class": k, "method": method, "n": len(v), "mean": float(v.mean()), "std": std}
+            | {"min": float(v.min()), "max": float(v.max())}
+        )
+    return out
+
+
+STUDIES = {
+    # New classes, same domain: the first five Fashion-MNIST classes pretrain, the other five are new.
+    "new-classes": TransferStudy(
+        "new-classes", "resnet20", "", "fashion-mnist", classes="5-9", few_steps=100, all_epochs=1
+    ),
+    # New domain: clothing photographs to 8x8 handwritten digits (not mirror-symmetric: no flips).
+    "new-domain": TransferStudy(
+        "new-domain",
+        "resnet20",
+        "resnet20.fashion_mnist",
+        "digits",
+        labels=(1, 5, 10, None),
+        augment={"pad": 1, "flip": False},
+        all_epochs=10,
+    ),
+}
+PRETRAIN_CLASSES = "0-4"
+
+
+def prepare_study(name: str, out: str | os.PathLike[str], pretrain_epochs: int = 3) -> TransferStudy:
+    """The study, its source trained first where it has none (new-classes: classes 0-4)."""
+    if name not in STUDIES:
+        raise ValueError(f"unknown transfer study {name!r}; studies: {', '.join(STUDIES)}")
+    study = STUDIES[name]
+    if study.source:
+        return study
+    folder = Path(out) / name / "pretrain"
+    if not (folder / "summary.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        fit(pretrain_config(folder.parent, PRETRAIN_CLASSES, pretrain_epochs))
+    return dataclasses.replace(study, source=str(folder))
