@@ -118,13 +118,13 @@ def test_lp_ft_probes_first_then_fine_tunes_with_a_fresh_schedule(tmp_path):
 
 
 def test_config_rejects_bad_transfer_settings(tmp_path):
-    with pytest.raises(ConfigError, match="transfer.freeze"):
+    with pytest.raises(ConfigError, match=r"transfer\.freeze"):
         TransferConfig(freeze="layer2")
-    with pytest.raises(ConfigError, match="transfer.bn"):
+    with pytest.raises(ConfigError, match=r"transfer\.bn"):
         TransferConfig(bn="sometimes")
     with pytest.raises(ConfigError, match="needs pretrained weights"):
         TrainConfig.from_dict({"transfer": {"mode": "finetune"}})
-    with pytest.raises(ValueError, match="stages 1..3"):
+    with pytest.raises(ValueError, match=r"stages 1\.\.3"):
         frozen_parts(create_model("resnet20"), "stage4")
 
 

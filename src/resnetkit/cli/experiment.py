@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import time
 from pathlib import Path
 
 
@@ -85,6 +86,7 @@ def _transfer(args: argparse.Namespace) -> int:
     ensure_writable(Path(args.out), "-o")
     if args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds}: at least 1")
+    start = time.perf_counter()
     rows: list[dict] = []
     for name in (s.strip() for s in args.studies.split(",") if s.strip()):
         study = prepare_study(name, args.out, args.pretrain_epochs)
@@ -94,6 +96,6 @@ def _transfer(args: argparse.Namespace) -> int:
             write_results(done + new, args.out)
 
         rows = done + run_study(study, args.seeds, args.out, on_row=save)
-    paths = write_results(rows, args.out)
+    paths = write_results(rows, args.out, "resnetkit " + shlex.join(args.argv), time.perf_counter() - start)
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0

@@ -31,6 +31,7 @@ from ..train.recipes import recipe
 log = logging.getLogger("resnetkit.experiment")
 
 METHODS = ("scratch", "linear-probe", "finetune", "lp-ft", "knn")
+SOURCE_TAG = "resnet20.fashion_mnist"  # the shipped weights: the new-domain study's source
 
 
 @dataclass
@@ -45,11 +46,13 @@ class TransferStudy:
     labels: tuple[int | None, ...] = (1, 5, 10, 100, None)  # None: every training image
     few_steps: int = 150  # optimizer steps of a few-label run (its images repeated to 2048 an epoch)
     all_epochs: int = 1  # epochs of an all-labels run
+    all_steps: int | None = None  # or the few-label runs' budget of steps, if set: the same compute for every cell
     augment: dict[str, Any] = field(default_factory=lambda: {"pad": 2, "flip": True})
     batch_size: int = 64
     lr: float = 0.1  # from scratch, and the new head
     backbone_lr: float = 0.01  # the pretrained parts when fine-tuning
     knn_k: int = 10
+    methods: tuple[str, ...] = METHODS
 
 
 def pretrain_config(out: str | os.PathLike[str], classes: str, epochs: int, seed: int = 0) -> TrainConfig:
@@ -84,7 +87,7 @@ def cell_config(study: TransferStudy, method: str, k: int | None, seed: int, out
         "optim": {"name": "sgd", "lr": study.lr, "nesterov": True, "weight_decay": 5e-4, "decay_norm_and_bias": False},
         "schedule": {"name": "cosine", "warmup_epochs": 0.0},
         "epochs": study.all_epochs,
-        "max_steps": study.few_steps if k is not None else None,
+        "max_steps": study.few_steps if k is not None else study.all_steps,
         "seed": seed,
         "precision": "auto",
         "out": str(out),
@@ -159,7 +162,7 @@ def run_study(
     rows: list[dict[str, Any]] = []
     for k in sorted(study.labels, key=lambda v: float("inf") if v is None else v):
         for seed in range(seeds):
-            for method in METHODS:
+            for method in study.methods:
                 rows.append(run_cell(study, method, k, seed, out))
                 log.info("%s %s k=%s seed %d: top-1 %.4f", study.name, method, k, seed, rows[-1]["top1"])
                 if on_row is not None:
@@ -186,13 +189,13 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 STUDIES = {
     # New classes, same domain: the first five Fashion-MNIST classes pretrain, the other five are new.
     "new-classes": TransferStudy(
-        "new-classes", "resnet20", "", "fashion-mnist", classes="5-9", few_steps=100, all_epochs=1
+        "new-classes", "resnet20", "", "fashion-mnist", classes="5-9", few_steps=60, all_steps=60
     ),
     # New domain: clothing photographs to 8x8 handwritten digits (not mirror-symmetric: no flips).
     "new-domain": TransferStudy(
         "new-domain",
         "resnet20",
-        "resnet20.fashion_mnist",
+        SOURCE_TAG,
         "digits",
         labels=(1, 5, 10, None),
         augment={"pad": 1, "flip": False},

@@ -86,7 +86,10 @@ def plot_accuracy(summary: list[dict[str, Any]], path: Path, full: dict[str, int
     return path
 
 
-def write_results(rows: list[dict[str, Any]], out: str | os.PathLike[str]) -> dict[str, Path]:
+def write_results(
+    rows: list[dict[str, Any]], out: str | os.PathLike[str], command: str = "", wall_seconds: float | None = None
+) -> dict[str, Path]:
+    """results.csv, summary.csv, accuracy.png and report.md in ``out``."""
     out = Path(out)
     summary = summarize(rows)
     full = {}
@@ -99,4 +102,62 @@ def write_results(rows: list[dict[str, Any]], out: str | os.PathLike[str]) -> di
         "results": write_csv(rows, out / "results.csv", ROW_KEYS),
         "summary": write_csv(summary, out / "summary.csv"),
         "plot": plot_accuracy(summary, out / "accuracy.png", full),
+        "report": atomic_write_text(out / "report.md", report_text(rows, command, wall_seconds)),
     }
+
+
+STUDY_TITLES = {
+    "new-classes": "New classes, same domain: Fashion-MNIST classes 0-4 pretrain a ResNet-20, classes 5-9 are new",
+    "new-domain": "New domain: the shipped resnet20.fashion_mnist to scikit-learn's 8x8 digits",
+}
+
+
+def findings(summary: list[dict[str, Any]]) -> list[str]:
+    """Per study and labels per class: the best pretrained method against training from scratch,
+    called a gain or a loss only where the gap exceeds the two cells' standard deviations summed."""
+    lines = []
+    for study in dict.fromkeys(s["study"] for s in summary):
+        cells = {(s["labels_per_class"], s["method"]): s for s in summary if s["study"] == study}
+        for k in sorted({key[0] for key in cells}, key=lambda v: float("inf") if v == "all" else float(v)):
+            scratch = cells.get((k, "scratch"))
+            others = [cells[(k, m)] for m in METHODS if m != "scratch" and (k, m) in cells]
+            if scratch is None or not others:
+                continue
+            best = max(others, key=lambda s: s["mean"])
+            gap = 100 * (best["mean"] - scratch["mean"])
+            noise = 100 * (best["std"] + scratch["std"])
+            verdict = "helps" if gap > noise else "hurts" if gap < -noise else "makes no clear difference"
+            lines.append(
+                f"{study}, {k} label(s) per class: pretraining {verdict}: best pretrained method "
+                f"{LABELS[best['method']]} {100 * best['mean']:.1f}% vs from scratch {100 * scratch['mean']:.1f}% "
+                f"({gap:+.1f} points; spreads {100 * best['std']:.1f} / {100 * scratch['std']:.1f})"
+            )
+    return lines
+
+
+def report_text(rows: list[dict[str, Any]], command: str = "", wall_seconds: float | None = None) -> str:
+    summary = summarize(rows)
+    out = ["# Transfer learning: where pretraining helps", ""]
+    if command:
+        out += [f"Command: `{command}`", ""]
+    seconds = sum(float(r["seconds"]) for r in rows)
+    out += [f"Runs: {len(rows)}; training and evaluation time summed over runs {seconds / 60:.1f} min"]
+    if wall_seconds is not None:
+        out[-1] += f"; wall time {wall_seconds / 60:.1f} min"
+    out += ["", "Mean test top-1 (%) ± standard deviation over seeds (n seeds).", ""]
+    for study in dict.fromkeys(s["study"] for s in summary):
+        cells = {(s["labels_per_class"], s["method"]): s for s in summary if s["study"] == study}
+        ks = sorted({key[0] for key in cells}, key=lambda v: float("inf") if v == "all" else float(v))
+        out += [f"## {STUDY_TITLES.get(study, study)}", ""]
+        out += ["| labels/class | " + " | ".join(LABELS[m] for m in METHODS) + " |"]
+        out += ["|---" * (len(METHODS) + 1) + "|"]
+        for k in ks:
+            row = [str(k)]
+            for m in METHODS:
+                c = cells.get((k, m))
+                row.append(f"{100 * c['mean']:.1f} ± {100 * c['std']:.1f} ({c['n']})" if c else "")
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    out += ["## Findings (computed from the table)", ""]
+    out += [f"- {line}" for line in findings(summary)]
+    return "\n".join(out) + "\n"
