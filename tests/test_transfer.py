@@ -177,14 +177,17 @@ def test_finetune_loads_a_plain_torchvision_layout_state_dict_through_model(tmp_
 
 
 def test_finetune_cli_from_a_tag_and_eval_of_a_class_subset_run(tmp_path, capsys):
-    args = ["finetune", SOURCE, "--data", "fashion-mnist", "--classes", "5-9", "--labels-per-class", "2"]
+    args = ["finetune", SOURCE, "--data", "digits", "--classes", "5-9", "--labels-per-class", "2"]
     args += ["--mode", "lp-ft", "--max-steps", "2", "--precision", "fp32", "--out", str(tmp_path), "--name", "r"]
     assert main([*args, "--no-progress"]) == 0
     config = (tmp_path / "r" / "config.yaml").read_text()
     assert "lp-ft" in config and "resnet20.fashion_mnist" in config
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "r"), "--precision", "fp32"]) == 0  # the 5 classes, not all 10
-    assert "n=5000" in capsys.readouterr().out
+    n = sum(1 for y in load_dataset("digits", "test").labels.tolist() if y >= 5)
+    assert f"n={n}" in capsys.readouterr().out
+    assert main(["finetune", "--resume", str(tmp_path / "r"), "--no-progress"]) == 0  # finished: nothing left
+    assert main(["finetune", "--data", "digits"]) == 2  # no SOURCE
 
 
 def test_embed_writes_features_labels_and_knn(tmp_path, capsys):

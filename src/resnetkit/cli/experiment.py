@@ -80,7 +80,7 @@ def add_transfer(exp: argparse._SubParsersAction) -> None:
 
 def _transfer(args: argparse.Namespace) -> int:
     from ..artifacts import ensure_writable
-    from ..experiments.transfer import prepare_study, run_study
+    from ..experiments.transfer import prepare_study, run_study, study_notes
     from ..experiments.transfer_report import write_results
 
     ensure_writable(Path(args.out), "-o")
@@ -88,14 +88,17 @@ def _transfer(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds {args.seeds}: at least 1")
     start = time.perf_counter()
     rows: list[dict] = []
+    notes: list[str] = []
     for name in (s.strip() for s in args.studies.split(",") if s.strip()):
         study = prepare_study(name, args.out, args.pretrain_epochs)
-        done = list(rows)
+        notes += study_notes(study, args.seeds)
+        done, known = list(rows), list(notes)
 
-        def save(new: list[dict], done: list[dict] = done) -> None:
-            write_results(done + new, args.out)
+        def save(new: list[dict], done: list[dict] = done, known: list[str] = known) -> None:
+            write_results(done + new, args.out, notes=known)
 
         rows = done + run_study(study, args.seeds, args.out, on_row=save)
-    paths = write_results(rows, args.out, "resnetkit " + shlex.join(args.argv), time.perf_counter() - start)
+    command = "resnetkit " + shlex.join(args.argv)
+    paths = write_results(rows, args.out, command, time.perf_counter() - start, notes)
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0

@@ -18,8 +18,9 @@ def add_commands(sub) -> None:
     p.add_argument(
         "source",
         metavar="SOURCE",
+        nargs="?",
         help="a pretrained tag, a resnetkit checkpoint or run folder, or a torchvision/timm state_dict "
-        "(.pth, .safetensors) with --model",
+        "(.pth, .safetensors) with --model; not needed with --resume",
     )
     p.add_argument("--model", help="SOURCE's architecture, for a plain state_dict (e.g. resnet50)")
     p.add_argument(
@@ -56,6 +57,8 @@ def _finetune(args: argparse.Namespace) -> int:
     from ..train.config import updates
 
     extra: dict = {}
+    if not args.resume and args.source is None:
+        raise ValueError("resnetkit finetune: give SOURCE, the weights to start from (or --resume RUN)")
     if not args.resume:
         name, options = source_architecture(args.source, args.model)
         extra = {"model": {"name": name, "overrides": options, "weights": str(args.source)}}

@@ -217,3 +217,26 @@ def prepare_study(name: str, out: str | os.PathLike[str], pretrain_epochs: int =
         shutil.rmtree(folder, ignore_errors=True)
         fit(pretrain_config(folder.parent, PRETRAIN_CLASSES, pretrain_epochs))
     return dataclasses.replace(study, source=str(folder))
+
+
+def study_notes(study: TransferStudy, seeds: int) -> list[str]:
+    """What a study ran, in words, for its report: the source and how each method trained."""
+    budget = f"{study.few_steps} steps of batch {study.batch_size} (or all the images, if fewer)"
+    full = f"{study.all_steps} steps" if study.all_steps else f"{study.all_epochs} epoch(s)"
+    lines = [
+        f"{study.name}: source {study.source}; data {study.data}"
+        + (f" classes {study.classes}" if study.classes else "")
+        + f"; seeds 0..{seeds - 1} (the seed draws the labelled images and initializes the head)",
+        f"{study.name}: few-label runs {budget}, the images repeated to 2048 an epoch; all-label runs {full}; "
+        f"SGD Nesterov, cosine, weight decay 5e-4, augmentation {study.augment}; scratch and the new head at "
+        f"lr {study.lr}, pretrained parts at {study.backbone_lr}; LP-FT probes half the steps; "
+        f"k-NN: cosine, k = min({study.knn_k}, labels per class), similarity-weighted votes",
+    ]
+    summary = Path(study.source) / "summary.json"
+    if summary.is_file():
+        s = json.loads(summary.read_text())
+        lines.append(
+            f"{study.name}: the source was trained here ({s['steps']} steps, {s['seconds'] / 60:.1f} min): "
+            f"test top-1 {100 * s['test']['top1']:.2f}% on its {s['test']['n']} test images"
+        )
+    return lines

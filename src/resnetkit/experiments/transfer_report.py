@@ -87,7 +87,11 @@ def plot_accuracy(summary: list[dict[str, Any]], path: Path, full: dict[str, int
 
 
 def write_results(
-    rows: list[dict[str, Any]], out: str | os.PathLike[str], command: str = "", wall_seconds: float | None = None
+    rows: list[dict[str, Any]],
+    out: str | os.PathLike[str],
+    command: str = "",
+    wall_seconds: float | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Path]:
     """results.csv, summary.csv, accuracy.png and report.md in ``out``."""
     out = Path(out)
@@ -102,7 +106,7 @@ def write_results(
         "results": write_csv(rows, out / "results.csv", ROW_KEYS),
         "summary": write_csv(summary, out / "summary.csv"),
         "plot": plot_accuracy(summary, out / "accuracy.png", full),
-        "report": atomic_write_text(out / "report.md", report_text(rows, command, wall_seconds)),
+        "report": atomic_write_text(out / "report.md", report_text(rows, command, wall_seconds, notes)),
     }
 
 
@@ -135,11 +139,14 @@ def findings(summary: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def report_text(rows: list[dict[str, Any]], command: str = "", wall_seconds: float | None = None) -> str:
+def report_text(
+    rows: list[dict[str, Any]], command: str = "", wall_seconds: float | None = None, notes: list[str] | None = None
+) -> str:
     summary = summarize(rows)
     out = ["# Transfer learning: where pretraining helps", ""]
     if command:
         out += [f"Command: `{command}`", ""]
+    out += [f"- {line}" for line in notes or []] + ([""] if notes else [])
     seconds = sum(float(r["seconds"]) for r in rows)
     out += [f"Runs: {len(rows)}; training and evaluation time summed over runs {seconds / 60:.1f} min"]
     if wall_seconds is not None:
