@@ -116,9 +116,18 @@ STUDY_TITLES = {
 }
 
 
-def findings(summary: list[dict[str, Any]]) -> list[str]:
+def paired(rows: list[dict[str, Any]], study: str, k: Any, method: str) -> tuple[int, int]:
+    """(seeds where ``method`` beats scratch, seeds compared): each seed draws the same labelled
+    images for every method, so the comparison is paired."""
+    by = {(r["method"], r["seed"]): r["top1"] for r in rows if r["study"] == study and r["labels_per_class"] == k}
+    seeds = [seed for m, seed in by if m == "scratch" and (method, seed) in by]
+    return sum(by[(method, seed)] > by[("scratch", seed)] for seed in seeds), len(seeds)
+
+
+def findings(summary: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None) -> list[str]:
     """Per study and labels per class: the best pretrained method against training from scratch,
-    called a gain or a loss only where the gap exceeds the two cells' standard deviations summed."""
+    called a gain or a loss only where the gap exceeds the two cells' standard deviations summed;
+    with ``rows``, also on how many seeds it won."""
     lines = []
     for study in dict.fromkeys(s["study"] for s in summary):
         cells = {(s["labels_per_class"], s["method"]): s for s in summary if s["study"] == study}
@@ -131,11 +140,15 @@ def findings(summary: list[dict[str, Any]]) -> list[str]:
             gap = 100 * (best["mean"] - scratch["mean"])
             noise = 100 * (best["std"] + scratch["std"])
             verdict = "helps" if gap > noise else "hurts" if gap < -noise else "makes no clear difference"
-            lines.append(
+            line = (
                 f"{study}, {k} label(s) per class: pretraining {verdict}: best pretrained method "
                 f"{LABELS[best['method']]} {100 * best['mean']:.1f}% vs from scratch {100 * scratch['mean']:.1f}% "
                 f"({gap:+.1f} points; spreads {100 * best['std']:.1f} / {100 * scratch['std']:.1f})"
             )
+            if rows is not None:
+                wins, n = paired(rows, study, k, best["method"])
+                line += f"; better on {wins} of {n} seeds"
+            lines.append(line)
     return lines
 
 
@@ -166,5 +179,5 @@ def report_text(
             out.append("| " + " | ".join(row) + " |")
         out.append("")
     out += ["## Findings (computed from the table)", ""]
-    out += [f"- {line}" for line in findings(summary)]
+    out += [f"- {line}" for line in findings(summary, rows)]
     return "\n".join(out) + "\n"
