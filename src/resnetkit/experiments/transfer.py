@@ -55,11 +55,14 @@ class TransferStudy:
     methods: tuple[str, ...] = METHODS
 
 
-def pretrain_config(out: str | os.PathLike[str], classes: str, epochs: int, seed: int = 0) -> TrainConfig:
-    """A ResNet-20 on some Fashion-MNIST classes, with the shipped weights' recipe."""
+def pretrain_config(
+    out: str | os.PathLike[str], classes: str, epochs: int, seed: int = 0, model: str = "resnet20"
+) -> TrainConfig:
+    """``model`` on some Fashion-MNIST classes, with the shipped weights' recipe."""
     values = merge(
-        recipe("fashion-mnist", "resnet20"),
+        recipe("fashion-mnist", model),
         {
+            "model": {"name": model},
             "data": {"classes": classes},
             "epochs": epochs,
             "seed": seed,
@@ -191,6 +194,10 @@ STUDIES = {
     "new-classes": TransferStudy(
         "new-classes", "resnet20", "", "fashion-mnist", classes="5-9", few_steps=60, all_steps=60
     ),
+    # Going further: the plain twin (no shortcuts, He et al. 2015) pretrained and transferred alike.
+    "new-classes-plain": TransferStudy(
+        "new-classes-plain", "plain20", "", "fashion-mnist", classes="5-9", few_steps=60, all_steps=60
+    ),
     # New domain: clothing photographs to 8x8 handwritten digits (not mirror-symmetric: no flips).
     "new-domain": TransferStudy(
         "new-domain",
@@ -206,7 +213,8 @@ PRETRAIN_CLASSES = "0-4"
 
 
 def prepare_study(name: str, out: str | os.PathLike[str], pretrain_epochs: int = 3) -> TransferStudy:
-    """The study, its source trained first where it has none (new-classes: classes 0-4)."""
+    """The study, its source trained first where it has none (the new-classes studies: the
+    study's network on classes 0-4)."""
     if name not in STUDIES:
         raise ValueError(f"unknown transfer study {name!r}; studies: {', '.join(STUDIES)}")
     study = STUDIES[name]
@@ -215,7 +223,7 @@ def prepare_study(name: str, out: str | os.PathLike[str], pretrain_epochs: int =
     folder = Path(out) / name / "pretrain"
     if not (folder / "summary.json").is_file():
         shutil.rmtree(folder, ignore_errors=True)
-        fit(pretrain_config(folder.parent, PRETRAIN_CLASSES, pretrain_epochs))
+        fit(pretrain_config(folder.parent, PRETRAIN_CLASSES, pretrain_epochs, model=study.model))
     return dataclasses.replace(study, source=str(folder))
 
 

@@ -112,6 +112,7 @@ def write_results(
 
 STUDY_TITLES = {
     "new-classes": "New classes, same domain: Fashion-MNIST classes 0-4 pretrain a ResNet-20, classes 5-9 are new",
+    "new-classes-plain": "Going further: the same with the plain twin (plain20, no shortcuts), pretrained alike",
     "new-domain": "New domain: the shipped resnet20.fashion_mnist to scikit-learn's 8x8 digits",
 }
 
