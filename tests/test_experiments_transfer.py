@@ -3,7 +3,7 @@ and its verdicts on hand-made numbers."""
 
 import csv
 
-from resnetkit.experiments.transfer import SOURCE_TAG, TransferStudy, run_study
+from resnetkit.experiments.transfer import SOURCE_TAG, TransferStudy, run_study, summarize
 from resnetkit.experiments.transfer_report import findings, read_rows, write_results
 
 
@@ -54,3 +54,22 @@ def test_findings_call_a_gain_only_beyond_the_spread():
     lines = findings(summary)
     assert "helps" in lines[0] and "no clear difference" in lines[1] and "hurts" in lines[2]
     assert "+20.0 points" in lines[0]
+
+
+def test_a_gain_on_every_paired_seed_counts_even_within_the_spread():
+    rows = [
+        {
+            "study": "s",
+            "labels_per_class": 10,
+            "method": m,
+            "seed": seed,
+            "top1": base + (0.03 if m == "finetune" else 0),
+        }
+        for seed, base in enumerate([0.6, 0.8, 0.7])
+        for m in ("scratch", "finetune")
+    ]
+
+    (line,) = findings(summarize(rows), rows)
+    assert "helps" in line and "better on 3 of 3 seeds" in line
+    (line,) = findings(summarize(rows))  # without the pairs, +3 points inside a spread of 20
+    assert "no clear difference" in line

@@ -99,9 +99,7 @@ def write_results(
     full = {}
     for r in rows:
         if r["labels_per_class"] == "all" and r["method"] == "scratch":
-            full[r["study"]] = (
-                int(r["train_images"]) // 5 if r["study"] == "new-classes" else int(r["train_images"]) // 10
-            )
+            full[r["study"]] = int(r["train_images"]) // int(r["classes"])  # "all" sits at its mean per class
     return {
         "results": write_csv(rows, out / "results.csv", ROW_KEYS),
         "summary": write_csv(summary, out / "summary.csv"),
@@ -127,8 +125,8 @@ def paired(rows: list[dict[str, Any]], study: str, k: Any, method: str) -> tuple
 
 def findings(summary: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None) -> list[str]:
     """Per study and labels per class: the best pretrained method against training from scratch,
-    called a gain or a loss only where the gap exceeds the two cells' standard deviations summed;
-    with ``rows``, also on how many seeds it won."""
+    called a gain or a loss where the gap exceeds the two cells' standard deviations summed, or
+    (given ``rows``) where it goes the same way on every one of three or more seeds."""
     lines = []
     for study in dict.fromkeys(s["study"] for s in summary):
         cells = {(s["labels_per_class"], s["method"]): s for s in summary if s["study"] == study}
@@ -140,14 +138,17 @@ def findings(summary: list[dict[str, Any]], rows: list[dict[str, Any]] | None = 
             best = max(others, key=lambda s: s["mean"])
             gap = 100 * (best["mean"] - scratch["mean"])
             noise = 100 * (best["std"] + scratch["std"])
-            verdict = "helps" if gap > noise else "hurts" if gap < -noise else "makes no clear difference"
+            wins, n = paired(rows, study, k, best["method"]) if rows is not None else (0, 0)
+            # A gain beyond both spreads, or on every seed of three or more (paired: same images).
+            helps = gap > noise or (n >= 3 and wins == n and gap > 0)
+            hurts = gap < -noise or (n >= 3 and wins == 0 and gap < 0)
+            verdict = "helps" if helps else "hurts" if hurts else "makes no clear difference"
             line = (
                 f"{study}, {k} label(s) per class: pretraining {verdict}: best pretrained method "
                 f"{LABELS[best['method']]} {100 * best['mean']:.1f}% vs from scratch {100 * scratch['mean']:.1f}% "
                 f"({gap:+.1f} points; spreads {100 * best['std']:.1f} / {100 * scratch['std']:.1f})"
             )
             if rows is not None:
-                wins, n = paired(rows, study, k, best["method"])
                 line += f"; better on {wins} of {n} seeds"
             lines.append(line)
     return lines
