@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import load_model
-from ..data import labelled_subset, load_dataset, parse_classes, select_classes
-from ..infer.embed import embed_dataset, knn_predict
+from ..infer.embed import embed_source, knn_accuracy
 from ..train.config import TrainConfig, merge
 from ..train.engine import fit
 from ..train.recipes import recipe
@@ -132,23 +130,12 @@ def run_cell(study: TransferStudy, method: str, k: int | None, seed: int, out: P
 
 def _knn_cell(study: TransferStudy, k: int | None, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
-    model = load_model(study.source)
-    size = model.pretrained_cfg.get("image_size", [28])[0]
-    sets = {}
-    for split in ("train", "test"):
-        ds = load_dataset(study.data, split, image_size=size)
-        if study.classes is not None:
-            ds = select_classes(ds, parse_classes(study.classes, ds.classes))
-        if split == "train" and k is not None:
-            ds = labelled_subset(ds, k, seed)
-        sets[split] = embed_dataset(model, ds)
-    (gallery, gallery_y), (queries, y) = sets["train"], sets["test"]
+    emb = embed_source(study.source, study.data, classes=study.classes, labels_per_class=k, seed=seed)
     neighbours = min(study.knn_k, k) if k is not None else study.knn_k
-    pred = knn_predict(gallery, gallery_y, queries, neighbours, int(gallery_y.max()) + 1)
     return {
-        "top1": float((pred == y).mean()),
-        "train_images": len(gallery),
-        "classes": int(gallery_y.max()) + 1,
+        "top1": knn_accuracy(emb, neighbours),
+        "train_images": len(emb.labels["train"]),
+        "classes": len(emb.classes),
         "steps": 0,
         "seconds": round(time.perf_counter() - start, 2),
         "run": f"k-NN, k={neighbours}",
