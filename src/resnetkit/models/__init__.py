@@ -1,13 +1,13 @@
 """The ResNet family: registry, builders, blocks and weights."""
 
-from . import zoo  # noqa: F401  (registers every builder)
+from . import dense_zoo, zoo  # noqa: F401  (register every builder)
 from .base import FeatureInfo, ResNetBase
 from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ResidualUnit
 from .factory import create_model, model_options
-from .features import FeatureListNet
-from .layers import DropPath, GroupNorm, PadShortcut, to_channels_last
+from .features import FeatureDictNet, FeatureListNet
+from .layers import DropPath, FrozenBatchNorm2d, GroupNorm, PadShortcut, to_channels_last
 from .preact import PreActResNet
-from .registry import is_model, list_models, list_pretrained, register_model
+from .registry import is_model, list_models, list_pretrained, model_task, register_model
 from .resnet import ResNet
 from .weights import (
     WeightsError,
@@ -23,8 +23,10 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "DropPath",
+    "FeatureDictNet",
     "FeatureInfo",
     "FeatureListNet",
+    "FrozenBatchNorm2d",
     "GroupNorm",
     "PadShortcut",
     "PreActBasicBlock",
@@ -43,6 +45,7 @@ __all__ = [
     "list_pretrained",
     "load_weights",
     "model_options",
+    "model_task",
     "read_state_dict",
     "register_model",
     "to_channels_last",

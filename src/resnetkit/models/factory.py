@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 from .base import ResNetBase
 from .features import FeatureListNet
@@ -13,7 +13,7 @@ from .registry import get_pretrained_cfg, model_entrypoint, model_family, split_
 from .weights import load_weights
 
 # Constructor arguments each builder fixes itself: not user overrides.
-_NOT_OVERRIDES = {"self", "block", "layers"}
+_NOT_OVERRIDES = {"self", "block", "layers", "head", "kind", "backbone_name"}
 
 
 def model_options(name: str) -> list[str]:
@@ -84,8 +84,13 @@ def create_model(
     kwargs = dict(overrides, in_chans=3 if in_chans is None else in_chans)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    model = builder(**kwargs)
-    model.model_cfg = {"name": name, **kwargs, "num_classes": model.num_classes}
+    # Dense builders return segmentation and detection models; they are typed as the classifiers
+    # that most callers build (model_task(name) says which a name is).
+    model = cast(ResNetBase, builder(**kwargs))
+    # What rebuilds the model: a backbone's weights file is not needed again (the model's own
+    # weights follow), but what it decided (frozen norms, trainable layers) is.
+    rebuild = {k: v for k, v in kwargs.items() if k != "weights_backbone"}
+    model.model_cfg = {"name": name, **rebuild, **getattr(model, "resolved_args", {}), "num_classes": model.num_classes}
     model.pretrained_cfg = cfg or {}
     if cfg is not None:
         load_weights(model, cfg["file"])

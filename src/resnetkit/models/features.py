@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -10,9 +11,9 @@ from torch import nn
 from .base import FeatureInfo, ResNetBase
 
 
-class FeatureListNet(nn.ModuleDict):
+class _FeatureNet(nn.ModuleDict):
     """Runs the model's trunk (``model.trunk()``: stem, stages, final norm, in forward order) and
-    returns the outputs named by ``out_indices`` (0 = stem, i = stage i). Modules past the last
+    collects the outputs named by ``out_indices`` (0 = stem, i = stage i). Modules past the last
     requested feature are dropped, so the backbone holds no parameter that cannot receive a
     gradient; the kept ones keep their names, so a classifier checkpoint loads into the backbone
     (less the head) unchanged."""
@@ -43,10 +44,31 @@ class FeatureListNet(nn.ModuleDict):
         self.first_conv = model.first_conv
         self.model_cfg = getattr(model, "model_cfg", None)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def _collect(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
         for name, module in self.items():
             x = module(x)
             if name in self.return_layers:
                 out.append(x)
         return out
+
+
+class FeatureListNet(_FeatureNet):
+    """The feature maps as a list, shallowest first (timm's ``features_only=True``)."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self._collect(x)
+
+
+class FeatureDictNet(_FeatureNet):
+    """The feature maps in an ordered dict under ``names`` (one per out index, shallowest first),
+    as torchvision's ``IntermediateLayerGetter`` hands them to its segmentation and FPN heads."""
+
+    def __init__(self, model: ResNetBase, out_indices: Sequence[int], names: Sequence[str]):
+        super().__init__(model, out_indices)
+        if len(names) != len(self.out_indices):
+            raise ValueError(f"{len(names)} names for {len(self.out_indices)} feature levels")
+        self.names = tuple(names)
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        return OrderedDict(zip(self.names, self._collect(x), strict=True))

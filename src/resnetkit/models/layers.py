@@ -113,8 +113,41 @@ class GroupNorm(nn.GroupNorm):
         super().__init__(math.gcd(num_groups, num_channels), num_channels, **kwargs)
 
 
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm with statistics and affine parameters fixed (buffers, not parameters), as the
+    detection backbones of torchvision and detectron2 use: detection batches are too small for
+    batch statistics. Same keys as torchvision's (no ``num_batches_tracked``), so its published
+    checkpoints load as they are; a ``num_batches_tracked`` in a file is ignored."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
+
+
 _NORMS: dict[str, LayerFn] = {
     "batchnorm": nn.BatchNorm2d,
+    "frozen_batchnorm": FrozenBatchNorm2d,
     "groupnorm": GroupNorm,
     "instancenorm": partial(nn.InstanceNorm2d, affine=True),
 }

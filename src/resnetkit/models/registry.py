@@ -8,25 +8,32 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import ResNetBase
+from torch import nn
 
-Builder = Callable[..., ResNetBase]
+Builder = Callable[..., nn.Module]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+TASKS = ("classification", "segmentation", "detection")
 
 _builders: dict[str, Builder] = {}
-_families: dict[str, type[ResNetBase]] = {}
+_families: dict[str, Callable[..., nn.Module]] = {}
+_tasks: dict[str, str] = {}
 
 
-def register_model(family: type[ResNetBase]) -> Callable[[Builder], Builder]:
-    """Register a builder under its function name; ``family`` is the class it builds, whose
-    constructor arguments are the overrides ``create_model`` accepts."""
+def register_model(
+    family: Callable[..., nn.Module], name: str | None = None, task: str = "classification"
+) -> Callable[[Builder], Builder]:
+    """Register a builder under ``name`` (its function name by default); ``family`` is what it
+    builds (a class or a function), whose keyword arguments are the overrides ``create_model``
+    accepts; ``task`` is what the model predicts (``list_models(task=...)`` filters on it)."""
+    if task not in TASKS:
+        raise ValueError(f"task {task!r}: expected one of {', '.join(TASKS)}")
 
     def wrap(fn: Builder) -> Builder:
-        if fn.__name__ in _builders:
-            raise ValueError(f"model {fn.__name__!r} is registered twice")
-        _builders[fn.__name__] = fn
-        _families[fn.__name__] = family
+        key = name or fn.__name__
+        if key in _builders:
+            raise ValueError(f"model {key!r} is registered twice")
+        _builders[key], _families[key], _tasks[key] = fn, family, task
         return fn
 
     return wrap
@@ -50,21 +57,36 @@ def model_entrypoint(name: str) -> Builder:
     return _builders[name]
 
 
-def model_family(name: str) -> type[ResNetBase]:
+def model_family(name: str) -> Callable[..., nn.Module]:
     _check_known(name)
     return _families[name]
+
+
+def model_task(name: str) -> str:
+    """``"classification"``, ``"segmentation"`` or ``"detection"``."""
+    _check_known(split_model_name(name)[0])
+    return _tasks[split_model_name(name)[0]]
 
 
 def is_model(name: str) -> bool:
     return split_model_name(name)[0] in _builders
 
 
-def list_models(pattern: str | list[str] = "*", pretrained: bool = False) -> list[str]:
+def list_models(
+    pattern: str | list[str] = "*", pretrained: bool = False, task: str | None = "classification"
+) -> list[str]:
     """Registered names matching a glob (or any of several); with ``pretrained=True``, the
-    ``name.tag`` of every shipped weight instead."""
+    ``name.tag`` of every shipped weight instead. Classifiers by default; ``task="detection"``
+    or ``"segmentation"`` lists the dense models, ``task=None`` every model."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task {task!r}: expected one of {', '.join(TASKS)}")
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     names = list_pretrained() if pretrained else sorted(_builders, key=_natural_key)
-    return [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    return [
+        n
+        for n in names
+        if any(fnmatch.fnmatch(n, p) for p in patterns) and (task is None or _tasks[split_model_name(n)[0]] == task)
+    ]
 
 
 def _natural_key(name: str) -> list:

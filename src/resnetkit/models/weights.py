@@ -104,9 +104,13 @@ def fit_state_dict(
     if first in sd and first in own and sd[first].shape[1] != own[first].shape[1]:
         log.info("%s: adapting %s from %d to %d input channels", source, first, sd[first].shape[1], own[first].shape[1])
         sd = {**sd, first: adapt_input_conv(sd[first], own[first].shape[1])}
+    # BatchNorm's step counter is bookkeeping: torchvision's detection checkpoints (frozen BN)
+    # have none, a frozen-BN model keeps none. Neither way is a mismatch.
+    counters = {k for k in (*sd, *own) if k.endswith("num_batches_tracked")}
+    sd = {k: v for k, v in sd.items() if k not in counters or k in own}
+    sd |= {k: own[k] for k in counters if k in own and k not in sd and _sibling(k, 'running_mean') in sd}
     skipped = []
-    head = getattr(model, "classifier", "fc")
-    for k in (f"{head}.weight", f"{head}.bias"):
+    for k in _head_keys(model):
         if k in sd and (new_head or k not in own or own[k].shape != sd[k].shape):
             skipped.append(k)
     if skipped:
@@ -124,9 +128,10 @@ def load_weights(
     unexpected keys and shape mismatches, and which registered models the file matches."""
     name = str(source) if not isinstance(source, Mapping) else "state_dict"
     sd = read_state_dict(source) if not isinstance(source, Mapping) else clean_state_dict(source)
+    raw = sd
     sd, skipped = fit_state_dict(model, sd, name, new_head)
     own = model.state_dict()
-    missing = [k for k in own if k not in sd and k not in _head_keys(model, skipped)]
+    missing = [k for k in own if k not in sd and not (skipped and k in _head_keys(model))]
     unexpected = [k for k in sd if k not in own]
     shapes = [
         f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
@@ -134,7 +139,7 @@ def load_weights(
         if k in own and sd[k].shape != own[k].shape
     ]
     if shapes or (strict and (missing or unexpected)):
-        raise WeightsError(_mismatch_message(name, missing, unexpected, shapes, sd))
+        raise WeightsError(_mismatch_message(name, missing, unexpected, shapes, raw))
     model.load_state_dict(sd, strict=False)
     if skipped:
         log.warning(
@@ -143,14 +148,20 @@ def load_weights(
             ", ".join(skipped),
             "a new head was asked for"
             if new_head
-            else f"its size differs from the model's {model.num_classes} classes",
+            else f"its size differs from the model's {getattr(model, 'num_classes', '?')} classes",
         )
     return model
 
 
-def _head_keys(model: nn.Module, skipped: list[str]) -> set[str]:
-    head = getattr(model, "classifier", "fc")
-    return {f"{head}.weight", f"{head}.bias"} if skipped else set()
+def _sibling(key: str, name: str) -> str:
+    return key.rpartition(".")[0] + "." + name
+
+
+def _head_keys(model: nn.Module) -> list[str]:
+    """The last layer of each head: what a new task or class count replaces. Dense models name
+    theirs in ``head_names``; classifiers name one in ``classifier``."""
+    heads = getattr(model, "head_names", None) or (getattr(model, "classifier", "fc"),)
+    return [f"{head}.{p}" for head in heads for p in ("weight", "bias")]
 
 
 def _mismatch_message(name, missing, unexpected, shapes, sd) -> str:
