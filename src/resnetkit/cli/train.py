@@ -14,7 +14,9 @@ def add_commands(sub) -> None:
         help="train a model (library: resnetkit.train.fit)",
         description="Train a ResNet. Flags override the recipe, then the config file, then --set.",
     )
-    p.add_argument("--model", help="registered model name (default: resnet20)")
+    p.add_argument(
+        "--model", help="registered model name (default: resnet20; `resnetkit info --task detection` lists dense ones)"
+    )
     p.add_argument("--weights", help="start from these weights: file, checkpoint or pretrained tag (see finetune)")
     add_training_flags(p)
     p.set_defaults(func=_train)
@@ -22,7 +24,15 @@ def add_commands(sub) -> None:
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
     """The flags ``train`` and ``finetune`` share."""
-    p.add_argument("--data", help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder")
+    p.add_argument(
+        "--task",
+        choices=["classification", "segmentation", "detection"],
+        help="what the model learns (default: classification); dense tasks train on --data fashion-mnist-scenes",
+    )
+    p.add_argument(
+        "--data",
+        help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder | fashion-mnist-scenes",
+    )
     p.add_argument("--data-dir", help="where the dataset files are (default: system dirs, then ~/.cache/resnetkit)")
     p.add_argument("--classes", help='train on these classes only, relabelled in this order: "0-4", "5,7", "Bag,Shirt"')
     p.add_argument(
@@ -87,6 +97,7 @@ def _train_config(args: argparse.Namespace, extra: dict | None = None):
     values = merge(values, extra or {})
     flags = updates(
         {
+            ("task",): args.task,
             ("model", "name"): args.model,
             ("model", "weights"): args.weights,
             ("data", "name"): args.data,
@@ -152,10 +163,14 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
         return 0
     best = result.best
     print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} img/s)")
-    if best:
-        print(f"best validation top-1 {100 * best['eval_top1']:.2f}% at epoch {best['epoch']} (best.pt)")
-    if result.test:
-        print(f"test top-1 {100 * result.test['top1']:.2f}% (n={result.test['n']}, weights of {result.test_weights})")
+    # The task's headline metric: whichever the evaluation reported.
+    reported = {**(result.test or {}), **{k.removeprefix("eval_"): v for k, v in (best or {}).items()}}
+    metric = next((m for m in ("top1", "miou", "map") if m in reported), "top1")
+    label = {"miou": "mIoU", "map": "mAP@[.5:.95]", "top1": "top-1"}[metric]
+    if best and f"eval_{metric}" in best:
+        print(f"best validation {label} {100 * best[f'eval_{metric}']:.2f}% at epoch {best['epoch']} (best.pt)")
+    if result.test and metric in result.test:
+        print(f"test {label} {100 * result.test[metric]:.2f}% (n={result.test['n']}, weights of {result.test_weights})")
     print(f"run folder:  {result.run_dir}")
     kept = [name for name in ("best.pt", "last.pt") if (result.run_dir / name).is_file()]
     print(f"checkpoints: {', '.join(str(result.run_dir / name) for name in kept)}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol, cast
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -153,6 +153,7 @@ def make_streaming_loader(
     world_size: int = 1,
     drop_last: bool = False,
     even_shards: bool = True,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
 ) -> StreamingLoader:
     """A loader over a dataset of uint8 images (an image folder) that has `mean` and `std`.
 
@@ -173,7 +174,7 @@ def make_streaming_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=NormalizeCollate(dataset.mean, dataset.std),
+        collate_fn=collate_fn or NormalizeCollate(dataset.mean, dataset.std),
         pin_memory=torch.cuda.is_available(),
         drop_last=drop_last,
         persistent_workers=num_workers > 0,

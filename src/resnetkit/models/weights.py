@@ -108,7 +108,7 @@ def fit_state_dict(
     # have none, a frozen-BN model keeps none. Neither way is a mismatch.
     counters = {k for k in (*sd, *own) if k.endswith("num_batches_tracked")}
     sd = {k: v for k, v in sd.items() if k not in counters or k in own}
-    sd |= {k: own[k] for k in counters if k in own and k not in sd and _sibling(k, 'running_mean') in sd}
+    sd |= {k: own[k] for k in counters if k in own and k not in sd and _sibling(k, "running_mean") in sd}
     skipped = []
     for k in _head_keys(model):
         if k in sd and (new_head or k not in own or own[k].shape != sd[k].shape):

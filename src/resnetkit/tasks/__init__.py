@@ -4,8 +4,10 @@ first; a new task is a new entry here, not a branch in the engine."""
 
 from .base import Evaluation, Task
 from .classification import Classification, EvalResult, evaluate, model_logits
+from .detection import Detection, DetectionResult, coco_map, evaluate_detection
+from .segmentation import Segmentation, SegmentationResult, evaluate_segmentation
 
-TASKS: dict[str, type[Task]] = {Classification.name: Classification}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Classification, Segmentation, Detection)}
 
 
 def get_task(name: str) -> type[Task]:
@@ -14,4 +16,20 @@ def get_task(name: str) -> type[Task]:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "Classification", "EvalResult", "Evaluation", "Task", "evaluate", "get_task", "model_logits"]
+__all__ = [
+    "TASKS",
+    "Classification",
+    "Detection",
+    "DetectionResult",
+    "EvalResult",
+    "Evaluation",
+    "Segmentation",
+    "SegmentationResult",
+    "Task",
+    "coco_map",
+    "evaluate",
+    "evaluate_detection",
+    "evaluate_segmentation",
+    "get_task",
+    "model_logits",
+]

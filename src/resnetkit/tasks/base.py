@@ -67,15 +67,24 @@ class Task(ABC):
         x, y = batch
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
+    def collate(self, dataset: Any) -> Callable[[list[Any]], Batch] | None:
+        """How a streamed dataset's samples become a batch (None: the loader's default, which
+        normalizes uint8 images and stacks labels)."""
+        return None
+
+    def forward(self, model: nn.Module, x: Any, targets: Any) -> Any:
+        """The training forward pass (a detector takes the targets and returns its losses)."""
+        return model(x)
+
     def batch_size(self, targets: Any) -> int:
         return len(targets)
 
     @abstractmethod
-    def loss(self, outputs: torch.Tensor, targets: Any) -> torch.Tensor:
+    def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         """The mean loss of a batch (computed in float32)."""
 
     @abstractmethod
-    def step_stats(self, loss: torch.Tensor, outputs: torch.Tensor, targets: Any) -> torch.Tensor:
+    def step_stats(self, loss: torch.Tensor, outputs: Any, targets: Any) -> torch.Tensor:
         """Sums over the batch of each of ``train_metrics`` (float64, on the outputs' device)."""
 
     @abstractmethod

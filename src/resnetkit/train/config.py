@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from ..data.scenes import SceneSpec
+
 
 class ConfigError(ValueError):
     """A configuration key or value that resnetkit does not know."""
@@ -45,6 +47,7 @@ class DataConfig:
     # A training set smaller than this is repeated (whole copies, each augmented anew) until an
     # epoch holds at least this many images: a few labels train in fewer, longer epochs.
     min_epoch_images: int = 0
+    scenes: SceneSpec = field(default_factory=SceneSpec)  # fashion-mnist-scenes: how scenes are drawn
 
 
 @dataclass

@@ -79,7 +79,9 @@ StepCallback = Callable[[int, dict], None]
 
 def build_task(cfg: TrainConfig) -> Task:
     """The config's task with the options it takes (label smoothing, flip TTA, ...)."""
-    return get_task(cfg.task).from_options(label_smoothing=cfg.optim.label_smoothing, tta_flip=cfg.tta_flip)
+    return get_task(cfg.task).from_options(
+        label_smoothing=cfg.optim.label_smoothing, tta_flip=cfg.tta_flip, scenes=cfg.data.scenes, seed=cfg.seed
+    )
 
 
 def build_model(cfg: TrainConfig, meta: dict, task: Task) -> nn.Module:
@@ -605,7 +607,7 @@ class Trainer:
         """One optimizer step, on the one precision path (the scaler is a no-op unless fp16)."""
         scaler = self.precision.scaler
         with self.precision.autocast():
-            outputs = self.train_model(x)
+            outputs = self.task.forward(self.train_model, x, y)
             loss = self.task.loss(outputs, y)
         scaler.scale(loss).backward()
         if self.cfg.optim.clip_grad:

@@ -59,6 +59,8 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         )
     per_rank = d.batch_size // ctx.world_size
     splits = task.splits(d.name)
+    if task.name != "classification" and (d.classes is not None or d.labels_per_class is not None):
+        raise ValueError(f"--classes and --labels-per-class are for classification, not --task {task.name}")
 
     skipped: list[tuple[Path, str]] = []
 
@@ -149,12 +151,13 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
             ds,
             batch,
             shuffle=train_mode,
-            num_workers=d.workers,
+            num_workers=0 if getattr(ds, "in_memory", False) else d.workers,
             seed=cfg.seed,
             rank=ctx.rank,
             world_size=ctx.world_size,
             drop_last=train_mode,
             even_shards=train_mode,
+            collate_fn=task.collate(ds),
         )
 
     test_loader = loader(test, False) if test is not None else None

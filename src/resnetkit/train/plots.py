@@ -26,7 +26,8 @@ def plot_curves(
     ax.set(title="loss", xlabel="epoch", ylabel="loss")
     ax.legend()
     ax = axes[1]
-    ax.plot(t_epochs, [100 * (1 - r[f"train_{metric}"]) for r in train], label="train (augmented)", linewidth=1)
+    if train and f"train_{metric}" in train[0]:  # a dense task's training steps measure no mIoU or mAP
+        ax.plot(t_epochs, [100 * (1 - r[f"train_{metric}"]) for r in train], label="train (augmented)", linewidth=1)
     if rows and rows[0].get(f"eval_{metric}") is not None:
         ax.plot(epochs, [100 * (1 - r[f"eval_{metric}"]) for r in rows], "o-", markersize=3, label="eval")
         last = rows[-1]
@@ -39,7 +40,8 @@ def plot_curves(
         )
     ax.set(title=f"{metric} error", xlabel="epoch", ylabel="error (%)")
     ax.set_yscale("log")
-    ax.legend()
+    if ax.lines:
+        ax.legend()
     ax = axes[2]
     ax.plot(t_epochs, [r["lr"] for r in train])
     ax.set(title="learning rate", xlabel="epoch", ylabel="lr")

@@ -80,20 +80,32 @@ class DenseDetector(nn.Module):
         self, images: Sequence[torch.Tensor] | torch.Tensor, targets: list[Target] | None = None
     ) -> dict[str, torch.Tensor] | Detections:
         if self.training:
-            targets = check_targets(targets, len(images))
+            losses, _ = self.run(images, check_targets(targets, len(images)), detect=False)
+            assert losses is not None
+            return losses
+        _, detections = self.run(images, None, detect=True)
+        assert detections is not None
+        return detections
+
+    def run(
+        self, images: Sequence[torch.Tensor] | torch.Tensor, targets: list[Target] | None, detect: bool
+    ) -> tuple[dict[str, torch.Tensor] | None, Detections | None]:
+        """One pass: the losses (when ``targets`` are given) and the detections (with ``detect``),
+        so an evaluation measures both without running the network twice."""
         original = [(int(i.shape[-2]), int(i.shape[-1])) for i in images]
         batch, targets = self.transform(images, targets)
         features = list(self.backbone(batch.tensors).values())
         outputs = self.head(features)
         image_size = (int(batch.tensors.shape[-2]), int(batch.tensors.shape[-1]))
         anchors = self.anchor_generator(image_size, features)
-        per_level = [f.shape[-2] * f.shape[-1] for f in features]
-        per_level = [n * a for n, a in zip(per_level, self.anchor_generator.num_anchors_per_location(), strict=True)]
-        if self.training:
-            assert targets is not None
-            return self.compute_loss(targets, outputs, anchors, per_level)
-        detections = self.postprocess(outputs, anchors, per_level, batch.image_sizes)
-        return self.transform.postprocess(detections, batch.image_sizes, original)
+        locations = [f.shape[-2] * f.shape[-1] for f in features]
+        per_level = [n * a for n, a in zip(locations, self.anchor_generator.num_anchors_per_location(), strict=True)]
+        losses = self.compute_loss(targets, outputs, anchors, per_level) if targets is not None else None
+        detections = None
+        if detect:
+            detections = self.postprocess(outputs, anchors, per_level, batch.image_sizes)
+            detections = self.transform.postprocess(detections, batch.image_sizes, original)
+        return losses, detections
 
     def compute_loss(
         self, targets: list[Target], outputs: dict[str, torch.Tensor], anchors: torch.Tensor, per_level: list[int]
