@@ -30,6 +30,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "fp32: the model as it is, the reference (an .onnx file runs in ONNX Runtime either way)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.add_argument(
+        "--out",
+        default="predictions",
+        help="segmentation and detection models: folder for the PNGs with masks or boxes drawn (default: predictions)",
+    )
+    p.add_argument("--min-score", type=float, default=0.3, help="detection: draw and list boxes scoring at least this")
     add_max_image_pixels(p)
     p.set_defaults(func=_predict)
 
@@ -38,10 +44,13 @@ def _predict(args: argparse.Namespace) -> int:
     import sys
 
     from ..infer import fast_path, load_source, path_of, predict
+    from ..infer.dense import dense_task
 
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
     model = load_source(args.source)
+    if dense_task(model) is not None:
+        return _predict_dense(model, args)
     runner = fast_path(model, args.precision) if args.precision != "fp32" else model
     predictions = predict(runner, args.images, args.top_k, args.tta_flip)
     print(f"inference path: {path_of(runner)}", file=sys.stderr)
@@ -54,4 +63,20 @@ def _predict(args: argparse.Namespace) -> int:
             for c, n, pr in zip(p.classes, p.names or [str(c) for c in p.classes], p.probs, strict=True)
         )
         print(f"{p.image}: {top}")
+    return 0
+
+
+def _predict_dense(model, args: argparse.Namespace) -> int:
+    from ..infer.dense import predict_dense
+
+    predictions = predict_dense(model, args.images, args.out, args.min_score)
+    if args.json:
+        print(json.dumps([p.as_dict() for p in predictions], indent=2))
+        return 0
+    for p in predictions:
+        if p.classes:
+            found = ", ".join(f"{n} {100 * v:.1f}%" for n, v in p.classes.items())
+        else:
+            found = ", ".join(f"{b['name']} {b['score']:.2f}" for b in p.boxes) or "nothing"
+        print(f"{p.image}: {found}  -> {p.picture}")
     return 0
