@@ -33,6 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="runs/degradation", help="output folder (default: runs/degradation)")
     p.set_defaults(func=_degradation)
     add_transfer(exp)
+    add_dense(exp)
 
 
 def _degradation(args: argparse.Namespace) -> int:
@@ -100,5 +101,46 @@ def _transfer(args: argparse.Namespace) -> int:
         rows = done + run_study(study, args.seeds, args.out, on_row=save)
     command = "resnetkit " + shlex.join(args.argv)
     paths = write_results(rows, args.out, command, time.perf_counter() - start, notes)
+    print("\n".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+def add_dense(exp: argparse._SubParsersAction) -> None:
+    p = exp.add_parser(
+        "dense",
+        help="segmentation and detection on garment scenes: residual vs plain, pretrained vs scratch",
+        description="Train DeepLabV3 and FCOS on fashion-mnist-scenes: residual against plain backbones of the "
+        "same depth, and the shipped resnet20.fashion_mnist backbone against the same one from scratch; write "
+        "results.csv, summary.csv, predictions.png and report.md. Finished runs are reused.",
+    )
+    p.add_argument(
+        "--studies", default="residual-vs-plain,pretrained-vs-scratch", help="comma-separated (default: both)"
+    )
+    p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per cell (default: 2)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
+    p.add_argument("--train-scenes", type=int, default=3000, help="training scenes (default: 3000)")
+    p.add_argument("--test-scenes", type=int, default=500, help="test scenes (default: 500)")
+    p.add_argument("-o", "--out", default="runs/dense", help="output folder (default: runs/dense)")
+    p.set_defaults(func=_dense)
+
+
+def _dense(args: argparse.Namespace) -> int:
+    from ..artifacts import ensure_writable
+    from ..experiments.dense import DenseBudget, run_studies
+    from ..experiments.dense_report import write_results
+
+    ensure_writable(Path(args.out), "-o")
+    for flag in ("seeds", "epochs", "train_scenes", "test_scenes"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: at least 1")
+    budget = DenseBudget(train_scenes=args.train_scenes, test_scenes=args.test_scenes, epochs=args.epochs)
+    command = "resnetkit " + shlex.join(args.argv)
+    studies = [s.strip() for s in args.studies.split(",") if s.strip()]
+
+    def save(rows: list[dict]) -> None:
+        write_results(rows, args.out, budget, command, picture=False)
+
+    rows = run_studies(studies, args.seeds, args.out, budget, on_row=save)
+    paths = write_results(rows, args.out, budget, command)
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0

@@ -1,0 +1,140 @@
+"""The backbone at work on garment scenes: (a) residual against plain backbones of the same depth
+(the degradation story on dense tasks), (b) a backbone pretrained on Fashion-MNIST classification
+against the same backbone from scratch. Every cell is a ``fit`` run with its own run folder; a
+finished run is read back, not trained again, so an interrupted study resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..train.config import TrainConfig
+from ..train.engine import fit
+
+log = logging.getLogger("resnetkit.experiment")
+
+PRETRAINED = "resnet20.fashion_mnist"  # the shipped classifier: 93% on Fashion-MNIST test
+
+
+@dataclass(frozen=True)
+class DenseCell:
+    """One arm of a comparison: ``model`` (with ``weights_backbone`` or from scratch) on ``task``."""
+
+    task: str
+    model: str
+    arm: str  # residual | plain | pretrained | scratch
+    weights_backbone: str | None = None
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.model}-{'pretrained' if self.weights_backbone else 'scratch'}"
+
+
+STUDIES: dict[str, tuple[DenseCell, ...]] = {
+    "residual-vs-plain": (
+        DenseCell("segmentation", "deeplabv3_resnet20", "residual"),
+        DenseCell("segmentation", "deeplabv3_plain20", "plain"),
+        DenseCell("detection", "fcos_resnet18_fpn", "residual"),
+        DenseCell("detection", "fcos_plain18_fpn", "plain"),
+    ),
+    "pretrained-vs-scratch": (
+        DenseCell("segmentation", "deeplabv3_resnet20", "scratch"),
+        DenseCell("segmentation", "deeplabv3_resnet20", "pretrained", PRETRAINED),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DenseBudget:
+    """What every run gets: the same scenes, steps and optimizer within a task."""
+
+    train_scenes: int = 3000
+    test_scenes: int = 500
+    epochs: int = 3
+    batch_size: int = 16
+    seg_lr: float = 0.05
+    det_lr: float = 0.01  # torchvision's detection recipe for a batch of 16
+    head_channels: int = 64  # ASPP width (torchvision's 256 is sized for 2048-channel ResNet-50 maps)
+    fpn_channels: int = 64
+
+
+def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> TrainConfig:
+    overrides: dict[str, Any] = (
+        {"head_channels": budget.head_channels}
+        if cell.task == "segmentation"
+        else {"fpn_channels": budget.fpn_channels}
+    )
+    if cell.weights_backbone:
+        overrides["weights_backbone"] = cell.weights_backbone
+    values: dict[str, Any] = {
+        "task": cell.task,
+        "model": {"name": cell.model, "overrides": overrides},
+        "data": {
+            "name": "fashion-mnist-scenes",
+            "batch_size": budget.batch_size,
+            "eval_batch_size": 64,
+            "scenes": {"train_scenes": budget.train_scenes, "test_scenes": budget.test_scenes},
+        },
+        "optim": {"name": "sgd", "lr": budget.seg_lr if cell.task == "segmentation" else budget.det_lr},
+        "schedule": {"name": "cosine", "warmup_steps": 50},
+        "epochs": budget.epochs,
+        "seed": seed,
+        "out": str(out),
+        "run_name": f"{cell.run_name}-s{seed}",
+        "progress": False,
+        "checkpoint_minutes": 0.0,
+    }
+    return TrainConfig.from_dict(values)
+
+
+def run_cell(study: str, cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> dict[str, Any]:
+    """One row. Cells that are the same run (the scratch ResNet-20 of both studies) share a folder."""
+    folder = out / cell.task / f"{cell.run_name}-s{seed}"
+    summary = folder / "summary.json"
+    if not summary.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        fit(cell_config(cell, seed, out / cell.task, budget))
+    s = json.loads(summary.read_text())
+    test = s["test"]
+    row: dict[str, Any] = {"study": study, "task": cell.task, "arm": cell.arm, "model": cell.model, "seed": seed}
+    if cell.task == "segmentation":
+        row |= {"miou": test["miou"], "pixel_acc": test["pixel_acc"], "map": None, "map50": None}
+    else:
+        row |= {"miou": None, "pixel_acc": None, "map": test["map"], "map50": test["map50"]}
+    return row | {
+        "steps": s["steps"],
+        "seconds": round(s["seconds"], 1),
+        "images_per_second": round(s["images_per_second"], 1),
+        "run": str(folder),
+    }
+
+
+def run_studies(
+    studies: list[str],
+    seeds: int,
+    out: str | os.PathLike[str],
+    budget: DenseBudget | None = None,
+    on_row: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every cell of ``studies`` for seeds 0..seeds-1, seed-major so every arm has a first seed early."""
+    unknown = sorted(set(studies) - set(STUDIES))
+    if unknown:
+        raise ValueError(f"unknown dense studies {', '.join(unknown)}; studies: {', '.join(STUDIES)}")
+    budget = budget or DenseBudget()
+    out = Path(out)
+    rows: list[dict[str, Any]] = []
+    for seed in range(seeds):
+        for study in studies:
+            for cell in STUDIES[study]:
+                rows.append(run_cell(study, cell, seed, out, budget))
+                metric = "miou" if cell.task == "segmentation" else "map"
+                log.info("%s %s seed %d: %s %.4f", study, cell.model, seed, metric, rows[-1][metric])
+                if on_row is not None:
+                    on_row(rows)
+    return rows
