@@ -57,6 +57,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in report.items() if k != "confusion"} | {"confusion": report["confusion"]}))
         return 0
     print(f"{report['source']} on {report['data']} ({report['split']}, n={report['n']})")
+    if report.get("task") in ("segmentation", "detection"):
+        return _print_dense(report)
     print(
         f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   "
         + ("with flip TTA (--no-tta-flip: without)" if report["tta_flip"] else "without TTA")
@@ -73,4 +75,18 @@ def _eval(args: argparse.Namespace) -> int:
         print("  " + " ".join(f"{v:5d}" for v in row))
     if report.get("confusion_png"):
         print(f"confusion plot: {report['confusion_png']}")
+    return 0
+
+
+def _print_dense(report: dict) -> int:
+    if report["task"] == "segmentation":
+        print(f"mIoU {100 * report['miou']:.2f}%   pixel accuracy {100 * report['pixel_acc']:.2f}%")
+        print("per-class IoU:")
+        for name, iou in report["iou"].items():
+            print(f"  {name:<14} " + ("     -" if iou is None else f"{100 * iou:6.2f}%"))
+    else:
+        print(f"mAP@[.5:.95] {100 * report['map']:.2f}%   mAP@.5 {100 * report['map50']:.2f}%  (pycocotools)")
+        print("per-class AP@[.5:.95]:")
+        for name, ap in report["per_class_ap"].items():
+            print(f"  {name:<14} {100 * ap:6.2f}%")
     return 0

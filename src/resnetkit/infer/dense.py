@@ -149,3 +149,39 @@ def predict_dense(
 
 def _save_png(picture: Image.Image, path: Path) -> None:
     atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+
+
+def evaluate_dense(
+    model: Any,
+    split: str = "test",
+    data_dir: str | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    source: str = "model",
+) -> dict[str, Any]:
+    """mIoU and pixel accuracy (segmentation) or COCO mAP (detection) of a dense model on the
+    split of the data it was trained on: the garment scenes are drawn again from the run's own
+    scene settings and seed, so the test scenes are the ones its training measured."""
+    from ..data import make_streaming_loader
+    from ..data.dense import SCENES, BoxCollate, MaskCollate, load_dense_dataset
+    from ..data.scenes import SceneSpec
+    from ..tasks import evaluate_detection, evaluate_segmentation
+
+    task = dense_task(model)
+    if task is None:
+        raise ValueError(f"{source}: not a segmentation or detection model")
+    meta = getattr(model, "pretrained_cfg", {}) or {}
+    config = (meta.get("training") or {}).get("config") or {}
+    spec = SceneSpec(**(config.get("data") or {}).get("scenes", {}))
+    name = meta.get("name", SCENES)
+    target = "mask" if task == "segmentation" else "boxes"
+    ds = load_dense_dataset(name, split, data_dir, True, spec, int(config.get("seed", 0)), target)
+    collate = MaskCollate(ds.mean, ds.std) if task == "segmentation" else BoxCollate()
+    loader = make_streaming_loader(ds, batch_size, even_shards=False, collate_fn=collate)
+    dev = torch.device(device)
+    model = model.to(dev)
+    if task == "segmentation":
+        result: Any = evaluate_segmentation(model, loader, model.num_classes, dev)
+    else:
+        result = evaluate_detection(model, loader, model.num_classes, dev)
+    return {"source": source, "data": name, "split": split, "task": task, **result.as_dict(list(ds.classes))}

@@ -13,6 +13,7 @@ from ..artifacts import atomic_write_text, model_dataset, trained_tta_flip
 from ..data import eval_loader
 from ..tasks import evaluate
 from ..train.precision import resolve_device
+from .dense import dense_task, evaluate_dense
 from .optimize import Classifier, fast_path, load_source, path_of
 
 
@@ -63,6 +64,14 @@ def evaluate_model(
     A PyTorch model runs the fast path (``optimize_for_inference``) unless ``precision="fp32"``,
     which is the reference: the model as it is, in fp32. The report says which path ran."""
     dev = torch.device(device)
+    if dense_task(model) is not None:
+        if data is not None:
+            raise ValueError("--data: a segmentation or detection model is evaluated on the scenes it was trained on")
+        report = evaluate_dense(model, split, data_dir, min(batch_size, 64), dev, source)
+        if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(Path(out) / "eval.json", json.dumps(report, indent=2) + "\n")
+        return report
     ds = model_dataset(model, data, data_dir, split, source=source)
     data = data or model.pretrained_cfg["name"]
     runner = fast_path(model, precision, dev) if precision != "fp32" else model
