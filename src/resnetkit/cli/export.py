@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from .labels import source_label
 
@@ -42,6 +43,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from ..artifacts import ensure_writable, load_model
     from ..infer import FORMATS, export_model
+    from ..infer.dense import dense_task
+    from ..infer.dense_export import DenseNetwork, dense_parity_inputs
     from ..infer.export import parity_inputs
     from ..models import FeatureListNet
 
@@ -50,12 +53,20 @@ def _export(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise ValueError(f"--images {args.images}: must be at least 1")
     classifier = load_model(args.source)
-    model = FeatureListNet(classifier, None) if args.features_only else classifier
-    inputs, real = parity_inputs(classifier, args.images)
+    if dense_task(classifier) is not None:
+        if args.features_only:
+            raise ValueError("--features-only: a segmentation or detection model exports its whole network")
+        model: Any = DenseNetwork(classifier)
+        inputs, real = dense_parity_inputs(model, min(args.images, 16))
+    else:
+        model = FeatureListNet(classifier, None) if args.features_only else classifier
+        inputs, real = parity_inputs(classifier, args.images)
     path, parity = export_model(model, out, args.format, args.opset, inputs=inputs, rtol=args.rtol, real=real)
     if args.json:
         print(json.dumps({"path": str(path), "format": args.format, **dataclasses.asdict(parity)}))
         return 0
     print(parity.line())
+    if isinstance(model, DenseNetwork):
+        print(f"outputs: {', '.join(model.output_names)}; post-processing {model.post_processing()}")
     print(f"wrote {path}")
     return 0

@@ -20,11 +20,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.fx.proxy import TraceError
 
 from ..artifacts import atomic_write, model_card, model_dataset, trained_tta_flip
 from ..data import DatasetError, eval_loader, sample_subset
 from ..models import FeatureListNet, ResNetBase
 from ..models.weights import first_line
+from .dense_export import DenseNetwork
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".ts"}
 METADATA_KEY = "resnetkit"
@@ -50,18 +52,21 @@ class Parity:
     def line(self) -> str:
         what = "real test images" if self.real else "random inputs (the model records no dataset)"
         agreement = f"top-1 agreement {100 * self.top1_agreement:.2f}%, " if self.classifier else ""
-        kind = "logit" if self.classifier else "feature"
+        kind = "logit" if self.classifier else "output"
         return (
             f"parity on {self.images} {what}, {self.engine} against PyTorch fp32: {agreement}largest {kind} "
             f"difference {self.max_abs_diff:.3g} ({self.max_rel_diff:.3g} relative)"
         )
 
 
-Exportable = ResNetBase | FeatureListNet
+Exportable = ResNetBase | FeatureListNet | DenseNetwork
 
 
 def output_names(model: Exportable) -> list[str]:
-    """``logits`` for a classifier; ``feature0..N`` for a backbone, one per returned level."""
+    """``logits`` for a classifier; ``feature0..N`` for a backbone, one per returned level; a dense
+    network's raw outputs (``infer.dense_export``)."""
+    if isinstance(model, DenseNetwork):
+        return list(model.output_names)
     if isinstance(model, FeatureListNet):
         return [f"feature{i}" for i in model.out_indices]
     return [OUTPUT]
@@ -83,6 +88,9 @@ def export_metadata(model: Exportable) -> dict[str, Any]:
         meta["feature_info"] = list(model.feature_info)
     else:
         meta["num_classes"] = model.num_classes
+    if isinstance(model, DenseNetwork):
+        meta["task"] = model.task
+        meta["post_processing"] = model.post_processing()
     return meta
 
 
@@ -90,7 +98,13 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """An eval-mode copy with each BatchNorm that follows a convolution folded into it."""
     from torch.fx.experimental.optimization import fuse
 
-    return fuse(copy.deepcopy(model).eval().float())
+    copied = copy.deepcopy(model).eval().float()
+    try:
+        return fuse(copied)
+    except (TraceError, TypeError, RuntimeError):
+        # A detector's head reads shapes in Python, which symbolic tracing cannot follow: it is
+        # exported unfolded (the engines fold BatchNorm themselves when they compile the graph).
+        return copied
 
 
 def parity_inputs(model: Exportable, count: int = 256, seed: int = 0) -> tuple[torch.Tensor, bool]:
@@ -216,7 +230,7 @@ def check_parity(model: nn.Module, path: Path, fmt: str, inputs: torch.Tensor, r
         raise ExportError(f"{path}: {len(got)} outputs where the model gives {len(reference)}")
     diffs = [(g.float() - r).abs().max().item() for g, r in zip(got, reference, strict=True)]
     scales = [max(r.abs().max().item(), 1e-12) for r in reference]
-    classifier = len(reference) == 1 and not isinstance(model, FeatureListNet)
+    classifier = len(reference) == 1 and not isinstance(model, (FeatureListNet, DenseNetwork))
     agree = (got[0].argmax(1) == reference[0].argmax(1)).float().mean().item() if classifier else 1.0
     rel = max(d / s for d, s in zip(diffs, scales, strict=True))
     return Parity(len(inputs), real, agree, max(diffs), rel, engine, classifier)
