@@ -13,6 +13,15 @@ def peer_state_dicts() -> dict:
     return {k.split("/")[1]: v for k, v in json.loads(_PEERS.read_text()).items()}
 
 
+# A copy of ../shared/reference/peer_dense_state_dicts.json: torchvision's FCN, DeepLabV3 (21
+# classes, aux_loss=True), FCOS and RetinaNet (91 classes) as built without weights.
+_DENSE_PEERS = Path(__file__).resolve().parent / "data" / "peer_dense_state_dicts.json"
+
+
+def peer_dense_state_dicts() -> dict:
+    return {k.split("/")[1]: v for k, v in json.loads(_DENSE_PEERS.read_text()).items()}
+
+
 # Exact parameter counts (1000 classes): torchvision's weight metadata and timm's model cards,
 # for the models peer_state_dicts.json does not list.
 EXACT_PARAMS = {

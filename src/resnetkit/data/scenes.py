@@ -55,13 +55,15 @@ class SceneDataset:
     """``images`` uint8 ``[N, 1, S, S]``; ``masks`` uint8 ``[N, S, S]`` (0 = background, c + 1 =
     garment class c); per scene ``boxes`` ``[K, 4]`` (x1, y1, x2, y2; pixels, x2/y2 exclusive) and
     ``labels`` ``[K]`` (1-based: 0 is the background, as in torchvision's detection label maps);
-    ``sources``: the Fashion-MNIST image index of each garment (into the split it came from)."""
+    ``sources``: the Fashion-MNIST image index of each garment (into the split it came from);
+    ``placements``: where each garment's square went, ``[K, 3]`` (x0, y0, side), in drawing order."""
 
     images: torch.Tensor
     masks: torch.Tensor
     boxes: list[torch.Tensor]
     labels: list[torch.Tensor]
     sources: list[torch.Tensor]
+    placements: list[torch.Tensor]
     classes: list[str]  # "background" first
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -101,6 +103,7 @@ class SceneDataset:
             boxes=[self.boxes[i] for i in pick],
             labels=[self.labels[i] for i in pick],
             sources=[self.sources[i] for i in pick],
+            placements=[self.placements[i] for i in pick],
             index=self.index[idx],
         )
 
@@ -122,12 +125,13 @@ def make_scenes(
     s = spec.size
     images = torch.zeros(count, 1, s, s, dtype=torch.uint8)
     masks = torch.zeros(count, s, s, dtype=torch.uint8)
-    boxes, labels, sources = [], [], []
+    boxes, labels, sources, placements = [], [], [], []
     for n in range(count):
         k = int(torch.randint(spec.min_objects, spec.max_objects + 1, (1,), generator=g))
         placed: list[list[float]] = []
         cls: list[int] = []
         src: list[int] = []
+        where: list[list[int]] = []
         for _ in range(k):
             for _attempt in range(20):
                 j = int(torch.randint(len(garments), (1,), generator=g))
@@ -148,11 +152,13 @@ def make_scenes(
             placed.append(box)
             cls.append(int(garment_labels[j]) + 1)
             src.append(j)
+            where.append([x0, y0, side])
         boxes.append(torch.tensor(placed, dtype=torch.float32).reshape(-1, 4))
         labels.append(torch.tensor(cls, dtype=torch.int64))
         sources.append(torch.tensor(src, dtype=torch.int64))
+        placements.append(torch.tensor(where, dtype=torch.int64).reshape(-1, 3))
     mean, std = _stats(images)
-    return SceneDataset(images, masks, boxes, labels, sources, [BACKGROUND, *classes], mean, std)
+    return SceneDataset(images, masks, boxes, labels, sources, placements, [BACKGROUND, *classes], mean, std)
 
 
 def _resize(garment: torch.Tensor, side: int) -> torch.Tensor:

@@ -51,6 +51,7 @@ def freeze_backbone_layers(model: ResNetBase, body: nn.Module, trainable_layers:
     (torchvision's ``trainable_backbone_layers``): early layers learn generic edges that a small
     detection dataset would only disturb."""
     parts = [list(model.stem_names), *[[s] for s in model.stage_names]]
+    parts[-1] += model.tail_names  # a pre-activation net's final norm belongs to its last stage
     if not 0 <= trainable_layers <= len(parts):
         raise ValueError(f"trainable_backbone_layers={trainable_layers}: this backbone has 0..{len(parts)}")
     trainable = {n for part in parts[len(parts) - trainable_layers :] for n in part}
