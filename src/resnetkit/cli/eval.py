@@ -54,7 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "confusion"} | {"confusion": report["confusion"]}))
+        print(json.dumps(report))
         return 0
     print(f"{report['source']} on {report['data']} ({report['split']}, n={report['n']})")
     if report.get("task") in ("segmentation", "detection"):

@@ -17,10 +17,15 @@ def is_scenes(name: str) -> bool:
     return name.lower().replace("_", "-") == SCENES
 
 
+def _check_name(name: str) -> None:
+    if not is_scenes(name):
+        hint = " (a classification dataset: train it with --task classification)" if canonical_name(name) else ""
+        raise DatasetError(f"unknown dense dataset {name!r}{hint}; dense tasks train on: {', '.join(DENSE_DATASETS)}")
+
+
 def dense_splits(name: str) -> tuple[str, ...]:
-    if is_scenes(name):
-        return ("train", "test")
-    raise DatasetError(f"unknown dense dataset {name!r}; dense tasks train on: {', '.join(DENSE_DATASETS)}")
+    _check_name(name)
+    return ("train", "test")
 
 
 def load_dense_dataset(
@@ -28,9 +33,7 @@ def load_dense_dataset(
 ) -> SceneDataset:
     """Split ``split`` of a dense dataset, returning ``target`` ("mask" or "boxes") per image.
     The scenes' garments come from the same split of Fashion-MNIST (the test split's from its test images)."""
-    if not is_scenes(name):
-        hint = " (a classification dataset: train it with --task classification)" if canonical_name(name) else ""
-        raise DatasetError(f"unknown dense dataset {name!r}{hint}; dense tasks train on: {', '.join(DENSE_DATASETS)}")
+    _check_name(name)
     garments = load_dataset("fashion-mnist", split, data_dir, download)
     assert isinstance(garments, InMemoryDataset)
     return load_scenes(garments.images, garments.labels, split, spec, seed).with_target(target)

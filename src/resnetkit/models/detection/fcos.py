@@ -27,7 +27,10 @@ def _tower(channels: int, num_convs: int) -> nn.Sequential:
     # the head is shared by every level, whose statistics differ (§3.4 of the FCOS paper).
     layers: list[nn.Module] = []
     for _ in range(num_convs):
-        layers += [nn.Conv2d(channels, channels, 3, padding=1), GroupNorm(channels, 32), nn.ReLU()]
+        # 32 groups as torchvision; narrower towers keep two channels a group, so a 1x1 P7 of
+        # one image still has more than one value to normalize.
+        groups = min(32, max(channels // 2, 1))
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), GroupNorm(channels, groups), nn.ReLU()]
     return nn.Sequential(*layers)
 
 

@@ -1,0 +1,112 @@
+"""Dense tasks end to end through the command line: train (the one engine: checkpoints, metrics,
+summary, resume), eval, predict PNGs and export, on small garment scenes."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnetkit.cli import main
+from resnetkit.data.dense import load_dense_dataset
+from resnetkit.data.scenes import SceneSpec
+
+SCENES = ["--set", "data.scenes.size=64", "--set", "data.scenes.max_scale=32"]
+SCENES += ["--set", "data.scenes.train_scenes=48", "--set", "data.scenes.test_scenes=16"]
+
+
+def _train(tmp_path, task, model, name, *extra):
+    args = ["train", "--task", task, "--model", model, "--data", "fashion-mnist-scenes", "--batch-size", "8"]
+    args += ["--epochs", "1", "--out", str(tmp_path), "--name", name, "--no-progress", "--precision", "fp32"]
+    return main([*args, *SCENES, *extra])
+
+
+def _scene_png(tmp_path, i=0):
+    spec = SceneSpec(size=64, max_scale=32, train_scenes=48, test_scenes=16)
+    ds = load_dense_dataset("fashion-mnist-scenes", "test", None, False, spec, 0, "mask")
+    path = tmp_path / f"scene{i}.png"
+    Image.fromarray(ds.images[i, 0].numpy()).save(path)
+    return path
+
+
+def test_segmentation_trains_evaluates_predicts_and_exports(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _train(tmp_path, "segmentation", "fcn_resnet20", "seg", "--set", "data.val_size=8") == 0
+    out = capsys.readouterr().out
+    assert "best validation mIoU" in out and "test mIoU" in out
+    run = tmp_path / "seg"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["task"] == "segmentation" and summary["splits"] == {
+        "train": 40, "val": 8, "test": 16, "test_held_out": False,
+    }  # fmt: skip
+    assert {"miou", "pixel_acc", "iou"} <= set(summary["test"]) and 0 <= summary["test"]["miou"] <= 1
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    assert "eval_miou" in header and "train_pixel_acc" in header
+    assert (run / "curves.png").is_file() and (run / "best.pt").is_file()
+
+    assert main(["eval", str(run / "best.pt"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "segmentation" and report["n"] == 16 and "background" in report["iou"]
+
+    image = _scene_png(tmp_path)
+    assert main(["predict", str(run), str(image), "--out", "pred", "--json"]) == 0
+    (pred,) = json.loads(capsys.readouterr().out)
+    picture = Image.open(pred["picture"])
+    assert picture.size == (64, 64) and picture.mode == "RGB"
+    assert sum(pred["classes"].values()) == pytest.approx(1.0)
+
+    assert main(["export", str(run), "-o", "seg.onnx", "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert exported["real"] and exported["max_rel_diff"] < 1e-4
+    import onnx
+
+    meta = json.loads({p.key: p.value for p in onnx.load("seg.onnx").metadata_props}["resnetkit"])
+    assert meta["task"] == "segmentation" and meta["outputs"] == ["logits"] and "argmax" in meta["post_processing"]
+
+
+def test_detection_trains_resumes_evaluates_predicts_and_exports(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fpn = ["--set", "model.overrides.fpn_channels=16", "--lr", "0.01"]
+    assert _train(tmp_path, "detection", "fcos_resnet18_fpn", "det", *fpn, "--max-steps", "3") == 0
+    run = tmp_path / "det"
+    assert json.loads((run / "summary.json").read_text())["steps"] == 3
+    assert main(["train", "--resume", str(run)]) == 0  # model, optimizer and schedule state come back
+    capsys.readouterr()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 3
+    assert summary["task"] == "detection" and {"map", "map50", "per_class_ap"} <= set(summary["test"])
+
+    assert main(["eval", str(run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "detection" and report["map"] == pytest.approx(summary["test"]["map"], abs=1e-3)
+
+    image = _scene_png(tmp_path, 1)
+    assert main(["predict", str(run), str(image), "--out", "pred", "--min-score", "0.0", "--json"]) == 0
+    (pred,) = json.loads(capsys.readouterr().out)
+    assert Image.open(pred["picture"]).size == (64, 64)
+    assert all(set(b) == {"box", "label", "name", "score"} for b in pred["boxes"])
+    drawn = np.asarray(Image.open(pred["picture"]))
+    if pred["boxes"]:  # boxes are drawn in colour over a grey image
+        assert (drawn[..., 0] != drawn[..., 1]).any()
+
+    assert main(["export", str(run), "-o", "det.onnx"]) == 0
+    out = capsys.readouterr().out
+    assert "cls_logits, bbox_regression, bbox_ctrness" in out and "NMS" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "detection", "--model", "resnet20"], "is a classification model"),
+        (["--task", "segmentation", "--model", "fcos_resnet18_fpn"], "is a detection model"),
+        (["--task", "segmentation", "--model", "fcn_resnet20", "--data", "fashion-mnist"], "classification dataset"),
+        (["--task", "segmentation", "--model", "fcn_resnet20", "--classes", "0-4"], "are for classification"),
+        (["--task", "segmentation", "--model", "fcn_resnet20", "--set", "data.scenes.nope=1"], "data.scenes.nope"),
+    ],
+)
+def test_dense_mistakes_are_one_line_errors(tmp_path, capsys, args, message):
+    base = ["train", "--data", "fashion-mnist-scenes", "--out", str(tmp_path), "--max-steps", "1", *SCENES]
+    # a later --data wins (the last flag given), so one row can name another dataset
+    assert main(base + args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
