@@ -51,8 +51,8 @@ def test_segmentation_trains_evaluates_predicts_and_exports(tmp_path, capsys, mo
     image = _scene_png(tmp_path)
     assert main(["predict", str(run), str(image), "--out", "pred", "--json"]) == 0
     (pred,) = json.loads(capsys.readouterr().out)
-    picture = Image.open(pred["picture"])
-    assert picture.size == (64, 64) and picture.mode == "RGB"
+    with Image.open(pred["picture"]) as picture:
+        assert picture.size == (64, 64) and picture.mode == "RGB"
     assert sum(pred["classes"].values()) == pytest.approx(1.0)
 
     assert main(["export", str(run), "-o", "seg.onnx", "--json"]) == 0
@@ -83,9 +83,10 @@ def test_detection_trains_resumes_evaluates_predicts_and_exports(tmp_path, capsy
     image = _scene_png(tmp_path, 1)
     assert main(["predict", str(run), str(image), "--out", "pred", "--min-score", "0.0", "--json"]) == 0
     (pred,) = json.loads(capsys.readouterr().out)
-    assert Image.open(pred["picture"]).size == (64, 64)
     assert all(set(b) == {"box", "label", "name", "score"} for b in pred["boxes"])
-    drawn = np.asarray(Image.open(pred["picture"]))
+    with Image.open(pred["picture"]) as picture:
+        assert picture.size == (64, 64)
+        drawn = np.asarray(picture)
     if pred["boxes"]:  # boxes are drawn in colour over a grey image
         assert (drawn[..., 0] != drawn[..., 1]).any()
 

@@ -43,6 +43,11 @@ STUDIES: dict[str, tuple[DenseCell, ...]] = {
         DenseCell("detection", "fcos_resnet18_fpn", "residual"),
         DenseCell("detection", "fcos_plain18_fpn", "plain"),
     ),
+    # The paper's Fig. 6 depth, where a plain net's training error is well above its residual twin's.
+    "residual-vs-plain-deep": (
+        DenseCell("segmentation", "deeplabv3_resnet56", "residual"),
+        DenseCell("segmentation", "deeplabv3_plain56", "plain"),
+    ),
     "pretrained-vs-scratch": (
         DenseCell("segmentation", "deeplabv3_resnet20", "scratch"),
         DenseCell("segmentation", "deeplabv3_resnet20", "pretrained", PRETRAINED),

@@ -1,0 +1,41 @@
+"""The dense studies on a tiny budget: every cell is a real run, the rows come from the run
+folders, a finished run is reused, and the report's verdicts follow from the rows."""
+
+import csv
+
+from resnetkit.experiments.dense import STUDIES, DenseBudget, run_studies
+from resnetkit.experiments.dense_report import verdicts, write_results
+
+TINY = DenseBudget(train_scenes=16, test_scenes=8, epochs=1, batch_size=8, head_channels=8, fpn_channels=8)
+
+
+def test_pretrained_vs_scratch_study_end_to_end(tmp_path):
+    rows = run_studies(["pretrained-vs-scratch"], 2, tmp_path, TINY)
+    assert [(r["arm"], r["seed"]) for r in rows] == [
+        ("scratch", 0),
+        ("pretrained", 0),
+        ("scratch", 1),
+        ("pretrained", 1),
+    ]
+    assert all(0 <= r["miou"] <= 1 and r["map"] is None and r["steps"] == 2 for r in rows)
+    assert (tmp_path / "segmentation" / "deeplabv3_resnet20-pretrained-s0" / "summary.json").is_file()
+    again = run_studies(["pretrained-vs-scratch"], 1, tmp_path, TINY)  # read back, not trained again
+    assert again == rows[:2]
+    paths = write_results(rows, tmp_path, TINY, "resnetkit experiment dense (test)")
+    with open(paths["results"], newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    report = paths["report"].read_text()
+    assert "| pretrained-vs-scratch | segmentation | pretrained | deeplabv3_resnet20 | miou | 2 |" in report
+    assert paths["predictions"].stat().st_size > 1000
+
+
+def test_verdicts_need_every_seed():
+    def row(arm, seed, miou):
+        return {"study": "pretrained-vs-scratch", "task": "segmentation", "arm": arm, "seed": seed, "miou": miou}
+
+    ahead = [row("scratch", 0, 0.2), row("pretrained", 0, 0.3), row("scratch", 1, 0.25), row("pretrained", 1, 0.35)]
+    (line,) = verdicts(ahead)
+    assert "pretrained (deeplabv3_resnet20) is ahead on every seed" in line and "10.0 points" in line
+    mixed = [*ahead[:2], row("scratch", 1, 0.4), row("pretrained", 1, 0.35)]
+    assert "no clear winner" in verdicts(mixed)[0]
+    assert {c.task for cells in STUDIES.values() for c in cells} == {"segmentation", "detection"}
