@@ -141,7 +141,7 @@ def load_weights(
     if shapes or (strict and (missing or unexpected)):
         raise WeightsError(_mismatch_message(name, missing, unexpected, shapes, raw))
     model.load_state_dict(sd, strict=False)
-    if skipped:
+    if skipped and getattr(model, "num_classes", 1) != 0:  # a headless backbone wants no head: nothing to say
         log.warning(
             "%s: classifier %s not loaded (%s); it stays freshly initialised",
             name,
