@@ -111,3 +111,65 @@ def test_dense_mistakes_are_one_line_errors(tmp_path, capsys, args, message):
     assert main(base + args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def _write_mask_folder(root, split, n, rng):
+    (root / split / "images").mkdir(parents=True)
+    (root / split / "masks").mkdir(parents=True)
+    for i in range(n):
+        mask = np.zeros((40, 48), np.uint8)
+        x, y = rng.integers(0, 24, 2)
+        mask[y : y + 14, x : x + 20] = 1 + i % 2
+        image = (mask[..., None] * np.array([90, 40, 10], np.uint8)) + rng.integers(0, 30, (40, 48, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / split / "images" / f"img{i}.jpg", quality=95)
+        Image.fromarray(mask).save(root / split / "masks" / f"img{i}.png")
+
+
+def test_segmentation_on_an_image_and_mask_folder(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "seg"
+    _write_mask_folder(root, "train", 12, rng)
+    _write_mask_folder(root, "val", 4, rng)
+    (root / "classes.txt").write_text("background\nbox\nplate\n")
+    args = ["train", "--task", "segmentation", "--model", "fcn_resnet20", "--data", str(root), "--batch-size", "4"]
+    args += [
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+        "--name",
+        "s",
+        "--no-progress",
+        "--set",
+        "data.image_size=32",
+    ]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "runs" / "s" / "summary.json").read_text())
+    assert summary["splits"]["train"] == 12 and summary["splits"]["val"] == 4
+    assert list(summary["best"]) and "eval_miou" in summary["best"]
+    (root / "train" / "masks" / "img3.png").unlink()
+    assert main([*args[:-2], "--name", "s2"]) == 2
+    assert "img3.jpg: no mask" in capsys.readouterr().err
+
+
+def test_detection_on_a_coco_json_and_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "coco"
+    (root / "train").mkdir(parents=True)
+    images, annotations = [], []
+    for i in range(10):
+        image = rng.integers(0, 40, (48, 64, 3), dtype=np.uint8)
+        x, y = int(rng.integers(0, 30)), int(rng.integers(0, 20))
+        image[y : y + 20, x : x + 24] = 200
+        Image.fromarray(image).save(root / "train" / f"{i}.png")
+        images.append({"id": 100 + i, "file_name": f"{i}.png", "height": 48, "width": 64})
+        annotations.append({"id": i, "image_id": 100 + i, "category_id": 7, "bbox": [x, y, 24, 20], "iscrowd": 0})
+    coco = {"images": images, "annotations": annotations, "categories": [{"id": 7, "name": "block"}]}
+    (root / "train.json").write_text(json.dumps(coco))
+    args = ["train", "--task", "detection", "--model", "fcos_resnet18_fpn", "--data", str(root), "--batch-size", "4"]
+    args += ["--epochs", "1", "--out", str(tmp_path / "runs"), "--name", "d", "--no-progress"]
+    args += ["--set", "data.image_size=64", "--set", "model.overrides.fpn_channels=16", "--set", "data.test_size=0.2"]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())
+    assert summary["splits"]["test_held_out"] and summary["splits"]["test"] == 2
+    assert "map" in summary["test"] and list(summary["test"]["per_class_ap"]) in ([], ["block"])

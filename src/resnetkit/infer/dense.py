@@ -175,7 +175,8 @@ def evaluate_dense(
     spec = SceneSpec(**(config.get("data") or {}).get("scenes", {}))
     name = meta.get("name", SCENES)
     target = "mask" if task == "segmentation" else "boxes"
-    ds = load_dense_dataset(name, split, data_dir, True, spec, int(config.get("seed", 0)), target)
+    size = int((config.get("data") or {}).get("image_size", 224))  # image folders: the size it trained at
+    ds = load_dense_dataset(name, split, data_dir, True, spec, int(config.get("seed", 0)), target, size)
     collate = MaskCollate(ds.mean, ds.std) if task == "segmentation" else BoxCollate()
     loader = make_streaming_loader(ds, batch_size, even_shards=False, collate_fn=collate)
     dev = torch.device(device)

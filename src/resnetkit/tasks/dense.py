@@ -27,7 +27,7 @@ class DenseTask(Task):
         return dense_splits(name)
 
     def load_dataset(self, name: str, split: str, data_dir: str | None, download: bool, image_size: int) -> Any:
-        return load_dense_dataset(name, split, data_dir, download, self.scenes, self.seed, self.target)
+        return load_dense_dataset(name, split, data_dir, download, self.scenes, self.seed, self.target, image_size)
 
     def dataset_meta(self, train: SceneDataset, name: str, image_size: int) -> dict[str, Any]:
         return {
