@@ -190,3 +190,26 @@ def test_ranks_that_would_resume_from_different_steps_refuse_to_start(tmp_path):
         Trainer._check_same_start(trainer)
     trainer.ctx.gather = lambda value: [value, value]
     Trainer._check_same_start(trainer)
+
+
+def test_detection_under_ddp_measures_the_whole_test_set(tmp_path):
+    """Each of two processes scores its share of the test scenes; the gathered mAP is that of all
+    of them, the figure one process measures on the same checkpoint."""
+    from resnetkit.cli import main
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    scenes = ["--set", "data.scenes.size=64", "--set", "data.scenes.max_scale=32"]
+    scenes += ["--set", "data.scenes.train_scenes=32", "--set", "data.scenes.test_scenes=11"]
+    cmd = [sys.executable, "-m", "resnetkit", "train", "--nproc", "2", "--task", "detection"]
+    cmd += ["--model", "fcos_resnet18_fpn", "--data", "fashion-mnist-scenes", "--max-steps", "4", "--batch-size", "8"]
+    cmd += ["--lr", "0.01", "--precision", "fp32", "--no-progress", "--out", str(tmp_path), "--name", "det"]
+    cmd += ["--set", "model.overrides.fpn_channels=16", "--set", "model.overrides.score_thresh=0.0", *scenes]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "det" / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["test"]["n"] == 11
+    out = tmp_path / "eval"
+    assert main(["eval", str(tmp_path / "det"), "--out", str(out)]) == 0
+    single = json.loads((out / "eval.json").read_text())
+    assert single["n"] == 11 and single["detections"] == summary["test"]["detections"] > 0
+    assert single["map"] == pytest.approx(summary["test"]["map"], abs=1e-6)
