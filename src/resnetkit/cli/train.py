@@ -41,7 +41,9 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="train on K images of each class, a seeded draw recorded in the run's train_subset.json",
     )
-    p.add_argument("--recipe", help="named recipe: paper-cifar | fashion-mnist")
+    p.add_argument(
+        "--recipe", help="named recipe: paper-cifar | fashion-mnist | scenes-segmentation | scenes-detection"
+    )
     p.add_argument("--config", help="YAML or JSON config file (keys as in a run's config.yaml)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..train.config import TrainConfig
+from ..train.config import TrainConfig, merge
 from ..train.engine import fit
+from ..train.recipes import recipe
 
 log = logging.getLogger("resnetkit.experiment")
 
@@ -63,13 +64,12 @@ class DenseBudget:
     test_scenes: int = 500
     epochs: int = 3
     batch_size: int = 16
-    seg_lr: float = 0.05
-    det_lr: float = 0.01  # torchvision's detection recipe for a batch of 16
     head_channels: int = 64  # ASPP width (torchvision's 256 is sized for 2048-channel ResNet-50 maps)
     fpn_channels: int = 64
 
 
 def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> TrainConfig:
+    """The task's scenes recipe (``resnetkit train --recipe scenes-segmentation``), on ``budget``."""
     overrides: dict[str, Any] = (
         {"head_channels": budget.head_channels}
         if cell.task == "segmentation"
@@ -78,16 +78,11 @@ def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> T
     if cell.weights_backbone:
         overrides["weights_backbone"] = cell.weights_backbone
     values: dict[str, Any] = {
-        "task": cell.task,
         "model": {"name": cell.model, "overrides": overrides},
         "data": {
-            "name": "fashion-mnist-scenes",
             "batch_size": budget.batch_size,
-            "eval_batch_size": 64,
             "scenes": {"train_scenes": budget.train_scenes, "test_scenes": budget.test_scenes},
         },
-        "optim": {"name": "sgd", "lr": budget.seg_lr if cell.task == "segmentation" else budget.det_lr},
-        "schedule": {"name": "cosine", "warmup_steps": 50},
         "epochs": budget.epochs,
         "seed": seed,
         "out": str(out),
@@ -95,7 +90,7 @@ def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> T
         "progress": False,
         "checkpoint_minutes": 0.0,
     }
-    return TrainConfig.from_dict(values)
+    return TrainConfig.from_dict(merge(recipe(f"scenes-{cell.task}"), values))
 
 
 def run_cell(study: str, cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> dict[str, Any]:

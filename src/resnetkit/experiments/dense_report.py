@@ -17,6 +17,7 @@ from ..artifacts.loading import load_model
 from ..data.dense import load_dense_dataset
 from ..data.scenes import SceneSpec
 from ..infer.dense import draw_boxes, draw_mask
+from ..train.recipes import RECIPES
 from .dense import STUDIES, DenseBudget
 from .transfer_report import write_csv
 
@@ -177,8 +178,9 @@ def report_text(rows: list[dict[str, Any]], summary: list[dict[str, Any]], budge
         f"Scenes: {budget.train_scenes} training scenes (garments from Fashion-MNIST's training images), "
         f"{budget.test_scenes} test scenes (garments from its test images only); 128x128, 1-6 garments of "
         "16-64 pixels. Every run: "
-        f"{budget.epochs} epochs of batch {budget.batch_size}, SGD with a cosine schedule "
-        f"(segmentation lr {budget.seg_lr}, detection lr {budget.det_lr}), on 2 CPU cores; "
+        f"{budget.epochs} epochs of batch {budget.batch_size}, SGD with a cosine schedule (the recipes "
+        f"scenes-segmentation, lr {_lr('segmentation')}, and scenes-detection, lr {_lr('detection')}), "
+        "on 2 CPU cores; "
         f"{len(rows)} runs, {total:.1f} minutes of training in all. Segmentation: DeepLabV3 "
         f"(ASPP width {budget.head_channels}, auxiliary FCN head) on the CIFAR-style ResNet-20 (stride 4 "
         f"maps of 32x32); detection: FCOS over an FPN of width {budget.fpn_channels} on the ImageNet-style "
@@ -197,6 +199,10 @@ def report_text(rows: list[dict[str, Any]], summary: list[dict[str, Any]], budge
     lines += ["", "## Findings (computed from results.csv)", "", *verdicts(rows), ""]
     lines += ["![predictions on test scenes](predictions.png)", ""]
     return "\n".join(lines)
+
+
+def _lr(task: str) -> float:
+    return float(RECIPES[f"scenes-{task}"]["optim"]["lr"])
 
 
 def write_results(

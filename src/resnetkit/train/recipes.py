@@ -41,6 +41,26 @@ RECIPES: dict[str, dict] = {
         "ema_decay": 0.999,
         "tta_flip": True,
     },
+    # Garment scenes, as docs/results/dense trained them: DeepLabV3 on ResNet-20 (ASPP 64 wide),
+    # SGD 0.05 with a short warmup, 3 epochs of 3000 scenes.
+    "scenes-segmentation": {
+        "task": "segmentation",
+        "model": {"name": "deeplabv3_resnet20", "overrides": {"head_channels": 64}},
+        "data": {"name": "fashion-mnist-scenes", "batch_size": 16, "eval_batch_size": 64},
+        "optim": {"name": "sgd", "lr": 0.05},
+        "schedule": {"name": "cosine", "warmup_steps": 50},
+        "epochs": 3,
+    },
+    # FCOS on ResNet-18 (FPN 64 wide): torchvision's detection lr of 0.01 for a batch of 16, with
+    # warmup; at the classifiers' 0.1 its bf16 gradients explode within a few steps.
+    "scenes-detection": {
+        "task": "detection",
+        "model": {"name": "fcos_resnet18_fpn", "overrides": {"fpn_channels": 64}},
+        "data": {"name": "fashion-mnist-scenes", "batch_size": 16, "eval_batch_size": 64},
+        "optim": {"name": "sgd", "lr": 0.01},
+        "schedule": {"name": "cosine", "warmup_steps": 50},
+        "epochs": 3,
+    },
 }
 
 # He et al. 2015 §4.2: "0.1 is slightly too large to start converging" for ResNet-110, so the paper
