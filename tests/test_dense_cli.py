@@ -103,6 +103,7 @@ def test_detection_trains_resumes_evaluates_predicts_and_exports(tmp_path, capsy
         (["--task", "segmentation", "--model", "fcn_resnet20", "--data", "fashion-mnist"], "classification dataset"),
         (["--task", "segmentation", "--model", "fcn_resnet20", "--classes", "0-4"], "are for classification"),
         (["--task", "segmentation", "--model", "fcn_resnet20", "--set", "data.scenes.nope=1"], "data.scenes.nope"),
+        (["--model", "resnet20"], "is a dense dataset: train on it with --task segmentation"),
     ],
 )
 def test_dense_mistakes_are_one_line_errors(tmp_path, capsys, args, message):

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageDataset, InMemoryDataset, dataset_splits, load_dataset
+from ..data import DatasetError, ImageDataset, InMemoryDataset, dataset_splits, load_dataset
+from ..data.dense import is_scenes
 from ..models import ResNetBase, create_model
 from .base import Autocast, Batch, Reduce, Task
 
@@ -112,6 +113,8 @@ class Classification(Task):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
     def splits(self, name: str) -> tuple[str, ...]:
+        if is_scenes(name):
+            raise DatasetError(f"{name} is a dense dataset: train on it with --task segmentation or --task detection")
         return dataset_splits(name)
 
     def load_dataset(

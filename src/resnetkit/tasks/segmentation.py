@@ -80,7 +80,9 @@ def evaluate_segmentation(
     device: torch.device | str = "cpu",
     autocast: Autocast | None = None,
     reduce: Reduce | None = None,
+    aux_weight: float = 0.5,
 ) -> SegmentationResult:
+    """Loss (as training weighs it), and the pixel confusion matrix summed over processes."""
     was_training = model.training
     model.eval()
     stats = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, images
@@ -90,7 +92,10 @@ def evaluate_segmentation(
         with autocast() if autocast else contextlib.nullcontext():
             outputs = model(x)
         stats += torch.stack(
-            [segmentation_loss(outputs, y).double() * len(y), torch.tensor(float(len(y)), device=device).double()]
+            [
+                segmentation_loss(outputs, y, aux_weight).double() * len(y),
+                torch.tensor(float(len(y)), device=device).double(),
+            ]
         )
         confusion += confusion_matrix(outputs["out"].argmax(1), y, num_classes)
     if reduce is not None:
@@ -131,4 +136,5 @@ class Segmentation(DenseTask):
         autocast: Autocast | None = None,
         reduce: Reduce | None = None,
     ) -> SegmentationResult:
-        return evaluate_segmentation(model, loader, int(cast(Any, model).num_classes), device, autocast, reduce)
+        num_classes = int(cast(Any, model).num_classes)
+        return evaluate_segmentation(model, loader, num_classes, device, autocast, reduce, self.aux_weight)
