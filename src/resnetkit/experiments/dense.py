@@ -21,6 +21,10 @@ from ..train.recipes import recipe
 log = logging.getLogger("resnetkit.experiment")
 
 PRETRAINED = "resnet20.fashion_mnist"  # the shipped classifier: 93% on Fashion-MNIST test
+# No ImageNet-layout classifier ships: the study trains one on Fashion-MNIST first (its 28x28
+# garments through the 7x7/2 stem and max-pool), once, into OUT/pretrain/, and reuses it.
+PRETRAIN_RESNET18 = "pretrain:resnet18"
+PRETRAIN_EPOCHS = 4
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ STUDIES: dict[str, tuple[DenseCell, ...]] = {
     "pretrained-vs-scratch": (
         DenseCell("segmentation", "deeplabv3_resnet20", "scratch"),
         DenseCell("segmentation", "deeplabv3_resnet20", "pretrained", PRETRAINED),
+        DenseCell("detection", "fcos_resnet18_fpn", "scratch"),
+        DenseCell("detection", "fcos_resnet18_fpn", "pretrained", PRETRAIN_RESNET18),
     ),
 }
 
@@ -66,17 +72,39 @@ class DenseBudget:
     batch_size: int = 16
     head_channels: int = 64  # ASPP width (torchvision's 256 is sized for 2048-channel ResNet-50 maps)
     fpn_channels: int = 64
+    pretrain_epochs: int = PRETRAIN_EPOCHS  # the ResNet-18 pretraining on Fashion-MNIST classification
+    pretrain_steps: int | None = None  # or this many steps (tests)
 
 
-def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> TrainConfig:
-    """The task's scenes recipe (``resnetkit train --recipe scenes-segmentation``), on ``budget``."""
+def pretrain_config(out: Path, budget: DenseBudget) -> TrainConfig:
+    """ResNet-18 on Fashion-MNIST with the shipped weights' recipe, shortened."""
+    short = {"model": {"name": "resnet18"}, "epochs": budget.pretrain_epochs, "max_steps": budget.pretrain_steps}
+    values = merge(recipe("fashion-mnist"), short)
+    values |= {"out": str(out), "run_name": "resnet18-fashion-mnist", "progress": False, "checkpoint_minutes": 0.0}
+    return TrainConfig.from_dict(values)
+
+
+def backbone_weights(source: str | None, out: Path, budget: DenseBudget) -> str | None:
+    """A shipped tag as it is; the study's own pretraining, run once (if not already there)."""
+    if source != PRETRAIN_RESNET18:
+        return source
+    folder = out / "pretrain" / "resnet18-fashion-mnist"
+    if not (folder / "summary.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        fit(pretrain_config(out / "pretrain", budget))
+    return str(folder / "last.pt")  # the recipe keeps no validation split: the final weights
+
+
+def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget, weights: str | None = None) -> TrainConfig:
+    """The task's scenes recipe (``resnetkit train --recipe scenes-segmentation``), on ``budget``,
+    its backbone starting from ``weights`` (a tag or a file) for a pretrained cell."""
     overrides: dict[str, Any] = (
         {"head_channels": budget.head_channels}
         if cell.task == "segmentation"
         else {"fpn_channels": budget.fpn_channels}
     )
-    if cell.weights_backbone:
-        overrides["weights_backbone"] = cell.weights_backbone
+    if weights:
+        overrides["weights_backbone"] = weights
     values: dict[str, Any] = {
         "model": {"name": cell.model, "overrides": overrides},
         "data": {
@@ -98,8 +126,9 @@ def run_cell(study: str, cell: DenseCell, seed: int, out: Path, budget: DenseBud
     folder = out / cell.task / f"{cell.run_name}-s{seed}"
     summary = folder / "summary.json"
     if not summary.is_file():
+        weights = backbone_weights(cell.weights_backbone, out, budget)
         shutil.rmtree(folder, ignore_errors=True)
-        fit(cell_config(cell, seed, out / cell.task, budget))
+        fit(cell_config(cell, seed, out / cell.task, budget, weights))
     s = json.loads(summary.read_text())
     test = s["test"]
     row: dict[str, Any] = {"study": study, "task": cell.task, "arm": cell.arm, "model": cell.model, "seed": seed}
