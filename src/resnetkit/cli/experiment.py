@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import time
 from pathlib import Path
@@ -141,6 +142,8 @@ def _dense(args: argparse.Namespace) -> int:
         write_results(rows, args.out, budget, command, picture=False)
 
     rows = run_studies(studies, args.seeds, args.out, budget, on_row=save)
-    paths = write_results(rows, args.out, budget, command)
+    pretrain = Path(args.out) / "pretrain" / "resnet18-fashion-mnist" / "summary.json"
+    done = json.loads(pretrain.read_text()) if pretrain.is_file() else None
+    paths = write_results(rows, args.out, budget, command, pretrain=done)
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
