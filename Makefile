@@ -42,11 +42,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Two pytest workers (pytest-xdist), one per core, each running torch on one thread.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 # The main job, short: ResNet-20 on Fashion-MNIST with the fashion-mnist recipe, then its evaluation.
 DEMO_EPOCHS ?= 8
