@@ -12,7 +12,7 @@ from .segmentation.model import segmenter
 
 # Backbones the dense heads are registered on: ImageNet layouts (stride 32), the CIFAR layouts
 # of the paper's §4.2 (stride 4: fine maps for small images), their plain twins, pre-activation.
-SEGMENTATION_BACKBONES = (
+BACKBONES = (
     "resnet18",
     "resnet34",
     "resnet50",
@@ -25,11 +25,10 @@ SEGMENTATION_BACKBONES = (
     "plain56",
     "preact_resnet18",
 )
-DETECTION_BACKBONES = (*SEGMENTATION_BACKBONES,)
 
-for _b in SEGMENTATION_BACKBONES:
+for _b in BACKBONES:
     for _head in ("fcn", "deeplabv3"):
         register_model(segmenter, name=f"{_head}_{_b}", task="segmentation")(partial(segmenter, _head, _b))
-for _b in DETECTION_BACKBONES:
+for _b in BACKBONES:
     for _kind in ("retinanet", "fcos"):
         register_model(detector, name=f"{_kind}_{_b}_fpn", task="detection")(partial(detector, _kind, _b))

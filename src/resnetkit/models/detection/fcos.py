@@ -23,8 +23,8 @@ PRIOR_PROBABILITY = 0.01
 
 
 def _tower(channels: int, num_convs: int) -> nn.Sequential:
-    # conv, GroupNorm(32), ReLU, flat: torchvision's conv.{0,1,3,4,...} keys. GN, not BN:
-    # the head is shared by every level, whose statistics differ (§3.4 of the FCOS paper).
+    # conv, GroupNorm(32), ReLU, flat: torchvision's conv.{0,1,3,4,...} keys. GroupNorm, not
+    # BatchNorm: one head runs on every level, whose statistics differ (FCOS adds GN to its heads).
     layers: list[nn.Module] = []
     for _ in range(num_convs):
         # 32 groups as torchvision; narrower towers keep two channels a group, so a 1x1 P7 of
