@@ -224,3 +224,5 @@ def test_degenerate_target_boxes_are_refused_by_name():
 def test_types():
     assert isinstance(create_model("fcn_resnet18"), SegmentationModel)
     assert isinstance(create_model("fcos_resnet18_fpn"), DenseDetector)
+    with pytest.raises(ValueError, match=r"a detection model; its backbone is model\.backbone"):
+        create_model("fcos_resnet18_fpn", features_only=True)

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast, overload
 
 from .base import ResNetBase
 from .features import FeatureListNet
-from .registry import get_pretrained_cfg, model_entrypoint, model_family, split_model_name
+from .registry import get_pretrained_cfg, model_entrypoint, model_family, model_task, split_model_name
 from .weights import load_weights
 
 # Constructor arguments each builder fixes itself: not user overrides.
@@ -69,6 +69,8 @@ def create_model(
     """
     name, tag = split_model_name(model_name)
     builder = model_entrypoint(name)
+    if features_only and model_task(name) != "classification":
+        raise ValueError(f"features_only: {name} is a {model_task(name)} model; its backbone is model.backbone")
     options = model_options(name)
     unknown = sorted(set(overrides) - set(options))
     if unknown:
