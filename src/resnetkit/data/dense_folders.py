@@ -21,6 +21,7 @@ from PIL import Image
 from .errors import DatasetError
 from .folder import IMAGE_EXTENSIONS
 from .images import read_image
+from .memory import compute_mean_std
 from .scenes import IGNORE_INDEX, SceneDataset
 
 
@@ -36,8 +37,8 @@ def _fit(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    x = images.double() / 255
-    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist())
+    mean, std = compute_mean_std(images)
+    return mean, tuple(max(s, 1e-3) for s in std)  # a flat channel must not divide by zero
 
 
 def _mode(path: Path) -> str:

@@ -5,7 +5,6 @@ images, so no garment seen in training is ever scored; every scene follows from 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 
 from .catalog import DATASETS
 from .errors import DatasetError
-from .memory import split_indices
+from .memory import compute_mean_std, split_indices
 
 BACKGROUND = "background"
 IGNORE_INDEX = 255  # mask value no loss or metric counts (torchvision's and VOC's convention)
@@ -186,10 +185,9 @@ def _covered(box: list[float], placed: list[list[float]]) -> float:
     return worst
 
 
-def _stats(images: torch.Tensor) -> tuple[tuple[float], tuple[float]]:
-    x = images.double() / 255
-    mean = float(x.mean())
-    return (mean,), (math.sqrt(float(x.var())) or 1.0,)
+def _stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    mean, std = compute_mean_std(images)
+    return mean, tuple(s or 1.0 for s in std)  # a blank canvas must not divide by zero
 
 
 def load_scenes(

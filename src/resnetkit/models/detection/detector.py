@@ -47,8 +47,9 @@ class DenseDetector(nn.Module):
     input's pixels; in train mode ``model(images, targets)``: the loss dict. ``images`` is a list
     of ``[C, H, W]`` tensors in [0, 1] (or one batched tensor); the model normalizes them itself."""
 
-    head_names: tuple[str, ...]
+    head_names = ("head.classification_head.cls_logits",)
     first_conv = "backbone.body.conv1"
+    box_coder: Any  # BoxCoder (RetinaNet) or BoxLinearCoder (FCOS): how regression outputs become boxes
     resolved_args: dict[str, Any]  # builder decisions that rebuild the model (set by ``detector``)
 
     def __init__(
@@ -117,7 +118,7 @@ class DenseDetector(nn.Module):
         raise NotImplementedError
 
     def decode(self, regression: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        return self.box_coder.decode(regression, anchors)
 
     @torch.no_grad()
     def postprocess(

@@ -120,8 +120,6 @@ def assign_targets(
 
 
 class FCOSDetector(DenseDetector):
-    head_names = ("head.classification_head.cls_logits",)
-
     def __init__(
         self,
         backbone: BackboneWithFPN,
@@ -154,9 +152,6 @@ class FCOSDetector(DenseDetector):
     def level_scores(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         # §3.3: the centre-ness multiplies the class score, so NMS prefers well-centred boxes.
         return torch.sqrt(torch.sigmoid(outputs["cls_logits"]) * torch.sigmoid(outputs["bbox_ctrness"]))
-
-    def decode(self, regression: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        return self.box_coder.decode(regression, anchors)
 
     def compute_loss(
         self, targets: list[Target], outputs: dict[str, torch.Tensor], anchors: torch.Tensor, per_level: list[int]

@@ -96,8 +96,6 @@ def retinanet_anchors(base_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)) -> 
 
 
 class RetinaNetDetector(DenseDetector):
-    head_names = ("head.classification_head.cls_logits",)
-
     def __init__(
         self,
         backbone: BackboneWithFPN,
@@ -130,9 +128,6 @@ class RetinaNetDetector(DenseDetector):
 
     def level_scores(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.sigmoid(outputs["cls_logits"])
-
-    def decode(self, regression: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        return self.box_coder.decode(regression, anchors)
 
     def compute_loss(
         self, targets: list[Target], outputs: dict[str, torch.Tensor], anchors: torch.Tensor, per_level: list[int]
