@@ -25,7 +25,7 @@ def kill_at_step(n: int) -> None:
 
     def step(self, x, y):
         out = real(self, x, y)
-        if self.state["step"] + 1 == n:  # the step being taken is the n-th
+        if self.state.step + 1 == n:  # the step being taken is the n-th
             die()
         return out
 

@@ -185,7 +185,7 @@ def test_ranks_that_would_resume_from_different_steps_refuse_to_start(tmp_path):
         def gather(self, value):  # rank 1 read an older checkpoint from its own disk
             return [value, 5]
 
-    trainer = SimpleNamespace(ctx=TwoRanks(), state={"step": 9}, cfg=SimpleNamespace(out=str(tmp_path)))
+    trainer = SimpleNamespace(ctx=TwoRanks(), state=SimpleNamespace(step=9), cfg=SimpleNamespace(out=str(tmp_path)))
     with pytest.raises(RuntimeError, match=r"different steps \[9, 5\].*shared filesystem"):
         Trainer._check_same_start(trainer)
     trainer.ctx.gather = lambda value: [value, value]

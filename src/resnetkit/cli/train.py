@@ -49,6 +49,13 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--lr", type=float)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument(
+        "--grad-accum-steps",
+        type=int,
+        metavar="N",
+        help="accumulate the gradients of N micro-batches of --batch-size / N per optimizer step: the whole "
+        "batch's optimization (BatchNorm aside) in a micro-batch's memory; step counts are optimizer steps",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument(
         "--checkpoint-every",
@@ -110,6 +117,7 @@ def _train_config(args: argparse.Namespace, extra: dict | None = None):
             ("optim", "lr"): args.lr,
             ("epochs",): args.epochs,
             ("max_steps",): args.max_steps,
+            ("grad_accum_steps",): args.grad_accum_steps,
             ("checkpoint_every",): args.checkpoint_every,
             ("seed",): args.seed,
             ("out",): args.out,

@@ -136,6 +136,10 @@ class TrainConfig:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     epochs: int = 30
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    # Each optimizer step accumulates the gradients of N micro-batches of data.batch_size / N (which
+    # must divide): the optimization of the whole batch in a micro-batch's activation memory, BatchNorm
+    # aside (it normalizes each micro-batch by its own statistics). Steps count optimizer steps.
+    grad_accum_steps: int = 1
     seed: int = 0
     deterministic: bool = False
     precision: str = "auto"  # auto | bf16 | fp16 | fp32
@@ -159,9 +163,14 @@ class TrainConfig:
     recipe: str | None = None
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "log_every"):
+        for key in ("epochs", "log_every", "grad_accum_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
+        if self.data.batch_size % self.grad_accum_steps:
+            raise ConfigError(
+                f"data.batch_size {self.data.batch_size} does not divide into grad_accum_steps="
+                f"{self.grad_accum_steps} micro-batches (the batch size is the whole batch of an optimizer step)"
+            )
         if not 0.0 < self.data.test_size < 1.0:
             raise ConfigError(f"data.test_size: must lie in (0, 1), got {self.data.test_size}")
         if self.data.val_size < 0:
