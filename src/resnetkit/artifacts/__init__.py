@@ -9,9 +9,9 @@ from .atomic import (
     ensure_writable,
     remove_stale_temps,
 )
-from .cards import model_card, model_dataset, trained_tta_flip
+from .cards import ModelCard, Splits, attach_card, model_card, model_dataset, trained_tta_flip
 from .checkpoint import FORMAT, Checkpoint, checkpoint_weights, is_checkpoint, load_checkpoint, save_checkpoint
-from .loading import load_model, load_pretrained_into, source_architecture
+from .loading import data_defaults, load_model, load_pretrained_into, source_architecture, source_card
 from .runs import RunLog, default_run_name, new_run_dir, read_csv, run_checkpoint
 from .weights import export_weights, save_weights
 
@@ -19,11 +19,15 @@ __all__ = [
     "FORMAT",
     "Checkpoint",
     "DiskFullError",
+    "ModelCard",
     "NotWritableError",
     "RunLog",
+    "Splits",
     "atomic_write",
     "atomic_write_text",
+    "attach_card",
     "checkpoint_weights",
+    "data_defaults",
     "default_run_name",
     "ensure_writable",
     "export_weights",
@@ -40,5 +44,6 @@ __all__ = [
     "save_checkpoint",
     "save_weights",
     "source_architecture",
+    "source_card",
     "trained_tta_flip",
 ]

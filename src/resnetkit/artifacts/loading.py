@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict
-from ..models.registry import get_pretrained_cfg, split_model_name
+from ..models.registry import get_pretrained_cfg, model_task, split_model_name
 from ..models.weights import first_line, guess_architecture
-from .checkpoint import checkpoint_weights, is_checkpoint, load_checkpoint
+from .cards import ModelCard, attach_card
+from .checkpoint import Checkpoint, checkpoint_weights, is_checkpoint, load_checkpoint
 from .runs import run_checkpoint
 
 Source = str | os.PathLike[str]
@@ -31,24 +32,52 @@ def _resolve_path(source: Source) -> Path | None:
 def load_model(source: Source, device: str | torch.device = "cpu") -> ResNetBase:
     """A model in eval mode from ``"resnet20.fashion_mnist"`` (shipped weights), a training
     checkpoint or run folder, or a ``.safetensors`` file saved by resnetkit (its metadata holds the
-    model config). ``model.pretrained_cfg`` then holds the dataset's classes, mean, std and size."""
+    model config). ``model.card`` then holds its record (``ModelCard``): the task, the data's
+    classes, channels, size and statistics, the run's splits, its config and measured results."""
     path = _resolve_path(source)
     if path is None:
         if is_model(str(source)):
-            return create_model(str(source), pretrained=True).to(device).eval()
+            model = create_model(str(source), pretrained=True)
+            card = ModelCard.from_dict(model.pretrained_cfg, str(source), model_task(str(source)))
+            return attach_card(model, card, model.pretrained_cfg).to(device).eval()
         raise WeightsError(f"{source}: neither a file, a run folder, nor a pretrained tag (see `resnetkit info`)")
     if path.suffix == ".safetensors":
-        model_cfg, meta = _safetensors_config(path)
+        model_cfg, card = _safetensors_config(path)
         model = _build(model_cfg, path)
         load_weights(model, read_state_dict(path))
-        model.pretrained_cfg = meta
     else:
         ckpt = load_checkpoint(path)
         model = _build(ckpt["model_cfg"], path)
         load_weights(model, checkpoint_weights(ckpt))
-        # What the run was trained on, and its config in the place a shipped card keeps it.
-        model.pretrained_cfg = {**(ckpt.get("dataset") or {}), "training": {"config": ckpt.get("config") or {}}}
-    return model.to(device).eval()
+        card = checkpoint_card(ckpt, path)
+    _check_task(card, model_cfg=model.model_cfg, source=path)
+    # pretrained_cfg as before the record: the data facts (and a run's config, where a shipped card keeps it).
+    raw = {**card.dataset_facts(), "training": {"config": dict(card.config)}} if card.config else None
+    return attach_card(model, card, raw).to(device).eval()
+
+
+def checkpoint_card(ckpt: Checkpoint, path: Path) -> ModelCard:
+    """A checkpoint's record: its task, data facts and config, and the test figures its run
+    measured on these weights (``summary.json`` beside it, where the run finished with them)."""
+    raw = {**(ckpt.get("dataset") or {}), "task": ckpt.get("task"), "training": {"config": ckpt.get("config") or {}}}
+    card = ModelCard.from_dict(raw, str(path))
+    summary = path.parent / "summary.json"
+    if summary.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            facts = json.loads(summary.read_text(encoding="utf-8"))
+            if (
+                isinstance(facts, dict)
+                and facts.get("test_weights") == path.name
+                and isinstance(facts.get("test"), dict)
+            ):
+                card = card.with_results(facts["test"])
+    return card
+
+
+def _check_task(card: ModelCard, model_cfg: dict[str, Any], source: Path) -> None:
+    name = model_cfg.get("name")
+    if isinstance(name, str) and is_model(name) and model_task(name) != card.task:
+        raise WeightsError(f"{source}: its record says {card.task} but it holds a {model_task(name)} model ({name})")
 
 
 def _build(model_cfg: dict[str, Any], path: Path) -> ResNetBase:
@@ -59,7 +88,7 @@ def _build(model_cfg: dict[str, Any], path: Path) -> ResNetBase:
     return create_model(name, **cfg)
 
 
-def _safetensors_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _safetensors_config(path: Path) -> tuple[dict[str, Any], ModelCard]:
     from safetensors import safe_open
 
     try:
@@ -70,12 +99,16 @@ def _safetensors_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if "model_cfg" not in meta:
         raise WeightsError(f"{path}: plain weights without a model config; use create_model(name, weights='{path}')")
     try:
-        model_cfg, dataset = json.loads(meta["model_cfg"]), json.loads(meta.get("dataset", "{}"))
+        model_cfg = json.loads(meta["model_cfg"])
+        # "card" since the typed record; older files keep the data facts under "dataset".
+        record = json.loads(meta["card"]) if "card" in meta else json.loads(meta.get("dataset", "{}"))
     except json.JSONDecodeError as e:
         raise WeightsError(f"{path}: its metadata is not valid JSON ({e})") from None
-    if not isinstance(model_cfg, dict) or not isinstance(dataset, dict):
+    if not isinstance(model_cfg, dict) or not isinstance(record, dict):
         raise WeightsError(f"{path}: its metadata does not describe a model")
-    return model_cfg, dataset
+    name = model_cfg.get("name")
+    task = model_task(name) if isinstance(name, str) and is_model(name) else None
+    return model_cfg, ModelCard.from_dict(record, str(path), task)
 
 
 def load_pretrained_into(model: nn.Module, source: Source, new_head: bool = False) -> nn.Module:
@@ -124,3 +157,33 @@ def source_architecture(source: Source, model_name: str | None = None) -> tuple[
     if model_name is not None and split_model_name(model_name)[0] != cfg["name"]:
         raise WeightsError(f"{source}: holds a {cfg['name']}, not a {model_name} (--model)")
     return cfg["name"], {k: v for k, v in cfg.items() if k not in _DATA_KEYS}
+
+
+def source_card(source: Source) -> ModelCard | None:
+    """The record of the weights at ``source`` (a tag, a checkpoint or run folder, a resnetkit
+    ``.safetensors``) without building the model; None for plain weights, which keep none."""
+    path = _resolve_path(source)
+    if path is None:
+        if not is_model(str(source)):
+            raise WeightsError(f"{source}: neither a weights file, a checkpoint, a run folder nor a pretrained tag")
+        name, tag = split_model_name(str(source))
+        return ModelCard.from_dict(get_pretrained_cfg(name, tag), str(source), model_task(name))
+    if path.suffix in (".pt", ".pth") and is_checkpoint(path):
+        return checkpoint_card(load_checkpoint(path), path)
+    if path.suffix == ".safetensors":
+        with contextlib.suppress(WeightsError):
+            return _safetensors_config(path)[1]
+    return None
+
+
+def data_defaults(card: ModelCard) -> dict[str, Any]:
+    """What training from a model's weights takes from its record unless told otherwise (timm's
+    ``resolve_data_config``): its input size, channels and normalization, as ``data.*`` config."""
+    out: dict[str, Any] = {}
+    if card.image_size is not None:
+        out["image_size"] = card.image_size[0]
+    if card.in_chans is not None:
+        out["channels"] = card.in_chans
+    if card.mean is not None and card.std is not None:
+        out |= {"mean": list(card.mean), "std": list(card.std)}
+    return out

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..models import ResNetBase, WeightsError
 from .atomic import atomic_write
+from .cards import ModelCard, model_card
 
 
 def save_weights(
@@ -35,9 +36,22 @@ def save_weights(
     raise WeightsError(f"{path}: unknown weights format (use .safetensors, .pth or .pt)")
 
 
-def export_weights(model: ResNetBase, path: str | os.PathLike[str], dataset: Mapping[str, Any] | None = None) -> Path:
-    """Save weights as safetensors with the model config (and dataset facts) in the metadata, so
-    ``load_model`` needs nothing else."""
-    facts = dataset if dataset is not None else getattr(model, "pretrained_cfg", {})
-    meta = {"model_cfg": json.dumps(model.model_cfg), "dataset": json.dumps(facts)}
+def export_weights(
+    model: ResNetBase, path: str | os.PathLike[str], dataset: ModelCard | Mapping[str, Any] | None = None
+) -> Path:
+    """Save weights as safetensors with the model config and its record (``ModelCard``: the
+    model's own unless ``dataset`` gives one, or the dict of one) in the metadata, so
+    ``load_model`` needs nothing else. The flat data facts stay under ``dataset`` too, for
+    readers of older files."""
+    if dataset is None:
+        card = model_card(model)
+    elif isinstance(dataset, ModelCard):
+        card = dataset
+    else:
+        card = ModelCard.from_dict(dataset, str(path), model_card(model).task)
+    meta = {
+        "model_cfg": json.dumps(model.model_cfg),
+        "card": json.dumps(card.to_dict()),
+        "dataset": json.dumps(card.dataset_facts()),
+    }
     return save_weights(model, path, metadata=meta)

@@ -41,6 +41,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from ..artifacts import ensure_writable
     from ..infer import evaluate_source
+    from ..tasks import get_task
 
     out = ensure_writable(Path(args.out or Path("runs/eval") / source_label(args.source).replace("/", "-")))
     report = evaluate_source(
@@ -57,36 +58,11 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(f"{report['source']} on {report['data']} ({report['split']}, n={report['n']})")
-    if report.get("task") in ("segmentation", "detection"):
-        return _print_dense(report)
-    print(
-        f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   "
-        + ("with flip TTA (--no-tta-flip: without)" if report["tta_flip"] else "without TTA")
-    )
-    print(
-        f"inference path: {report['path']}" + ("" if args.precision == "fp32" else " (--precision fp32: the reference)")
-    )
-    width = max(len(c) for c in report["per_class"])
-    print("per-class accuracy:")
-    for name, acc in report["per_class"].items():
-        print(f"  {name:<{width}}  {100 * acc:6.2f}%")
-    print("confusion matrix (rows: true, columns: predicted):")
-    for row in report["confusion"]:
-        print("  " + " ".join(f"{v:5d}" for v in row))
+    lines = get_task(report["task"]).from_options().summary(report)
+    print(lines[0])
+    reference = "" if args.precision == "fp32" else " (--precision fp32: the reference)"
+    print(f"inference path: {report['path']}{reference}")
+    print("\n".join(lines[1:]))
     if report.get("confusion_png"):
         print(f"confusion plot: {report['confusion_png']}")
-    return 0
-
-
-def _print_dense(report: dict) -> int:
-    if report["task"] == "segmentation":
-        print(f"mIoU {100 * report['miou']:.2f}%   pixel accuracy {100 * report['pixel_acc']:.2f}%")
-        print("per-class IoU:")
-        for name, iou in report["iou"].items():
-            print(f"  {name:<14} " + ("     -" if iou is None else f"{100 * iou:6.2f}%"))
-    else:
-        print(f"mAP@[.5:.95] {100 * report['map']:.2f}%   mAP@.5 {100 * report['map50']:.2f}%  (pycocotools)")
-        print("per-class AP@[.5:.95]:")
-        for name, ap in report["per_class_ap"].items():
-            print(f"  {name:<14} {100 * ap:6.2f}%")
     return 0

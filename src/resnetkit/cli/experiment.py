@@ -32,9 +32,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-o", "--out", default="runs/degradation", help="output folder (default: runs/degradation)")
+    _add_restart(p)
     p.set_defaults(func=_degradation)
     add_transfer(exp)
     add_dense(exp)
+
+
+def _add_restart(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="train anew a run whose folder holds one made with other settings (default: refuse; finished "
+        "runs are always reused and interrupted ones resumed)",
+    )
 
 
 def _degradation(args: argparse.Namespace) -> int:
@@ -57,7 +67,9 @@ def _degradation(args: argparse.Namespace) -> int:
         },
         args.set,
     )
-    result = run_degradation(args.data, depths, args.epochs, args.seed, args.out, args.recipe, overrides)
+    result = run_degradation(
+        args.data, depths, args.epochs, args.seed, args.out, args.recipe, overrides, restart=args.restart
+    )
     paths = write_degradation(result, args.out, "resnetkit " + shlex.join(args.argv))
     for line in result.findings:
         print(line)
@@ -77,6 +89,7 @@ def add_transfer(exp: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per cell (default: 5)")
     p.add_argument("--pretrain-epochs", type=int, default=3, help="new-classes: epochs on classes 0-4 (default: 3)")
     p.add_argument("-o", "--out", default="runs/transfer", help="output folder (default: runs/transfer)")
+    _add_restart(p)
     p.set_defaults(func=_transfer)
 
 
@@ -92,14 +105,14 @@ def _transfer(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     notes: list[str] = []
     for name in (s.strip() for s in args.studies.split(",") if s.strip()):
-        study = prepare_study(name, args.out, args.pretrain_epochs)
+        study = prepare_study(name, args.out, args.pretrain_epochs, restart=args.restart)
         notes += study_notes(study, args.seeds)
         done, known = list(rows), list(notes)
 
         def save(new: list[dict], done: list[dict] = done, known: list[str] = known) -> None:
             write_results(done + new, args.out, notes=known)
 
-        rows = done + run_study(study, args.seeds, args.out, on_row=save)
+        rows = done + run_study(study, args.seeds, args.out, on_row=save, restart=args.restart)
     command = "resnetkit " + shlex.join(args.argv)
     paths = write_results(rows, args.out, command, time.perf_counter() - start, notes)
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
@@ -122,12 +135,13 @@ def add_dense(exp: argparse._SubParsersAction) -> None:
     p.add_argument("--train-scenes", type=int, default=3000, help="training scenes (default: 3000)")
     p.add_argument("--test-scenes", type=int, default=500, help="test scenes (default: 500)")
     p.add_argument("-o", "--out", default="runs/dense", help="output folder (default: runs/dense)")
+    _add_restart(p)
     p.set_defaults(func=_dense)
 
 
 def _dense(args: argparse.Namespace) -> int:
     from ..artifacts import ensure_writable
-    from ..experiments.dense import DenseBudget, run_studies
+    from ..experiments.dense import DenseBudget, pretrain_folder, run_studies
     from ..experiments.dense_report import write_results
 
     ensure_writable(Path(args.out), "-o")
@@ -141,8 +155,8 @@ def _dense(args: argparse.Namespace) -> int:
     def save(rows: list[dict]) -> None:
         write_results(rows, args.out, budget, command, picture=False)
 
-    rows = run_studies(studies, args.seeds, args.out, budget, on_row=save)
-    pretrain = Path(args.out) / "pretrain" / "resnet18-fashion-mnist" / "summary.json"
+    rows = run_studies(studies, args.seeds, args.out, budget, on_row=save, restart=args.restart)
+    pretrain = pretrain_folder(args.out) / "summary.json"
     done = json.loads(pretrain.read_text()) if pretrain.is_file() else None
     paths = write_results(rows, args.out, budget, command, pretrain=done)
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))

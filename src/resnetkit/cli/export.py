@@ -43,30 +43,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from ..artifacts import ensure_writable, load_model
     from ..infer import FORMATS, export_model
-    from ..infer.dense import dense_task
-    from ..infer.dense_export import DenseNetwork, dense_parity_inputs
-    from ..infer.export import parity_inputs
+    from ..infer.dense_export import DenseNetwork
     from ..models import FeatureListNet
+    from ..tasks import task_of
 
     out = Path(args.out or source_label(args.source).replace("/", "-") + FORMATS[args.format])
     ensure_writable(out.parent if str(out.parent) else Path("."), "-o")
     if args.images < 1:
         raise ValueError(f"--images {args.images}: must be at least 1")
-    classifier = load_model(args.source)
-    if dense_task(classifier) is not None:
-        if args.features_only:
-            raise ValueError("--features-only: a segmentation or detection model exports its whole network")
-        model: Any = DenseNetwork(classifier)
-        inputs, real = dense_parity_inputs(model, min(args.images, 16))
-    else:
-        model = FeatureListNet(classifier, None) if args.features_only else classifier
-        inputs, real = parity_inputs(classifier, args.images)
-    path, parity = export_model(model, out, args.format, args.opset, inputs=inputs, rtol=args.rtol, real=real)
+    loaded = load_model(args.source)
+    task = task_of(loaded)
+    network: Any = task.export_network(loaded)
+    if args.features_only:
+        if network is not loaded:
+            raise ValueError(f"--features-only: a {task.name} model exports its whole network")
+        network = FeatureListNet(loaded, None)
+    inputs, real = task.parity_inputs(loaded if args.features_only else network, args.images)
+    path, parity = export_model(network, out, args.format, args.opset, inputs=inputs, rtol=args.rtol, real=real)
     if args.json:
         print(json.dumps({"path": str(path), "format": args.format, **dataclasses.asdict(parity)}))
         return 0
     print(parity.line())
-    if isinstance(model, DenseNetwork):
-        print(f"outputs: {', '.join(model.output_names)}; post-processing {model.post_processing()}")
+    if isinstance(network, DenseNetwork):
+        print(f"outputs: {', '.join(network.output_names)}; post-processing {network.post_processing()}")
     print(f"wrote {path}")
     return 0

@@ -76,5 +76,5 @@ def _finetune(args: argparse.Namespace) -> int:
             )
             | extra
         )
-        args.model = name
+        args.model, args.weights = name, str(args.source)
     return _train(args, extra)

@@ -28,7 +28,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _gradcam(args: argparse.Namespace) -> int:
     from ..analysis import grad_cam, write_json
     from ..analysis.plots import plot_gradcam
-    from ..artifacts import ensure_writable, load_model
+    from ..artifacts import ensure_writable, load_model, model_card
     from ..infer import load_images
     from ..models import create_model
 
@@ -49,7 +49,7 @@ def _gradcam(args: argparse.Namespace) -> int:
         print(f"note: {args.source} is untrained (random weights); pass a checkpoint or tag for meaningful maps")
     images = load_images(args.images, model)
     cam = grad_cam(model, images, args.layer, args.target_class)
-    names = (model.pretrained_cfg or {}).get("classes")
+    names = model_card(model).classes
     for i, (path, (png, js)) in enumerate(zip(args.images, targets, strict=True)):
         c, score = cam.classes[i], cam.scores[i]
         plot_gradcam(images[i : i + 1], cam[i], png, names)

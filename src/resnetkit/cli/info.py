@@ -32,12 +32,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _info(args: argparse.Namespace) -> int:
     from ..models import list_models
     from ..models.profile import profile_model
+    from ..tasks import get_task
+    from ..tasks.dense import DenseTask
 
     names = list_models(args.patterns or "*", task=args.task)
     if not names:
         print(f"no model matches {' '.join(args.patterns)}; `resnetkit info` lists all", file=sys.stderr)
         return 2
-    if args.task != "classification":
+    if issubclass(get_task(args.task), DenseTask):  # no GMACs table: a detector's cost depends on its image
         return _dense_info(names, args.json)
     if args.json:
         rows = []

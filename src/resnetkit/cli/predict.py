@@ -43,40 +43,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import sys
 
-    from ..infer import fast_path, load_source, path_of, predict
-    from ..infer.dense import dense_task
+    from ..infer import fast_path, load_source, path_of
+    from ..infer.predict import predict_files
+    from ..tasks import PredictOptions, task_of
 
     if args.top_k < 1:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
     model = load_source(args.source)
-    if dense_task(model) is not None:
-        return _predict_dense(model, args)
+    task = task_of(model)
     runner = fast_path(model, args.precision) if args.precision != "fp32" else model
-    predictions = predict(runner, args.images, args.top_k, args.tta_flip)
+    options = PredictOptions(top_k=args.top_k, tta_flip=args.tta_flip, min_score=args.min_score)
+    records = predict_files(runner, args.images, options, out_dir=args.out)
     print(f"inference path: {path_of(runner)}", file=sys.stderr)
     if args.json:
-        print(json.dumps([p.as_dict() for p in predictions], indent=2))
+        print(json.dumps(records, indent=2))
         return 0
-    for p in predictions:
-        top = "   ".join(
-            f"{n} {100 * pr:.1f}%"
-            for c, n, pr in zip(p.classes, p.names or [str(c) for c in p.classes], p.probs, strict=True)
-        )
-        print(f"{p.image}: {top}")
-    return 0
-
-
-def _predict_dense(model, args: argparse.Namespace) -> int:
-    from ..infer.dense import predict_dense
-
-    predictions = predict_dense(model, args.images, args.out, args.min_score)
-    if args.json:
-        print(json.dumps([p.as_dict() for p in predictions], indent=2))
-        return 0
-    for p in predictions:
-        if p.classes:
-            found = ", ".join(f"{n} {100 * v:.1f}%" for n, v in p.classes.items())
-        else:
-            found = ", ".join(f"{b['name']} {b['score']:.2f}" for b in p.boxes) or "nothing"
-        print(f"{p.image}: {found}  -> {p.picture}")
+    for r in records:
+        drawn = f"  -> {r['picture']}" if "picture" in r else ""
+        print(f"{r['image']}: {task.describe(r)}{drawn}")
     return 0

@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import argparse
 
+from ..runtime import INFER_PRECISIONS, is_reference
+from ..serve.config import ServeConfig
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    d = ServeConfig()  # the defaults live in the dataclass, once
     p = sub.add_parser("serve", help="an HTTP service (and web page) for a trained model, with dynamic batching")
     p.add_argument("source", help="tag, checkpoint (.pt), run folder, .safetensors from resnetkit, or exported .onnx")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-batch", type=int, default=32, help="images the dynamic batcher runs together (1: off)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more images")
-    p.add_argument("--max-upload-mb", type=float, default=10.0, help="larger request bodies are refused (413)")
-    p.add_argument("--max-images", type=int, default=32, help="images in one request")
+    p.add_argument(
+        "--max-batch", type=int, default=d.max_batch, help="images the dynamic batcher runs together (1: off)"
+    )
+    p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms, help="how long a batch waits for more images")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=d.max_upload_mb, help="larger request bodies are refused (413)"
+    )
+    p.add_argument("--max-images", type=int, default=d.max_images, help="images in one request")
     p.add_argument(
         "--max-image-pixels",
         type=int,
-        default=40_000_000,
+        default=d.max_image_pixels,
         metavar="N",
-        help="refuse images larger than N pixels (decompression bombs; default 40M)",
+        help=f"refuse images larger than N pixels (decompression bombs; default {d.max_image_pixels / 1e6:g}M)",
     )
     p.add_argument(
         "--precision",
-        default="auto",
-        choices=["auto", "bf16", "int8", "fp32"],
+        default=d.precision,
+        choices=INFER_PRECISIONS,
         help="the inference path, as predict's (int8 calibrates on the model's training images)",
     )
-    p.add_argument("--body-timeout", type=float, default=10.0, help="seconds a client may send no body bytes (408)")
+    p.add_argument(
+        "--body-timeout", type=float, default=d.body_timeout_s, help="seconds a client may send no body bytes (408)"
+    )
     p.add_argument("--max-connections", type=int, default=512, help="connections at once; more get 503")
     p.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM")
     p.set_defaults(func=_serve)
@@ -39,7 +49,6 @@ def _serve(args: argparse.Namespace) -> int:
     from ..infer import load_source
     from ..infer.openvino_model import openvino_available
     from ..models import ResNetBase
-    from ..serve import ServeConfig
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port {args.port}: must be 1-65535")
@@ -53,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     model = load_source(args.source)  # a bad SOURCE is one line and exit 2, before the server starts
-    if args.precision != "fp32" and (openvino_available() or not isinstance(model, ResNetBase)):
+    if not is_reference(args.precision) and (openvino_available() or not isinstance(model, ResNetBase)):
         # The model runs on OpenVINO's (or ONNX Runtime's) own threads; PyTorch only normalizes
         # decoded images, and its thread pool would contend for the same cores.
         torch.set_num_threads(1)

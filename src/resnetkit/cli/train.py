@@ -27,7 +27,8 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--task",
         choices=["classification", "segmentation", "detection"],
-        help="what the model learns (default: classification); dense tasks train on --data fashion-mnist-scenes",
+        help="what the model learns (default: what --model implies: `resnetkit info --task detection` lists "
+        "detectors); dense tasks train on --data fashion-mnist-scenes or a folder of masks or COCO boxes",
     )
     p.add_argument(
         "--data",
@@ -93,12 +94,13 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_train)
 
 
-def _train_config(args: argparse.Namespace, extra: dict | None = None):
-    """The run's config: recipe, then config file, then ``extra`` (finetune's), then flags and --set."""
+def _train_config(args: argparse.Namespace, extra: dict | None = None, defaults: dict | None = None):
+    """The run's config: ``defaults`` (what the source weights' record implies), then the recipe,
+    then the config file, then ``extra`` (finetune's), then flags and --set."""
     from ..train.config import TrainConfig, load_config_file, merge, updates
     from ..train.recipes import recipe
 
-    values: dict = {}
+    values: dict = dict(defaults or {})
     if args.recipe:
         values = merge(values, recipe(args.recipe, args.model))
     if args.config:
@@ -135,25 +137,45 @@ def _train_config(args: argparse.Namespace, extra: dict | None = None):
         },
         args.set,
     )
-    return TrainConfig.from_dict(merge(values, flags))
+    values = merge(values, flags)
+    source = (defaults or {}).get("data", {})
+    data = values.get("data", {})
+    if "mean" in source and data.get("channels") != source.get("channels") and data.get("mean") == source["mean"]:
+        # The source's statistics are of its channels: images read otherwise keep their own.
+        values["data"] = {k: v for k, v in data.items() if k not in ("mean", "std")}
+    return TrainConfig.from_dict(values)
+
+
+def _source_defaults(source: str | None) -> dict:
+    """The data config the source weights' record implies (input size, channels, normalization),
+    said in one line: a model is fed as it was trained unless the user says otherwise."""
+    from ..artifacts import data_defaults, source_card
+
+    card = source_card(source) if source else None
+    taken = data_defaults(card) if card is not None else {}
+    if taken:
+        said = ", ".join(f"data.{k}={v}" for k, v in taken.items())
+        print(f"resnetkit: from {source}'s record: {said} (set any of them to choose another)", file=sys.stderr)
+    return {"data": taken} if taken else {}
 
 
 def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
     import os
 
+    from ..tasks import get_task
     from ..train import TrainingDiverged, TrainingInterrupted, fit
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         from ..artifacts import default_run_name
         from ..train.launch import launch_local, strip_flags
 
-        cfg = _train_config(args, extra)  # fail here, once, rather than in every worker
+        cfg = _train_config(args, extra, _source_defaults(args.weights))  # fail here, once, not in every worker
         argv = strip_flags(args.argv, ("--nproc", "--max-restarts"))
         if cfg.run_name is None and not args.resume:  # one folder for every worker and restart
             argv += ["--name", default_run_name(cfg.model.name, cfg.data.name)]
         return launch_local(args.nproc, argv, args.max_restarts)
     resume = args.resume
-    cfg = None if resume else _train_config(args, extra)
+    cfg = None if resume else _train_config(args, extra, _source_defaults(args.weights))
     if resume and any(
         v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)
     ):
@@ -173,10 +195,8 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
         return 0
     best = result.best
     print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} img/s)")
-    # The task's headline metric: whichever the evaluation reported.
-    reported = {**(result.test or {}), **{k.removeprefix("eval_"): v for k, v in (best or {}).items()}}
-    metric = next((m for m in ("top1", "miou", "map") if m in reported), "top1")
-    label = {"miou": "mIoU", "map": "mAP@[.5:.95]", "top1": "top-1"}[metric]
+    task = get_task(result.task)
+    metric, label = task.monitor, task.labels.get(task.monitor, task.monitor)  # the task's headline
     if best and f"eval_{metric}" in best:
         print(f"best validation {label} {100 * best[f'eval_{metric}']:.2f}% at epoch {best['epoch']} (best.pt)")
     if result.test and metric in result.test:

@@ -102,6 +102,19 @@ class FolderDataset(Dataset):
         sub.mean, sub.std = tuple(mean), tuple(std)
         return sub
 
+    def with_channels(self, chans: int) -> FolderDataset:
+        """The same files read as ``chans`` channels (grayscale or RGB, as Pillow converts them),
+        normalized with ImageNet's statistics for that many (until told others)."""
+        if chans not in (1, 3):
+            raise ValueError(f"cannot read images as {chans} channels: 1 (grayscale) or 3 (RGB)")
+        if chans == self.in_chans:
+            return self
+        sub = copy.copy(self)
+        sub.mode = "L" if chans == 1 else "RGB"
+        sub.mean = (sum(IMAGENET_MEAN) / 3,) if chans == 1 else IMAGENET_MEAN
+        sub.std = (sum(IMAGENET_STD) / 3,) if chans == 1 else IMAGENET_STD
+        return sub
+
     def with_train(self, train: bool) -> FolderDataset:
         """The same files with training (random crop + flip) or evaluation transforms."""
         sub = copy.copy(self)

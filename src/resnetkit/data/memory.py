@@ -76,6 +76,27 @@ class InMemoryDataset:
             self.images[indices], self.labels[indices], self.classes, self.mean, self.std, self.source_index[indices]
         )
 
+    def with_channels(self, chans: int) -> InMemoryDataset:
+        """The images as ``chans`` channels, as Pillow converts a picture: RGB to grayscale by
+        ITU-R 601-2 luma (L = 0.299 R + 0.587 G + 0.114 B), grayscale to RGB by repeating it; the
+        statistics are the converted images' own."""
+        if chans == self.in_chans:
+            return self
+        if (self.in_chans, chans) == (1, 3):
+            images = self.images.expand(-1, 3, -1, -1).contiguous()
+        elif (self.in_chans, chans) == (3, 1):
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = torch.cat(
+                [
+                    (chunk.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255)
+                    for chunk in self.images.split(4096)
+                ]
+            ).to(torch.uint8)
+        else:
+            raise ValueError(f"cannot convert {self.in_chans}-channel images to {chans} channels")
+        mean, std = compute_mean_std(images)
+        return dataclasses.replace(self, images=images, mean=mean, std=std)
+
     def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> InMemoryDataset:
         """The same images normalized with other statistics (a model's training statistics)."""
         return dataclasses.replace(self, mean=tuple(mean), std=tuple(std))

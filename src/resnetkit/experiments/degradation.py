@@ -5,7 +5,6 @@ worse); the ResNet of the same depth does not."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -15,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..artifacts import read_csv
 from ..models import is_model
 from ..train.config import TrainConfig, merge
-from ..train.engine import fit
 from ..train.recipes import recipe
+from .runs import train_or_reuse
 
 log = logging.getLogger("resnetkit.experiment")
 
@@ -94,40 +92,6 @@ def experiment_config(
     return TrainConfig.from_dict(merge(values, overrides or {}))
 
 
-def train_or_reuse(cfg: TrainConfig) -> Path:
-    """Train ``cfg`` into ``out/run_name``; a finished run there is reused and an interrupted one
-    resumed, so an experiment stopped halfway loses no work. A run made with other settings is an error."""
-    assert cfg.run_name is not None, "experiment_config names every run"
-    run_dir = Path(cfg.out) / cfg.run_name
-    saved = run_dir / "config.yaml"
-    if saved.is_file():
-        values = yaml.safe_load(saved.read_text())
-        values.setdefault("test_curve", True)  # runs from before the key evaluated the test set every epoch
-        before = TrainConfig.from_dict(values)
-        # Where the runs live and whether a bar is drawn change nothing that was trained.
-        if dataclasses.replace(before, progress=cfg.progress, out=cfg.out) != cfg:
-            diff = _config_diff(before.to_dict(), cfg.to_dict())
-            raise ValueError(f"{run_dir} holds a run made with other settings ({diff}); use another --out or remove it")
-    if (run_dir / "summary.json").is_file():
-        log.info("%s: finished run found, reusing it", run_dir)
-    elif (run_dir / "last.pt").is_file():
-        log.info("%s: resuming the interrupted run", run_dir)
-        fit(None, resume=run_dir)
-    else:
-        fit(cfg)
-    return run_dir
-
-
-def _config_diff(a: dict, b: dict, prefix: str = "") -> str:
-    diffs = []
-    for k in sorted(set(a) | set(b)):
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            diffs.append(_config_diff(a[k], b[k], f"{prefix}{k}."))
-        elif a.get(k) != b.get(k) and k not in ("progress", "out"):
-            diffs.append(f"{prefix}{k}: {a.get(k)!r} there, {b.get(k)!r} now")
-    return "; ".join(d for d in diffs if d)
-
-
 def read_twin(run_dir: Path, model: str, depth: int, residual: bool) -> TwinRun:
     epochs = read_csv(run_dir / "metrics.csv")
     steps = read_csv(run_dir / "steps.csv")
@@ -156,13 +120,15 @@ def run_degradation(
     out: str | os.PathLike = "runs/degradation",
     recipe_name: str = "paper-cifar",
     overrides: dict | None = None,
+    restart: bool = False,
 ) -> DegradationResult:
-    """Train (or reuse) each plain net and ResNet under ``out/runs/``, then judge from the numbers."""
+    """Train (or reuse, or resume) each plain net and ResNet under ``out/runs/`` (``train_or_reuse``),
+    then judge from the numbers."""
     twins = twin_names(list(depths))
     runs = []
     for name, depth, residual in twins:
         cfg = experiment_config(name, data, epochs, seed, Path(out) / "runs", recipe_name, overrides)
-        runs.append(read_twin(train_or_reuse(cfg), name, depth, residual))
+        runs.append(read_twin(train_or_reuse(cfg, restart), name, depth, residual))
     degradation, resolved, findings = judge(runs)
     summary = json.loads((Path(runs[0].run_dir) / "summary.json").read_text())
     machine = {

@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models import model_options
+from ..tasks import get_task
 from ..train.config import TrainConfig, merge
-from ..train.engine import fit
 from ..train.recipes import recipe
+from .runs import train_or_reuse
 
 log = logging.getLogger("resnetkit.experiment")
 
@@ -25,6 +26,10 @@ PRETRAINED = "resnet20.fashion_mnist"  # the shipped classifier: 93% on Fashion-
 # garments through the 7x7/2 stem and max-pool), once, into OUT/pretrain/, and reuses it.
 PRETRAIN_RESNET18 = "pretrain:resnet18"
 PRETRAIN_EPOCHS = 4
+
+
+# The test metrics a row keeps: segmentation's, then detection's.
+METRICS = ("miou", "pixel_acc", "map", "map50")
 
 
 @dataclass(frozen=True)
@@ -76,33 +81,36 @@ class DenseBudget:
     pretrain_steps: int | None = None  # or this many steps (tests)
 
 
+PRETRAIN_RUN = "resnet18-fashion-mnist"
+
+
+def pretrain_folder(out: str | os.PathLike[str]) -> Path:
+    """Where a study under ``out`` pretrains its ResNet-18."""
+    return Path(out) / "pretrain" / PRETRAIN_RUN
+
+
 def pretrain_config(out: Path, budget: DenseBudget) -> TrainConfig:
     """ResNet-18 on Fashion-MNIST with the shipped weights' recipe, shortened."""
     short = {"model": {"name": "resnet18"}, "epochs": budget.pretrain_epochs, "max_steps": budget.pretrain_steps}
     values = merge(recipe("fashion-mnist"), short)
-    values |= {"out": str(out), "run_name": "resnet18-fashion-mnist", "progress": False, "checkpoint_minutes": 0.0}
+    values |= {"out": str(out), "run_name": PRETRAIN_RUN, "progress": False, "checkpoint_minutes": 0.0}
     return TrainConfig.from_dict(values)
 
 
-def backbone_weights(source: str | None, out: Path, budget: DenseBudget) -> str | None:
+def backbone_weights(source: str | None, out: Path, budget: DenseBudget, restart: bool = False) -> str | None:
     """A shipped tag as it is; the study's own pretraining, run once (if not already there)."""
     if source != PRETRAIN_RESNET18:
         return source
-    folder = out / "pretrain" / "resnet18-fashion-mnist"
-    if not (folder / "summary.json").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        fit(pretrain_config(out / "pretrain", budget))
+    folder = train_or_reuse(pretrain_config(out / "pretrain", budget), restart)
     return str(folder / "last.pt")  # the recipe keeps no validation split: the final weights
 
 
 def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget, weights: str | None = None) -> TrainConfig:
     """The task's scenes recipe (``resnetkit train --recipe scenes-segmentation``), on ``budget``,
     its backbone starting from ``weights`` (a tag or a file) for a pretrained cell."""
-    overrides: dict[str, Any] = (
-        {"head_channels": budget.head_channels}
-        if cell.task == "segmentation"
-        else {"fpn_channels": budget.fpn_channels}
-    )
+    # The width of whichever dense head the model has: a segmenter's head, a detector's FPN.
+    widths = {"head_channels": budget.head_channels, "fpn_channels": budget.fpn_channels}
+    overrides: dict[str, Any] = {k: v for k, v in widths.items() if k in model_options(cell.model)}
     if weights:
         overrides["weights_backbone"] = weights
     values: dict[str, Any] = {
@@ -121,21 +129,16 @@ def cell_config(cell: DenseCell, seed: int, out: Path, budget: DenseBudget, weig
     return TrainConfig.from_dict(merge(recipe(f"scenes-{cell.task}"), values))
 
 
-def run_cell(study: str, cell: DenseCell, seed: int, out: Path, budget: DenseBudget) -> dict[str, Any]:
+def run_cell(
+    study: str, cell: DenseCell, seed: int, out: Path, budget: DenseBudget, restart: bool = False
+) -> dict[str, Any]:
     """One row. Cells that are the same run (the scratch ResNet-20 of both studies) share a folder."""
-    folder = out / cell.task / f"{cell.run_name}-s{seed}"
-    summary = folder / "summary.json"
-    if not summary.is_file():
-        weights = backbone_weights(cell.weights_backbone, out, budget)
-        shutil.rmtree(folder, ignore_errors=True)
-        fit(cell_config(cell, seed, out / cell.task, budget, weights))
-    s = json.loads(summary.read_text())
+    weights = backbone_weights(cell.weights_backbone, out, budget, restart)
+    folder = train_or_reuse(cell_config(cell, seed, out / cell.task, budget, weights), restart)
+    s = json.loads((folder / "summary.json").read_text())
     test = s["test"]
     row: dict[str, Any] = {"study": study, "task": cell.task, "arm": cell.arm, "model": cell.model, "seed": seed}
-    if cell.task == "segmentation":
-        row |= {"miou": test["miou"], "pixel_acc": test["pixel_acc"], "map": None, "map50": None}
-    else:
-        row |= {"miou": None, "pixel_acc": None, "map": test["map"], "map50": test["map50"]}
+    row |= {m: test.get(m) for m in METRICS}  # each task's own; None in the other task's columns
     return row | {
         "steps": s["steps"],
         "seconds": round(s["seconds"], 1),
@@ -150,8 +153,11 @@ def run_studies(
     out: str | os.PathLike[str],
     budget: DenseBudget | None = None,
     on_row: Callable[[list[dict[str, Any]]], None] | None = None,
+    restart: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every cell of ``studies`` for seeds 0..seeds-1, seed-major so every arm has a first seed early."""
+    """Every cell of ``studies`` for seeds 0..seeds-1, seed-major so every arm has a first seed
+    early; each run trained, reused or resumed by ``train_or_reuse`` (``restart``: runs made with
+    other settings are trained anew instead of refused)."""
     unknown = sorted(set(studies) - set(STUDIES))
     if unknown:
         raise ValueError(f"unknown dense studies {', '.join(unknown)}; studies: {', '.join(STUDIES)}")
@@ -161,8 +167,8 @@ def run_studies(
     for seed in range(seeds):
         for study in studies:
             for cell in STUDIES[study]:
-                rows.append(run_cell(study, cell, seed, out, budget))
-                metric = "miou" if cell.task == "segmentation" else "map"
+                rows.append(run_cell(study, cell, seed, out, budget, restart))
+                metric = get_task(cell.task).monitor
                 log.info("%s %s seed %d: %s %.4f", study, cell.model, seed, metric, rows[-1][metric])
                 if on_row is not None:
                     on_row(rows)

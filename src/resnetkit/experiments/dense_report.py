@@ -16,9 +16,10 @@ from ..artifacts import atomic_write, atomic_write_text
 from ..artifacts.loading import load_model
 from ..data.dense import load_dense_dataset
 from ..data.scenes import SceneSpec
-from ..infer.dense import draw_boxes, draw_mask
+from ..tasks import PredictOptions, get_task
+from ..tasks.dense import DenseTask
 from ..train.recipes import RECIPES
-from .dense import STUDIES, DenseBudget
+from .dense import METRICS, STUDIES, DenseBudget
 from .transfer_report import write_csv
 
 RESULT_KEYS = (
@@ -27,10 +28,7 @@ RESULT_KEYS = (
     "arm",
     "model",
     "seed",
-    "miou",
-    "pixel_acc",
-    "map",
-    "map50",
+    *METRICS,
     "steps",
     "seconds",
     "images_per_second",
@@ -39,7 +37,8 @@ RESULT_KEYS = (
 
 
 def metric_of(task: str) -> str:
-    return "miou" if task == "segmentation" else "map"
+    """The task's headline metric (the one that chooses best.pt)."""
+    return get_task(task).monitor
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +90,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             diffs = [by_seed[a.arm][s] - by_seed[b.arm][s] for s in seeds]
             ahead = sum(d > 0 for d in diffs)
             mean = statistics.fmean(diffs)
-            name = "mIoU" if m == "miou" else "mAP@[.5:.95]"
+            name = get_task(task).labels[m]
             winner, loser = (a, b) if mean > 0 else (b, a)
             wins = ahead if mean > 0 else len(seeds) - ahead
             if mean == 0:
@@ -121,34 +120,23 @@ def predictions_picture(
         if r["seed"] == 0:
             seen.setdefault(f"{r['model']} ({r['arm'] if r['arm'] != 'residual' else 'scratch'})", r["run"])
     strips = []
-    for task in ("segmentation", "detection"):
-        runs = {k: v for k, v in seen.items() if f"/{task}/" in v}
+    for name in dict.fromkeys(r["task"] for r in rows):  # each task studied, in the rows' order
+        task = get_task(name).from_options(scenes=spec)
+        assert isinstance(task, DenseTask), f"{name} is not a dense task"
+        runs = {k: v for k, v in seen.items() if f"/{name}/" in v}
         if not runs:
             continue
-        target = "mask" if task == "segmentation" else "boxes"
-        scenes = load_dense_dataset("fashion-mnist-scenes", "test", None, False, spec, 0, target)
-        names = scenes.classes
-        truth = []
-        for i in range(count):
-            if task == "segmentation":
-                truth.append(draw_mask(scenes.images[i], scenes.masks[i].long()))
-            else:
-                truth.append(draw_boxes(scenes.images[i], scenes.boxes[i], scenes.labels[i], None, names))
-        strips.append(("ground truth", truth))
+        scenes = load_dense_dataset("fashion-mnist-scenes", "test", None, False, spec, 0, task.target)
+        names = list(scenes.classes)
+        strips.append(("ground truth", [task.draw_truth(*scenes[i], names) for i in range(count)]))
+        options = PredictOptions(min_score=min_score)
         for label, run in runs.items():
             model = load_model(run)
             pictures = []
             for i in range(count):
-                image = scenes.images[i]
-                if task == "segmentation":
-                    x = (image.float() / 255 - scenes.mean[0]) / scenes.std[0]
-                    pictures.append(draw_mask(image, model(x[None])["out"].argmax(1)[0]))
-                else:
-                    det = model([image.float() / 255])[0]
-                    keep = det["scores"] >= min_score
-                    pictures.append(
-                        draw_boxes(image, det["boxes"][keep], det["labels"][keep], det["scores"][keep], names)
-                    )
+                prepared = task.prepare(scenes.images[i], f"scene {i}", model)
+                (output,) = task.predict_batch(model, [prepared.input], options)
+                pictures.append(task.draw(output, prepared, names, options))
             strips.append((label, pictures))
     return _grid(strips, path)
 

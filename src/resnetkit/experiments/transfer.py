@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ import numpy as np
 
 from ..infer.embed import embed_source, knn_accuracy
 from ..train.config import TrainConfig, merge
-from ..train.engine import fit
 from ..train.recipes import recipe
+from .runs import train_or_reuse
 
 log = logging.getLogger("resnetkit.experiment")
 
@@ -107,17 +106,16 @@ def run_name(method: str, k: int | None, seed: int) -> str:
     return f"{method}-k{'all' if k is None else k}-s{seed}"
 
 
-def run_cell(study: TransferStudy, method: str, k: int | None, seed: int, out: Path) -> dict[str, Any]:
-    """One row: a finished run is read back from its folder; an unfinished one starts again."""
+def run_cell(
+    study: TransferStudy, method: str, k: int | None, seed: int, out: Path, restart: bool = False
+) -> dict[str, Any]:
+    """One row: a finished run is read back from its folder, an interrupted one resumed
+    (``train_or_reuse``)."""
     row = {"study": study.name, "method": method, "labels_per_class": "all" if k is None else k, "seed": seed}
-    folder = out / run_name(method, k, seed)
     if method == "knn":
         return row | _knn_cell(study, k, seed)
-    summary = folder / "summary.json"
-    if not summary.is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        fit(cell_config(study, method, k, seed, out))
-    s = json.loads(summary.read_text())
+    folder = train_or_reuse(cell_config(study, method, k, seed, out), restart)
+    s = json.loads((folder / "summary.json").read_text())
     return row | {
         "top1": s["test"]["top1"],
         "train_images": s["splits"]["train"],
@@ -143,7 +141,11 @@ def _knn_cell(study: TransferStudy, k: int | None, seed: int) -> dict[str, Any]:
 
 
 def run_study(
-    study: TransferStudy, seeds: int, out: str | os.PathLike[str], on_row: Callable[[list[dict]], None] | None = None
+    study: TransferStudy,
+    seeds: int,
+    out: str | os.PathLike[str],
+    on_row: Callable[[list[dict]], None] | None = None,
+    restart: bool = False,
 ) -> list[dict[str, Any]]:
     """Every cell of ``study`` for seeds 0..seeds-1, cheapest first so partial results come early;
     ``on_row`` sees the rows so far after each one (to write them as they come)."""
@@ -153,7 +155,7 @@ def run_study(
     for k in sorted(study.labels, key=lambda v: float("inf") if v is None else v):
         for seed in range(seeds):
             for method in study.methods:
-                rows.append(run_cell(study, method, k, seed, out))
+                rows.append(run_cell(study, method, k, seed, out, restart))
                 log.info("%s %s k=%s seed %d: top-1 %.4f", study.name, method, k, seed, rows[-1]["top1"])
                 if on_row is not None:
                     on_row(rows)
@@ -199,7 +201,9 @@ STUDIES = {
 PRETRAIN_CLASSES = "0-4"
 
 
-def prepare_study(name: str, out: str | os.PathLike[str], pretrain_epochs: int = 3) -> TransferStudy:
+def prepare_study(
+    name: str, out: str | os.PathLike[str], pretrain_epochs: int = 3, restart: bool = False
+) -> TransferStudy:
     """The study, its source trained first where it has none (the new-classes studies: the
     study's network on classes 0-4)."""
     if name not in STUDIES:
@@ -207,11 +211,8 @@ def prepare_study(name: str, out: str | os.PathLike[str], pretrain_epochs: int =
     study = STUDIES[name]
     if study.source:
         return study
-    folder = Path(out) / name / "pretrain"
-    if not (folder / "summary.json").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        fit(pretrain_config(folder.parent, PRETRAIN_CLASSES, pretrain_epochs, model=study.model))
-    return dataclasses.replace(study, source=str(folder))
+    config = pretrain_config(Path(out) / name, PRETRAIN_CLASSES, pretrain_epochs, model=study.model)
+    return dataclasses.replace(study, source=str(train_or_reuse(config, restart)))
 
 
 def study_notes(study: TransferStudy, seeds: int) -> list[str]:

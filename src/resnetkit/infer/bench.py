@@ -19,10 +19,10 @@ import torch
 from ..models import ResNetBase, create_model, to_channels_last
 from ..models.profile import count_macs
 from ..models.weights import first_line
-from ..train.precision import cpu_supports_bf16
+from ..runtime import cpu_supports_bf16, resolve_precision
 from .export import INPUT, OnnxClassifier, fold_batchnorm, write_onnx
 from .openvino_model import core, openvino_available
-from .optimize import auto_precision, optimize_for_inference
+from .optimize import optimize_for_inference
 from .preprocess import input_size
 from .quantize import quantize_onnx
 
@@ -241,7 +241,7 @@ def bench_inference(
         log("note: this CPU has no native bf16; bf16 runs emulated")
     log(f"matmul peak in this run: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
     result = BenchResult(model_name, batch_size, side, torch.get_num_threads(), macs / 1e9, peaks)
-    result.auto_path = f"resnetkit {auto_precision()}"
+    result.auto_path = f"resnetkit {resolve_precision('auto', 'cpu', 'infer')}"
     with tempfile.TemporaryDirectory() as tmp:
         built = _paths(model, x, calibration, Path(tmp), with_compile, result.not_measured)
         with torch.inference_mode():

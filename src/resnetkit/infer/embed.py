@@ -13,9 +13,18 @@ import numpy as np
 import torch
 
 from ..artifacts import atomic_write, load_model
-from ..data import ImageDataset, eval_loader, labelled_subset, load_dataset, parse_classes, select_classes
+from ..data import (
+    ImageDataset,
+    InMemoryDataset,
+    eval_loader,
+    labelled_subset,
+    load_dataset,
+    parse_classes,
+    select_classes,
+)
 from ..models import ResNetBase
-from ..train.precision import resolve_device
+from ..runtime import resolve_device
+from .preprocess import input_size
 
 
 @dataclass
@@ -73,12 +82,15 @@ def embed_source(
     ``labels_per_class`` draws K training images of each (seeded), a few-label gallery for k-NN."""
     dev = resolve_device(device)
     model = load_model(source, device=dev)
-    size = model.pretrained_cfg.get("image_size", [224])[0]
+    size = input_size(model)[0]
     out = Embeddings({}, {}, [], {"source": str(source), "data": data, "seed": seed})
     for split in splits:
-        ds = load_dataset(data, split, data_dir, image_size=size)
+        # Images of another channel count are converted, as predict reads a file in the model's mode.
+        ds = load_dataset(data, split, data_dir, image_size=size, mode="L" if model.in_chans == 1 else "RGB")
         if ds.in_chans != model.in_chans:
-            raise ValueError(f"{data} images have {ds.in_chans} channels but {source} takes {model.in_chans}")
+            if not isinstance(ds, InMemoryDataset) or model.in_chans not in (1, 3):
+                raise ValueError(f"{data} images have {ds.in_chans} channels but {source} takes {model.in_chans}")
+            ds = ds.with_channels(model.in_chans)
         if classes is not None:
             ds = select_classes(ds, parse_classes(classes, ds.classes))
         if labels_per_class is not None and split == "train":

@@ -9,11 +9,9 @@ from typing import Any
 
 import torch
 
-from ..artifacts import atomic_write_text, model_dataset, trained_tta_flip
-from ..data import eval_loader
-from ..tasks import evaluate
-from ..train.precision import resolve_device
-from .dense import dense_task, evaluate_dense
+from ..artifacts import atomic_write_text, model_card
+from ..runtime import resolve_device
+from ..tasks import task_for
 from .optimize import Classifier, fast_path, load_source, path_of
 
 
@@ -60,38 +58,28 @@ def evaluate_model(
     device: torch.device | str = "cpu",
     source: str = "model",
 ) -> dict[str, Any]:
-    """``evaluate_source`` for a model already loaded (with ``pretrained_cfg`` saying its data).
-    A PyTorch model runs the fast path (``optimize_for_inference``) unless ``precision="fp32"``,
-    which is the reference: the model as it is, in fp32. The report says which path ran."""
+    """``evaluate_source`` for a model already loaded (its record says its task and data). By
+    default it is measured on its own test split: the run's held-out images, or the scenes drawn
+    again from its seed. A classifier runs the fast path (``optimize_for_inference``) unless
+    ``precision="fp32"``, which is the reference: the model as it is. The report says which path
+    ran, and with ``out`` it is written as ``eval.json`` beside a plot of its confusion matrix."""
     dev = torch.device(device)
-    if dense_task(model) is not None:
-        if data is not None:
-            raise ValueError("--data: a segmentation or detection model is evaluated on the scenes it was trained on")
-        report = evaluate_dense(model, split, data_dir, min(batch_size, 64), dev, source)
-        if out is not None:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            atomic_write_text(Path(out) / "eval.json", json.dumps(report, indent=2) + "\n")
-        return report
-    ds = model_dataset(model, data, data_dir, split, source=source)
-    data = data or model.pretrained_cfg["name"]
+    card = model_card(model)
+    task = task_for(card).with_options(tta_flip=tta_flip)
+    ds = task.eval_dataset(card, model, data, data_dir, split, source)
     runner = fast_path(model, precision, dev) if precision != "fp32" else model
-    tta_flip = trained_tta_flip(model) if tta_flip is None else tta_flip
-    result = evaluate(runner, eval_loader(ds, batch_size, dev), model.num_classes, None, tta_flip, dev)
+    result = task.evaluate(runner.to(dev), task.eval_loader(ds, batch_size, dev), dev)
     classes = list(ds.classes)
-    report = {
-        "source": source,
-        "data": data,
-        "split": split,
-        "tta_flip": tta_flip,
-        "path": path_of(runner),
-        **result.as_dict(classes),
-    }
+    data = data or card.data
+    report: dict[str, Any] = {"source": source, "data": data, "split": split, "task": task.name, **task.settings()}
+    report |= {"path": path_of(runner), **result.as_dict(classes)}
     if out is not None:
-        from .plots import plot_confusion
-
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        title = f"{Path(source).name} on {data}: top-1 {100 * result.top1:.2f}%"
-        report["confusion_png"] = str(plot_confusion(report["confusion"], classes, out / "confusion.png", title))
+        if "confusion" in report:
+            from .plots import plot_confusion
+
+            title = f"{Path(source).name} on {data}: {task.headline(report)}"
+            report["confusion_png"] = str(plot_confusion(report["confusion"], classes, out / "confusion.png", title))
         atomic_write_text(out / "eval.json", json.dumps(report, indent=2) + "\n")
     return report

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,10 @@ import torch
 from torch import nn
 from torch.fx.proxy import TraceError
 
-from ..artifacts import atomic_write, model_card, model_dataset, trained_tta_flip
-from ..data import DatasetError, eval_loader, sample_subset
+from ..artifacts import ModelCard, atomic_write, model_card
 from ..models import FeatureListNet, ResNetBase
 from ..models.weights import first_line
+from ..tasks import task_of
 from .dense_export import DenseNetwork
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".ts"}
@@ -75,12 +76,13 @@ def output_names(model: Exportable) -> list[str]:
 def export_metadata(model: Exportable) -> dict[str, Any]:
     """What a user of the file needs: how to preprocess, what the outputs mean, how it was built."""
     card = model_card(model)
-    facts = {k: card[k] for k in ("name", "classes", "mean", "std", "in_chans", "image_size") if k in card}
     meta: dict[str, Any] = {
         "format": 1,
         "model_cfg": model.model_cfg,
-        "dataset": facts,
-        "tta_flip": trained_tta_flip(model),
+        "task": card.task,
+        "card": card.to_dict(),  # the whole record: load it back with the file
+        "dataset": card.dataset_facts(),  # the facts a reader needs, where readers of format 1 look
+        "tta_flip": card.tta_flip,
         "input": INPUT,
         "outputs": output_names(model),
     }
@@ -89,7 +91,6 @@ def export_metadata(model: Exportable) -> dict[str, Any]:
     else:
         meta["num_classes"] = model.num_classes
     if isinstance(model, DenseNetwork):
-        meta["task"] = model.task
         meta["post_processing"] = model.post_processing()
     return meta
 
@@ -105,25 +106,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         # A detector's head reads shapes in Python, which symbolic tracing cannot follow: it is
         # exported unfolded (the engines fold BatchNorm themselves when they compile the graph).
         return copied
-
-
-def parity_inputs(model: Exportable, count: int = 256, seed: int = 0) -> tuple[torch.Tensor, bool]:
-    """Up to ``count`` of the model's own test images, normalized as it was trained, and True; or
-    random inputs of its input size, and False, when it records no dataset (a freshly built model)
-    or is a backbone (pass its classifier to check a backbone on real images)."""
-    if isinstance(model, ResNetBase):
-        try:
-            ds = sample_subset(model_dataset(model), count, seed)
-            images = torch.cat([x for x, _ in eval_loader(ds, 256)])
-            return images[:count].float(), True
-        except (ValueError, DatasetError):
-            pass  # no dataset on record: random inputs below
-    first = model.feature_info[0] if isinstance(model, ResNetBase) else None
-    side = 32 if first is not None and first["reduction"] == 1 else 64
-    size = model_card(model).get("image_size") or [side, side]
-    chans = model.in_chans if isinstance(model, ResNetBase) else int((model.model_cfg or {}).get("in_chans", 3))
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(min(count, 8), chans, int(size[0]), int(size[1]), generator=gen), False
 
 
 def export_model(
@@ -143,7 +125,7 @@ def export_model(
         raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     path = Path(path)
     if inputs is None:
-        inputs, real = parity_inputs(model)
+        inputs, real = task_of(model).parity_inputs(model, 256)
     meta = export_metadata(model)
     folded = fold_batchnorm(model)
     example = inputs[:2] if len(inputs) >= 2 else inputs.repeat(2, 1, 1, 1)
@@ -267,13 +249,42 @@ class OnnxClassifier(nn.Module):
             raise ExportError(f"{self.path}: a backbone's features, not a classifier; predict and eval need logits")
         self.model_cfg: dict[str, Any] = self.meta["model_cfg"]
         self.num_classes = int(self.meta["num_classes"])
-        dataset = self.meta.get("dataset", {})
-        self.pretrained_cfg: dict[str, Any] = {**dataset, "training": {"config": {"tta_flip": self.meta["tta_flip"]}}}
-        self.in_chans = int(dataset.get("in_chans") or self.model_cfg.get("in_chans", 3))
+        # The whole record where the file has one; files of before it keep the data facts and TTA.
+        record = self.meta.get("card") or {
+            **self.meta.get("dataset", {}),
+            "task": self.meta.get("task"),
+            "training": {"config": {"tta_flip": self.meta["tta_flip"]}},
+        }
+        self.card = ModelCard.from_dict(record, str(self.path))
+        self.pretrained_cfg = self.card.dataset_facts()
+        self.in_chans = int(self.card.in_chans or self.model_cfg.get("in_chans", 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (logits,) = self.session.run([OUTPUT], {INPUT: x.detach().float().cpu().contiguous().numpy()})
         return torch.from_numpy(logits)
+
+
+def exported_card(path: str | os.PathLike[str]) -> ModelCard:
+    """The record an exported file carries (``.onnx`` metadata, or a ``.pt2`` / TorchScript
+    archive's extra file), without loading the program."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        raw = props.get(METADATA_KEY)
+    else:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == METADATA_KEY]
+            raw = archive.read(names[0]).decode("utf-8") if names else None
+    if raw is None:
+        raise ExportError(f"{path}: no resnetkit metadata; export it with resnetkit export")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{path}: its resnetkit metadata is not valid JSON ({e})") from None
+    record = meta.get("card") or {**meta.get("dataset", {}), "task": meta.get("task")}
+    return ModelCard.from_dict(record, str(path))
 
 
 def load_exported(path: str | os.PathLike[str]) -> OnnxClassifier:
@@ -286,6 +297,7 @@ __all__ = [
     "OnnxClassifier",
     "Parity",
     "export_model",
+    "exported_card",
     "fold_batchnorm",
     "load_exported",
     "write_onnx",

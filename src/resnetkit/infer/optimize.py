@@ -22,15 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..artifacts import load_model
+from ..artifacts import load_model, model_card
 from ..models import ResNetBase, to_channels_last
-from ..train.precision import cpu_supports_bf16
+from ..runtime import is_reference, resolve_precision
 from .export import OnnxClassifier, fold_batchnorm
 from .openvino_model import OpenVINOModel, openvino_available
 from .preprocess import input_size
 from .quantize import calibration_images
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
 ENGINES = ("auto", "openvino", "torch")
 
 
@@ -58,14 +57,14 @@ class TorchInference(nn.Module):
 
 
 class InferenceModel(nn.Module):
-    """A classifier's fast path with the classifier's interface (``num_classes``, ``pretrained_cfg``,
+    """A classifier's fast path with the classifier's interface (``num_classes``, ``card``,
     ``model_cfg``, ``in_chans``, ``feature_info``); ``path`` says, in words, what runs."""
 
     def __init__(self, model: ResNetBase, runner: nn.Module, precision: str, path: str):
         super().__init__()
         self.runner, self.precision, self.path = runner, precision, path
         self.num_classes: int = model.num_classes
-        self.pretrained_cfg: dict[str, Any] = getattr(model, "pretrained_cfg", {})
+        self.card = model_card(model)
         self.model_cfg: dict[str, Any] = getattr(model, "model_cfg", {})
         self.in_chans: int = model.in_chans
         self.feature_info = model.feature_info
@@ -74,12 +73,6 @@ class InferenceModel(nn.Module):
         logits = self.runner(x)
         assert isinstance(logits, torch.Tensor), "a classifier's runner gives one tensor of logits"
         return logits.float()
-
-
-def auto_precision(device: str | torch.device = "cpu") -> str:
-    """What ``precision="auto"`` runs on ``device``: bf16 where it is native (CUDA, or a CPU with
-    AVX-512 BF16 or AMX), fp32 elsewhere."""
-    return "bf16" if torch.device(device).type == "cuda" or cpu_supports_bf16() else "fp32"
 
 
 def optimize_for_inference(
@@ -93,19 +86,18 @@ def optimize_for_inference(
 ) -> InferenceModel:
     """The same float input, the same logits (as float32), faster: see the module's docstring.
 
-    ``precision``: ``auto`` (bf16 where native, else fp32), ``fp32``, ``bf16``, or ``int8``
-    (OpenVINO; ``calibration`` is a tensor of real, normalized inputs). ``engine``: ``auto``
+    ``precision`` is the engine's: ``auto`` (bf16 where native, else fp32, as
+    ``resnetkit.runtime.precision``'s table has it), ``bf16``, ``int8`` (OpenVINO; ``calibration``
+    is a tensor of real, normalized inputs), or ``fp32``, the folded fp32 engine (a user's
+    ``--precision fp32`` is the reference and never comes here: ``fast_path``). ``engine``: ``auto``
     (OpenVINO on a CPU where it is installed, else PyTorch), ``openvino`` or ``torch``.
     ``compile``: ``torch.compile`` on the PyTorch engine. OpenVINO compiles for one spatial size:
     ``image_size``, else the calibration's, else the one the model was trained at."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    dev = torch.device(device)
+    precision = resolve_precision(precision, dev, "infer")
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
-    dev = torch.device(device)
     model = model.eval()
-    if precision == "auto":
-        precision = auto_precision(dev)
     if engine == "auto":
         engine = "openvino" if dev.type == "cpu" and not compile and openvino_available() else "torch"
     if engine == "openvino":
@@ -149,8 +141,12 @@ def load_source(source: str | os.PathLike[str], device: str | torch.device = "cp
 
 
 def fast_path(model: Classifier, precision: str, device: str | torch.device = "cpu") -> Classifier:
-    """``optimize_for_inference`` for a PyTorch model (int8 calibrated on its own training
-    images); an ONNX file (ONNX Runtime) or a model already optimized runs as it is."""
+    """What a user's ``--precision`` runs (``resnetkit.runtime.precision``'s inference column):
+    ``fp32`` is the reference, the model as it is; any other word is ``optimize_for_inference`` for
+    a PyTorch model (int8 calibrated on its own training images), while an ONNX file (ONNX Runtime)
+    or a model already optimized runs as it is."""
+    if is_reference(precision):
+        return model
     if not isinstance(model, ResNetBase):
         if precision == "int8":
             raise ValueError("--precision int8 needs a PyTorch model; an .onnx file runs in ONNX Runtime as exported")

@@ -1,17 +1,21 @@
-"""Top-k predictions of a trained model for image files."""
+"""Predictions of a trained model for image files, whatever its task: each file read and prepared
+as the model's record says, predicted in batches, encoded by the task (top-k classes, a mask's
+class shares, boxes), and where the task draws one, a picture of it written as a PNG."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..artifacts import trained_tta_flip
-from ..tasks import model_logits
+from ..artifacts import atomic_write, model_card
+from ..data import read_image
+from ..tasks import PredictOptions, task_of
 from .optimize import Classifier
-from .preprocess import load_images
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,42 @@ class Prediction:
 
 
 @torch.inference_mode()
+def predict_files(
+    model: Any,
+    paths: Sequence[str | os.PathLike[str]],
+    options: PredictOptions | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+) -> list[dict[str, Any]]:
+    """One JSON-able record per file (``{"image": path, ...}`` and what the model's task encodes).
+    With ``out_dir``, each prediction the task can draw (a mask, boxes) is written over its image
+    as ``out_dir/<stem>.png``, named in the record as ``picture``."""
+    if not paths:
+        raise ValueError("no images given")
+    options = options or PredictOptions()
+    task = task_of(model)
+    classes = list(model_card(model).classes or []) or None
+    mode, draft = task.reading(model)
+    records = []
+    for start in range(0, len(paths), batch_size):
+        chunk = [str(p) for p in paths[start : start + batch_size]]
+        prepared = [task.prepare(read_image(p, mode, draft), p, model) for p in chunk]
+        outputs = task.predict_batch(model, [p.input for p in prepared], options)
+        for item, output in zip(prepared, outputs, strict=True):
+            record: dict[str, Any] = {"image": item.name}
+            picture = task.draw(output, item, classes, options) if out_dir is not None else None
+            if picture is not None:
+                target = Path(out_dir or ".") / f"{Path(item.name).stem}.png"
+                _save_png(picture, target)
+                record["picture"] = str(target)
+            records.append(record | task.encode(output, item, classes, options))
+    return records
+
+
+def _save_png(picture: Any, path: Path) -> None:
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+
+
 def predict(
     model: Classifier,
     paths: Sequence[str | os.PathLike[str]],
@@ -39,16 +79,13 @@ def predict(
     tta_flip: bool | None = None,
     batch_size: int = 64,
 ) -> list[Prediction]:
-    """The ``top_k`` classes of each image for ``model`` (in eval mode), read and normalized as it
-    was trained. ``tta_flip`` averages the logits of the image and its mirror; by default it does
-    what the model's training evaluation did."""
-    tta = trained_tta_flip(model) if tta_flip is None else tta_flip
-    names = (getattr(model, "pretrained_cfg", None) or {}).get("classes")
-    k = min(top_k, model.num_classes)
+    """The ``top_k`` classes of each image for a classifier (in eval mode), read and normalized as
+    it was trained. ``tta_flip`` averages the logits of the image and its mirror; by default it
+    does what the model's training evaluation did."""
+    options = PredictOptions(top_k=top_k, tta_flip=tta_flip)
     out = []
-    for start in range(0, len(paths), batch_size):
-        chunk = list(paths[start : start + batch_size])
-        probs, classes = model_logits(model, load_images(chunk, model), tta).float().softmax(1).topk(k, dim=1)
-        for path, c, p in zip(chunk, classes.tolist(), probs.tolist(), strict=True):
-            out.append(Prediction(str(path), c, [names[i] for i in c] if names else None, p))
+    for r in predict_files(model, paths, options, batch_size=batch_size):
+        top = r["top"]
+        names = [t["name"] for t in top] if top and top[0]["name"] is not None else None
+        out.append(Prediction(r["image"], [t["class"] for t in top], names, [t["prob"] for t in top]))
     return out

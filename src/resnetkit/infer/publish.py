@@ -8,10 +8,11 @@ import json
 import os
 import platform
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import atomic_write_text, export_weights, load_model, run_checkpoint
+from ..artifacts import atomic_write_text, export_weights, load_model, model_card, run_checkpoint
 from .evaluate import evaluate_model
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "weights"
@@ -34,7 +35,6 @@ def publish_run(
         raise ValueError(f"{run}: not a finished run (no summary.json); finish it with resnetkit train --resume {run}")
     checkpoint = checkpoint or run_checkpoint(run).name
     model = load_model(run / checkpoint)
-    data = model.pretrained_cfg
     metrics: dict[str, Any] = {}
     for tta in (False, True):
         r = evaluate_model(model, tta_flip=tta, precision="fp32", source=str(run / checkpoint))
@@ -42,25 +42,24 @@ def publish_run(
     summary = json.loads((run / "summary.json").read_text())
     name = model.model_cfg["name"]
     out_dir = Path(out_dir)
-    weights = export_weights(model, out_dir / f"{name}.{tag}.safetensors", dataset=data)
+    provenance = {
+        "command": _command(run),
+        "checkpoint": checkpoint,
+        "steps": summary["steps"],
+        "minutes": round(summary["seconds"] / 60, 1),
+        "images_per_second": round(summary["images_per_second"]),
+        "device": summary["device"],
+        "precision": summary["precision"],
+        "processes": summary["processes"],
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "torch": summary["torch"],
+    }
+    record = replace(model_card(model), results=metrics, provenance=provenance, config=_yaml(run / "config.yaml"))
+    weights = export_weights(model, out_dir / f"{name}.{tag}.safetensors", dataset=record)
     card = {
-        **data,  # name (the dataset), classes, mean, std, in_chans, image_size: what inference needs
+        **record.to_dict(),  # the task, the data facts inference needs, the measured accuracy, the training
         "num_classes": model.num_classes,
         "model_args": {k: v for k, v in model.model_cfg.items() if k not in ("name", "num_classes", "in_chans")},
-        "test": metrics,
-        "training": {
-            "command": _command(run),
-            "config": _yaml(run / "config.yaml"),
-            "checkpoint": checkpoint,
-            "steps": summary["steps"],
-            "minutes": round(summary["seconds"] / 60, 1),
-            "images_per_second": round(summary["images_per_second"]),
-            "device": summary["device"],
-            "precision": summary["precision"],
-            "processes": summary["processes"],
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "torch": summary["torch"],
-        },
         **({"note": note} if note else {}),
     }
     card_path = atomic_write_text(out_dir / f"{name}.{tag}.json", json.dumps(card, indent=2) + "\n")

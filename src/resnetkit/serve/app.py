@@ -1,11 +1,14 @@
 """``resnetkit serve``: a trained model behind HTTP (FastAPI on uvicorn), with a web page; all of
-it, the OpenAPI page at ``/docs`` too, works without a network.
+it, the OpenAPI page at ``/docs`` too, works without a network. Any task's model is served the
+same way, through the seam its task implements (``serve.seam``): a classifier answers its top
+classes, a segmenter a mask, a detector boxes.
 
 Routes: ``POST /v1/predict`` (multipart parts named ``file``, or one raw image body),
-``POST /v1/explain`` (Grad-CAM overlay as PNG), ``GET /v1/model`` (the model card), ``GET /healthz``
-(alive), ``GET /readyz`` (loaded and warmed up), ``GET /metrics`` (Prometheus), ``GET /`` (the
-page), OpenAPI at ``/docs``. Every refusal is JSON ``{"error": ...}`` with a 4xx status that
-names the problem; a 500 says only that it happened (the traceback goes to the server's log)."""
+``POST /v1/explain`` (Grad-CAM overlay as PNG, for classifiers), ``GET /v1/model`` (the model's
+record), ``GET /healthz`` (alive), ``GET /readyz`` (loaded and warmed up), ``GET /metrics``
+(Prometheus), ``GET /`` (the page), OpenAPI at ``/docs``. Every refusal is JSON ``{"error": ...}``
+with a 4xx status that names the problem; a 500 says only that it happened (the traceback goes to
+the server's log)."""
 
 from __future__ import annotations
 
@@ -16,12 +19,10 @@ import logging
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
-import torch
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -29,37 +30,19 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..artifacts import model_card, trained_tta_flip
-from ..infer import Classifier, fast_path, input_spec, load_source, path_of
-from ..infer.preprocess import InputSpec
+from ..infer import Classifier, load_source, path_of
 from ..models import ResNetBase
-from .batcher import Batcher
+from ..tasks import PredictOptions, Prepared
 from .config import ServeConfig
-from .decode import Decoded, HTTPError, Upload, decode
+from .decode import HTTPError, Upload
+from .guards import BodyGuard, Measure
 from .metrics import Metrics
+from .seam import Service, load_service
 
 log = logging.getLogger("resnetkit.serve")
 RAW_TYPES = ("image/", "application/octet-stream")
 INLINE_DECODE_BYTES = 64 * 1024
-
-
-@dataclass
-class Service:
-    """What the routes share once the model is loaded."""
-
-    source: str
-    model: Classifier  # as loaded: Grad-CAM needs the PyTorch model's gradients
-    runner: Classifier  # the fast path the batches run
-    spec: InputSpec
-    batcher: Batcher
-    tta_flip: bool
-    classes: list[str] | None
-
-    @property
-    def name(self) -> str:
-        return str((self.model.model_cfg or {}).get("name") or self.source)
 
 
 def create_app(source: str, config: ServeConfig | None = None, model: Classifier | None = None) -> FastAPI:
@@ -71,11 +54,13 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
     metrics = Metrics()
     state: dict[str, Any] = {}
 
+    def _load() -> Service:
+        loaded = model if model is not None else load_source(source)
+        return load_service(source, config, metrics.batch_size.observe, loaded)
+
     async def load() -> None:
         try:
-            state["service"] = await asyncio.get_running_loop().run_in_executor(
-                None, _load, source, config, metrics, model
-            )
+            state["service"] = await asyncio.get_running_loop().run_in_executor(None, _load)
             state["service"].batcher.start()
         except Exception as e:  # a model that cannot load leaves the server alive and not ready
             log.exception("could not load %s", source)
@@ -90,7 +75,7 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
             await state["service"].batcher.stop()  # graceful: what is queued is answered first
 
     # fastapi-offline: FastAPI whose /docs serves Swagger UI's files itself, not from a CDN.
-    app = FastAPIOffline(title="resnetkit", summary=f"{source}: image classification", lifespan=lifespan)
+    app = FastAPIOffline(title="resnetkit", summary=f"{source}: a trained resnetkit model", lifespan=lifespan)
     app.add_middleware(
         BodyGuard,
         max_bytes=config.max_body_bytes,
@@ -150,10 +135,11 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
     @app.get("/v1/model")
     async def model_info() -> dict[str, Any]:
         svc = service()
-        card = model_card(svc.model)
+        card = svc.card
         return {
             "name": svc.name,
             "source": svc.source,
+            "task": svc.task.name,
             "num_classes": svc.model.num_classes,
             "classes": svc.classes,
             "input": {
@@ -162,9 +148,10 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
                 "mean": list(svc.spec.mean),
                 "std": list(svc.spec.std),
             },
-            "dataset": card.get("name"),
-            "accuracy": card.get("test"),
-            "tta_flip": svc.tta_flip,
+            "dataset": card.data,
+            "accuracy": dict(card.results) if card.results is not None else None,
+            "tta_flip": card.tta_flip,
+            "explain": svc.task.explainable and isinstance(svc.model, ResNetBase),
             "inference": {
                 "path": path_of(svc.runner),
                 "precision": getattr(svc.runner, "precision", "fp32"),
@@ -179,35 +166,33 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
         }
 
     @app.post("/v1/predict")
-    async def predict(request: Request, top_k: int = Query(config.top_k, ge=1)) -> dict[str, Any]:
+    async def predict(
+        request: Request,
+        top_k: int = Query(config.top_k, ge=1, description="classification: the classes answered"),
+        min_score: float = Query(0.3, ge=0, le=1, description="detection: the boxes answered score at least this"),
+    ) -> dict[str, Any]:
         start = time.perf_counter()
         svc = service()
         with svc.batcher.expecting():
-            decoded = await _decoded(request, svc, config)
-        logits = await _logits(svc, torch.stack([d.input for d in decoded]))
-        metrics.images.inc(len(decoded))
-        k = min(top_k, svc.model.num_classes)
-        probs, classes = logits.softmax(1).topk(k, dim=1)
-        predictions = [
-            {
-                "image": d.name,
-                "top": [
-                    {"class": c, "name": svc.classes[c] if svc.classes else None, "prob": p}
-                    for c, p in zip(cs, ps, strict=True)
-                ],
-            }
-            for d, cs, ps in zip(decoded, classes.tolist(), probs.tolist(), strict=True)
-        ]
+            prepared = await _decoded(request, svc, config)
+        outputs = await svc.predict(prepared)
+        metrics.images.inc(len(prepared))
+        options = PredictOptions(top_k=top_k, min_score=min_score, mask=True)
         return {
             "model": svc.name,
+            "task": svc.task.name,
             "precision": getattr(svc.runner, "precision", "fp32"),
             "ms": 1000 * (time.perf_counter() - start),
-            "predictions": predictions,
+            "predictions": [svc.encode(o, p, options) for o, p in zip(outputs, prepared, strict=True)],
         }
 
     @app.post("/v1/explain", responses={200: {"content": {"image/png": {}}}})
     async def explain(request: Request, target: int | None = Query(None, alias="class", ge=0)) -> Response:
         svc = service()
+        if not svc.task.explainable:
+            raise HTTPError(
+                400, f"explain: a {svc.task.name} model has no explanation here (Grad-CAM follows a class score)"
+            )
         if not isinstance(svc.model, ResNetBase):
             raise HTTPError(
                 501, "explain needs a PyTorch model (Grad-CAM takes gradients); this server runs an ONNX file"
@@ -224,48 +209,17 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
     return app
 
 
-def _load(source: str, config: ServeConfig, metrics: Metrics, model: Classifier | None) -> Service:
-    model = model if model is not None else load_source(source)
-    runner = fast_path(model, config.precision) if config.precision != "fp32" else model
-    spec = input_spec(model)
-    batcher = Batcher(_no_grad(runner), config.max_batch, config.max_wait_ms / 1000, metrics.batch_size.observe)
-    warm = torch.zeros(config.max_batch, spec.in_chans, *spec.image_size)
-    with torch.inference_mode():  # warmed up at the sizes it will meet: a full batch and one image
-        runner(warm)
-        runner(warm[:1])
-    classes = (getattr(model, "pretrained_cfg", None) or {}).get("classes")
-    log.info("serving %s: %s", source, path_of(runner))
-    return Service(source, model, runner, spec, batcher, trained_tta_flip(model), classes)
-
-
-def _no_grad(runner: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return runner(x).float()
-
-    return run
-
-
-async def _logits(svc: Service, inputs: torch.Tensor) -> torch.Tensor:
-    """Logits as ``resnetkit predict`` gives them: with flip TTA where the model's training used it
-    (the mirror images join the same batches)."""
-    if not svc.tta_flip:
-        return await svc.batcher(inputs)
-    both = await svc.batcher(torch.cat([inputs, inputs.flip(-1)]))
-    return (both[: len(inputs)] + both[len(inputs) :]) / 2
-
-
-async def _decoded(request: Request, svc: Service, config: ServeConfig, most: int | None = None) -> list[Decoded]:
+async def _decoded(request: Request, svc: Service, config: ServeConfig, most: int | None = None) -> list[Prepared]:
     uploads = await _uploads(request, most or config.max_images)
     loop = asyncio.get_running_loop()
     pixels = config.max_image_pixels
 
-    async def one(upload: Upload) -> Decoded:
+    async def one(upload: Upload) -> Prepared:
         # A small file decodes faster than a thread hand-off takes (and every hand-off contends
         # for the GIL with the loop): inline. A large one goes to a thread, so it never stalls the loop.
         if len(upload.data) <= INLINE_DECODE_BYTES:
-            return decode(upload, svc.spec, pixels)
-        return await loop.run_in_executor(None, decode, upload, svc.spec, pixels)
+            return svc.decode(upload, pixels)
+        return await loop.run_in_executor(None, svc.decode, upload, pixels)
 
     return list(await asyncio.gather(*(one(u) for u in uploads)))
 
@@ -303,7 +257,7 @@ async def _read_uploads(request: Request, most: int) -> list[Upload]:
     return uploads
 
 
-def _explain(svc: Service, image: Decoded, target: int | None) -> tuple[bytes, int, float]:
+def _explain(svc: Service, image: Prepared, target: int | None) -> tuple[bytes, int, float]:
     from PIL import Image
 
     from ..analysis.gradcam import grad_cam
@@ -312,94 +266,5 @@ def _explain(svc: Service, image: Decoded, target: int | None) -> tuple[bytes, i
     assert isinstance(svc.model, ResNetBase)
     cam = grad_cam(svc.model, image.input[None], classes=target)
     buffer = io.BytesIO()
-    Image.fromarray(heatmap_overlay(image.fitted, cam.heatmaps[0])).save(buffer, format="PNG")
+    Image.fromarray(heatmap_overlay(image.image, cam.heatmaps[0])).save(buffer, format="PNG")
     return buffer.getvalue(), cam.classes[0], cam.scores[0]
-
-
-class BodyGuard:
-    """Refuses a body over ``max_bytes`` (413) from its Content-Length before reading it, or as
-    soon as a chunked one passes the limit, and cuts off (408) a client that sends nothing for
-    ``timeout_s`` or takes over ``total_s`` in all while the body is read. A response sent before
-    the body was read whole closes the connection: otherwise the server would go on draining
-    whatever the client still streams, with no limit and no deadline."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float, total_s: float):
-        self.app, self.max_bytes, self.timeout_s, self.total_s = app, max_bytes, timeout_s, total_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            if not length.isdigit():
-                await _send_json(send, 400, "Content-Length is not a number")
-                return
-            if int(length) > self.max_bytes:
-                await _send_json(send, 413, _too_large(int(length), self.max_bytes))
-                return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.total_s
-        seen = 0
-        body_done = False
-
-        async def guarded() -> Message:
-            nonlocal seen, body_done
-            if body_done:  # after the body: waiting for a disconnect has no deadline
-                return await receive()
-            wait = min(self.timeout_s, deadline - loop.time())
-            try:
-                message = await asyncio.wait_for(receive(), max(wait, 0.0))
-            except asyncio.TimeoutError:
-                raise HTTPError(408, f"the request body took too long (over {wait:.3g} s): request timed out") from None
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                body_done = not message.get("more_body", False)
-                if seen > self.max_bytes:
-                    raise HTTPError(413, _too_large(seen, self.max_bytes))
-            return message
-
-        async def closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and not body_done:
-                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
-            await send(message)
-
-        await self.app(scope, guarded, closing)
-
-
-def _too_large(size: int, limit: int) -> str:
-    return f"request body of {size:,} bytes or more, over the limit of {limit:,} (--max-upload-mb)"
-
-
-async def _send_json(send: Send, status: int, message: str) -> None:
-    body = JSONResponse({"error": message}).body
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
-
-
-class Measure:
-    """Counts each request by route and status and times it (route templates, never raw paths:
-    a scanner's random URLs must not grow the metrics without bound)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics):
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start, status = time.perf_counter(), 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "other"
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)

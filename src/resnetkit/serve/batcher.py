@@ -2,16 +2,18 @@
 gathered until ``max_batch`` images or ``max_wait`` seconds since the first, then run as one
 batch on a single model thread, off the event loop (the engines run one batch on every core).
 The wait is only spent while other requests are still decoding their images: a request alone
-runs at once."""
+runs at once. The batcher knows no task: ``collate`` makes the gathered inputs one argument of
+``run`` (by default a stacked tensor), which gives one output per input, whatever an output is
+(a row of logits, a mask, a detector's boxes); ``join`` makes a request's outputs its answer."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -21,18 +23,21 @@ T = TypeVar("T")
 @dataclass
 class _Item:
     image: torch.Tensor
-    future: asyncio.Future[torch.Tensor]
+    future: asyncio.Future[Any]
 
 
 class Batcher:
     def __init__(
         self,
-        run: Callable[[torch.Tensor], torch.Tensor],
+        run: Callable[[Any], Sequence[Any]],
         max_batch: int,
         max_wait_s: float,
         on_batch: Callable[[int], None] = lambda size: None,
+        collate: Callable[[list[torch.Tensor]], Any] = torch.stack,
+        join: Callable[[list[Any]], Any] = torch.stack,
     ):
         self.run, self.max_batch, self.max_wait_s, self.on_batch = run, max_batch, max_wait_s, on_batch
+        self.collate, self.join = collate, join
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="resnetkit-model")
         self._task: asyncio.Task[None] | None = None
@@ -68,13 +73,14 @@ class Batcher:
             self._task.cancel()
         self.executor.shutdown(wait=True)
 
-    async def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """The model's logits for ``images`` (N, C, H, W), batched with whatever else is waiting."""
+    async def __call__(self, inputs: Sequence[torch.Tensor] | torch.Tensor) -> Any:
+        """The model's outputs for ``inputs`` (a batch tensor, or a list of inputs), joined, run
+        with whatever else is waiting."""
         loop = asyncio.get_running_loop()
-        items = [_Item(image, loop.create_future()) for image in images]
+        items = [_Item(x, loop.create_future()) for x in inputs]
         for item in items:
             self.queue.put_nowait(item)
-        return torch.stack(await asyncio.gather(*(item.future for item in items)))
+        return self.join(list(await asyncio.gather(*(item.future for item in items))))
 
     async def call_in_model_thread(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the model thread (Grad-CAM), between batches."""
@@ -123,15 +129,15 @@ class Batcher:
         self._forming = []
         try:
             self.on_batch(len(batch))
-            x = torch.stack([i.image for i in batch])
-            logits = await asyncio.get_running_loop().run_in_executor(self.executor, self.run, x)
-            if len(logits) != len(batch):
-                raise RuntimeError(f"the model gave {len(logits)} rows for {len(batch)} images")
+            inputs = self.collate([i.image for i in batch])
+            outputs = await asyncio.get_running_loop().run_in_executor(self.executor, self.run, inputs)
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"the model gave {len(outputs)} outputs for {len(batch)} images")
         except Exception as e:
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(e)
             return
-        for item, row in zip(batch, logits, strict=True):
+        for item, row in zip(batch, outputs, strict=True):
             if not item.future.done():  # a request cancelled meanwhile has no one to answer
                 item.future.set_result(row)

@@ -15,7 +15,7 @@ class ServeConfig:
     top_k: int = 5
     body_timeout_s: float = 10.0  # a client that sends no body bytes for this long is cut off (408)
     body_deadline_s: float = 60.0  # and one whose body takes longer than this in all
-    precision: str = "auto"
+    precision: str = "auto"  # a word of resnetkit.runtime.INFER_PRECISIONS
 
     def __post_init__(self) -> None:
         checks = {

@@ -5,11 +5,10 @@ whose message names the part and the problem."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import Any
 
 from ..data import DatasetError, decode_image
-from ..infer.preprocess import InputSpec, fit, normalize
+from ..tasks import Prepared, Task
 
 
 class HTTPError(Exception):
@@ -24,20 +23,12 @@ class Upload:
     data: bytes
 
 
-@dataclass
-class Decoded:
-    name: str
-    fitted: torch.Tensor  # uint8 (C, H, W) at the model's input size: what the overlay is drawn on
-    input: torch.Tensor  # the normalized float input
-
-
-def decode(upload: Upload, spec: InputSpec, max_pixels: int) -> Decoded:
-    """One uploaded image, read as ``predict`` reads files (every Pillow mode, first frame,
-    EXIF orientation), at most ``max_pixels``, fitted and normalized for the model."""
-    mode = "L" if spec.in_chans == 1 else "RGB"
+def decode(upload: Upload, task: Task, model: Any, max_pixels: int) -> Prepared:
+    """One uploaded image, read as ``predict`` reads files (every Pillow mode, first frame, EXIF
+    orientation), at most ``max_pixels``, and prepared by the model's task as its record says."""
+    mode, draft = task.reading(model)
     try:
-        image = decode_image(upload.data, upload.name, mode, max(spec.image_size), max_pixels)
+        image = decode_image(upload.data, upload.name, mode, draft, max_pixels)
     except DatasetError as e:
         raise HTTPError(400, str(e)) from None
-    fitted = fit(image, spec)
-    return Decoded(upload.name, fitted, normalize(fitted, spec))
+    return task.prepare(image, upload.name, model)

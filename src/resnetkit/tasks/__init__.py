@@ -1,8 +1,13 @@
-"""Tasks the training engine can host: each says how a batch is made, which head and loss it
-needs, how its metrics reduce across processes and what "better" means. Classification is the
-first; a new task is a new entry here, not a branch in the engine."""
+"""Tasks: each says how a batch is made, which head and loss it needs, how its metrics reduce
+across processes and what "better" means, and above the engine how a saved model of its kind is
+fed, predicts, is written out, evaluated and exported. A new task is a new entry here, not a
+branch in the engine or in any tool: every tool dispatches through ``task_of(model)``."""
 
-from .base import Evaluation, Task
+from typing import Any
+
+from ..artifacts import ModelCard, model_card
+from ..data.scenes import SceneSpec
+from .base import Evaluation, PredictOptions, Prepared, Task
 from .classification import Classification, EvalResult, evaluate, model_logits
 from .detection import Detection, DetectionResult, coco_map, evaluate_detection
 from .segmentation import Segmentation, SegmentationResult, evaluate_segmentation
@@ -16,6 +21,24 @@ def get_task(name: str) -> type[Task]:
     return TASKS[name]
 
 
+def task_for(card: ModelCard) -> Task:
+    """The task a model's record names, with the options its training used (flip TTA, label
+    smoothing, the scenes and the seed that drew them)."""
+    config = card.config
+    data = config.get("data") or {}
+    return get_task(card.task).from_options(
+        label_smoothing=(config.get("optim") or {}).get("label_smoothing", 0.0),
+        tta_flip=card.tta_flip,
+        scenes=SceneSpec(**(data.get("scenes") or {})),
+        seed=card.seed,
+    )
+
+
+def task_of(model: Any) -> Task:
+    """``task_for`` the record ``model`` carries."""
+    return task_for(model_card(model))
+
+
 __all__ = [
     "TASKS",
     "Classification",
@@ -23,6 +46,8 @@ __all__ = [
     "DetectionResult",
     "EvalResult",
     "Evaluation",
+    "PredictOptions",
+    "Prepared",
     "Segmentation",
     "SegmentationResult",
     "Task",
@@ -32,4 +57,6 @@ __all__ = [
     "evaluate_segmentation",
     "get_task",
     "model_logits",
+    "task_for",
+    "task_of",
 ]

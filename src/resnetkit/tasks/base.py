@@ -1,8 +1,13 @@
-"""The contract between the training engine and a task. The engine is one loop that knows no
-labels, heads or metrics: a task says how a batch is made, which model it needs, what the loss
-is, which statistics a step adds up and how evaluation reduces across processes, and what
-"better" means when a checkpoint is chosen (as detectron2's trainer makes no assumption about
-what it trains)."""
+"""The contract between a task and every tool. The engine is one loop that knows no labels, heads
+or metrics: a task says how a batch is made, which model it needs, what the loss is, which
+statistics a step adds up and how evaluation reduces across processes, and what "better" means
+when a checkpoint is chosen (as detectron2's trainer makes no assumption about what it trains).
+
+Above the engine the same object says how a saved model is used, so ``predict``, ``eval``,
+``export`` and ``serve`` ask the task its record names instead of comparing names: how an image
+becomes an input, how a batch is predicted (LitServe's decode / predict / encode split), how a
+prediction is written (JSON, a line of text, a picture), how an evaluation is summarised and
+which metric is its headline, and which inputs check an export."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import torch
 from torch import nn
 
 Batch = tuple[Any, Any]
+Picture = Any  # a PIL image
 Reduce = Callable[[torch.Tensor], torch.Tensor]  # sums a tensor over processes (identity in one)
 Autocast = Callable[[], AbstractContextManager[Any]]
 
@@ -29,6 +35,30 @@ class Evaluation(Protocol):
     def as_dict(self, names: list[str] | None = None) -> dict[str, Any]: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictOptions:
+    """What a caller may ask of a prediction: classification's ``top_k`` and flip TTA (None: as
+    the model's training evaluated), detection's ``min_score``, and whether a segmentation
+    answer carries its mask (a base64 PNG of class indices, as ``serve`` sends it)."""
+
+    top_k: int = 5
+    tta_flip: bool | None = None
+    min_score: float = 0.3
+    mask: bool = False
+
+
+@dataclasses.dataclass
+class Prepared:
+    """One decoded image made ready for a model: ``input`` for the model, ``image`` (uint8) what
+    a picture of the prediction is drawn on, ``size`` the image's own (height, width), at which a
+    dense prediction is answered."""
+
+    name: str
+    image: torch.Tensor
+    input: torch.Tensor
+    size: tuple[int, int]
+
+
 @dataclasses.dataclass
 class Task(ABC):
     """One kind of problem the engine can train. Subclasses are dataclasses whose fields are the
@@ -40,11 +70,18 @@ class Task(ABC):
     # The evaluation scalar that chooses best.pt, and its direction.
     monitor: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
+    # Whether a run may keep some classes (data.classes) or K labels of each (data.labels_per_class).
+    class_subsets: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, **options: Any) -> Task:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in options.items() if k in known})
+
+    def with_options(self, **options: Any) -> Task:
+        """A copy with those of ``options`` this task has (None: left as it is)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{k: v for k, v in options.items() if k in known and v is not None})
 
     @abstractmethod
     def splits(self, name: str) -> tuple[str, ...]:
@@ -103,3 +140,70 @@ class Task(ABC):
             return True
         new, old = scalars[self.monitor], best[self.monitor]
         return new > old if self.higher_is_better else new < old
+
+    # ---- Above the engine: a saved model in use -------------------------------------------------
+    # Optional for a task that only trains; every tool that uses a saved model calls these.
+
+    # How the evaluation's scalars are named for people, the headline (``monitor``) first.
+    labels: ClassVar[dict[str, str]] = {}
+    # Whether ``serve`` can explain a prediction (Grad-CAM needs a class score to follow).
+    explainable: ClassVar[bool] = False
+
+    def headline(self, scalars: Mapping[str, Any]) -> str:
+        """The headline metric as people read it, e.g. ``top-1 94.70%``."""
+        return f"{self.labels.get(self.monitor, self.monitor)} {100 * float(scalars[self.monitor]):.2f}%"
+
+    def reading(self, model: Any) -> tuple[str, int | None]:
+        """How an image file is read for ``model``: the Pillow mode, and the size a JPEG may be
+        decoded down to (None: its own)."""
+        return ("L" if int(model.in_chans) == 1 else "RGB"), None
+
+    def prepare(self, image: torch.Tensor, name: str, model: Any) -> Prepared:
+        """A decoded uint8 image (C, H, W) made into ``model``'s input, as its record says."""
+        raise NotImplementedError(f"{self.name}: no prediction of saved models (a task for training only)")
+
+    def predict_batch(self, model: Any, inputs: list[torch.Tensor], options: PredictOptions) -> list[Any]:
+        """One model call (or as few as the inputs' sizes allow) for prepared inputs: one raw
+        output per input, in the model's frame. Where the speed is; nothing here meets raw bytes."""
+        raise NotImplementedError(f"{self.name}: no prediction of saved models")
+
+    def encode(self, output: Any, prepared: Prepared, classes: list[str] | None, options: PredictOptions) -> dict:
+        """One prediction as JSON, in the image's own pixels (what ``predict --json`` prints and
+        ``serve`` answers, less the image's name)."""
+        raise NotImplementedError(f"{self.name}: no prediction of saved models")
+
+    def describe(self, record: Mapping[str, Any]) -> str:
+        """An encoded prediction as one line of text."""
+        raise NotImplementedError(f"{self.name}: no prediction of saved models")
+
+    def draw(self, output: Any, prepared: Prepared, classes: list[str] | None, options: PredictOptions) -> Picture:
+        """The prediction drawn over the image (None: nothing to draw, as for a class label)."""
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """The options that change what an evaluation measures, for its report (e.g. flip TTA)."""
+        return {}
+
+    def eval_dataset(
+        self, card: Any, model: Any, data: str | None, data_dir: str | None, split: str, source: str = "the model"
+    ) -> Any:
+        """The data a saved model is measured on: by default its own split of what it trained on."""
+        raise NotImplementedError(f"{self.name}: no evaluation of saved models")
+
+    def eval_loader(self, dataset: Any, batch_size: int, device: torch.device) -> Iterable[Batch]:
+        from ..data import make_streaming_loader
+
+        return make_streaming_loader(dataset, batch_size, even_shards=False, collate_fn=self.collate(dataset))
+
+    def summary(self, report: Mapping[str, Any]) -> list[str]:
+        """An evaluation report (``Evaluation.as_dict`` with ``source``, ``data``...) as lines for people."""
+        return [self.headline(report)]
+
+    def export_network(self, model: Any) -> Any:
+        """The module an exported file holds (a classifier: the model itself)."""
+        return model
+
+    def parity_inputs(self, network: Any, count: int) -> tuple[torch.Tensor, bool]:
+        """Up to ``count`` real inputs from the model's own test split, and True; or random inputs
+        of its size, and False, where it records none."""
+        raise NotImplementedError(f"{self.name}: no export parity inputs")

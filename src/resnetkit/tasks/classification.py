@@ -12,10 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import DatasetError, ImageDataset, InMemoryDataset, dataset_splits, load_dataset
+from ..artifacts import model_card, model_dataset
+from ..data import DatasetError, ImageDataset, InMemoryDataset, dataset_splits, eval_loader, load_dataset
 from ..data.dense import is_scenes
 from ..models import ResNetBase, create_model
-from .base import Autocast, Batch, Reduce, Task
+from .base import Autocast, Batch, PredictOptions, Prepared, Reduce, Task
+from .inputs import fit, input_spec, normalize
 
 
 @dataclass
@@ -105,6 +107,9 @@ class Classification(Task):
     train_metrics: ClassVar[tuple[str, ...]] = ("loss", "top1")
     monitor: ClassVar[str] = "top1"
     higher_is_better: ClassVar[bool] = True
+    labels: ClassVar[dict[str, str]] = {"top1": "top-1", "top5": "top-5"}
+    class_subsets: ClassVar[bool] = True
+    explainable: ClassVar[bool] = True
 
     label_smoothing: float = 0.0
     tta_flip: bool = False
@@ -158,3 +163,84 @@ class Classification(Task):
     ) -> EvalResult:
         num_classes = int(cast(ResNetBase, model).num_classes)
         return evaluate(model, loader, num_classes, autocast, self.tta_flip, device, reduce)
+
+    # ---- A saved classifier in use ----------------------------------------------------------------
+
+    def reading(self, model: Any) -> tuple[str, int | None]:
+        spec = input_spec(model)
+        return spec.mode, max(spec.image_size)
+
+    def prepare(self, image: torch.Tensor, name: str, model: Any) -> Prepared:
+        spec = input_spec(model)
+        fitted = fit(image, spec)
+        return Prepared(name, fitted, normalize(fitted, spec), (int(image.shape[-2]), int(image.shape[-1])))
+
+    def predict_batch(self, model: Any, inputs: list[torch.Tensor], options: PredictOptions) -> list[torch.Tensor]:
+        """Logits (float32) of each input; with flip TTA the mirrors join the same batch."""
+        tta = model_card(model).tta_flip if options.tta_flip is None else options.tta_flip
+        x = torch.stack(inputs)
+        if not tta:
+            return list(model(x).float())
+        both = model(torch.cat([x, x.flip(-1)])).float()
+        return list((both[: len(x)] + both[len(x) :]) / 2)
+
+    def encode(
+        self, output: torch.Tensor, prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        probs, top = output.float().softmax(0).topk(min(options.top_k, len(output)))
+        return {
+            "top": [
+                {"class": c, "name": classes[c] if classes else None, "prob": p}
+                for c, p in zip(top.tolist(), probs.tolist(), strict=True)
+            ]
+        }
+
+    def describe(self, record: Mapping[str, Any]) -> str:
+        return "   ".join(f"{t['name'] or t['class']} {100 * t['prob']:.1f}%" for t in record["top"])
+
+    def settings(self) -> dict[str, Any]:
+        return {"tta_flip": self.tta_flip}
+
+    def eval_dataset(
+        self, card: Any, model: Any, data: str | None, data_dir: str | None, split: str, source: str = "the model"
+    ) -> Any:
+        return model_dataset(model, data, data_dir, split, source=source)
+
+    def eval_loader(self, dataset: Any, batch_size: int, device: torch.device) -> Iterable[Batch]:
+        return eval_loader(dataset, batch_size, device)
+
+    def summary(self, report: Mapping[str, Any]) -> list[str]:
+        tta = "with flip TTA (--no-tta-flip: without)" if report.get("tta_flip") else "without TTA"
+        lines = [
+            f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   {tta}"
+        ]
+        width = max(len(c) for c in report["per_class"])
+        lines.append("per-class accuracy:")
+        lines += [f"  {name:<{width}}  {100 * acc:6.2f}%" for name, acc in report["per_class"].items()]
+        lines.append("confusion matrix (rows: true, columns: predicted):")
+        lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in report["confusion"]]
+        return lines
+
+    def parity_inputs(self, network: Any, count: int) -> tuple[torch.Tensor, bool]:
+        return parity_inputs(network, count)
+
+
+def parity_inputs(model: Any, count: int = 256, seed: int = 0) -> tuple[torch.Tensor, bool]:
+    """Up to ``count`` of the model's own test images, normalized as it was trained, and True; or
+    random inputs of its input size, and False, when it records no dataset (a freshly built model)
+    or is a backbone (pass its classifier to check a backbone on real images)."""
+    from ..data import sample_subset
+
+    if isinstance(model, ResNetBase):
+        try:
+            ds = sample_subset(model_dataset(model), count, seed)
+            images = torch.cat([x for x, _ in eval_loader(ds, 256)])
+            return images[:count].float(), True
+        except (ValueError, DatasetError):
+            pass  # no dataset on record: random inputs below
+    first = model.feature_info[0] if isinstance(model, ResNetBase) else None
+    side = 32 if first is not None and first["reduction"] == 1 else 64
+    height, width = model_card(model).image_size or (side, side)
+    chans = model.in_chans if isinstance(model, ResNetBase) else int((model.model_cfg or {}).get("in_chans", 3))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(min(count, 8), chans, height, width, generator=gen), False

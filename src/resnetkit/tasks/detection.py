@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 from ..data.dense import BoxCollate
-from .base import Autocast, Batch, Reduce
-from .dense import DenseTask
+from ..models.detection import FCOSDetector
+from .base import Autocast, Batch, PredictOptions, Prepared, Reduce
+from .dense import DenseNetwork, DenseTask
+from .pictures import draw_boxes
 
 Targets = list[dict[str, torch.Tensor]]
 
@@ -164,6 +166,7 @@ class Detection(DenseTask):
     train_metrics: ClassVar[tuple[str, ...]] = ("loss",)
     monitor: ClassVar[str] = "map"
     target: ClassVar[str] = "boxes"
+    labels: ClassVar[dict[str, str]] = {"map": "mAP@[.5:.95]", "map50": "mAP@.5"}
 
     def collate(self, dataset: Any) -> Any:
         return BoxCollate()
@@ -196,3 +199,90 @@ class Detection(DenseTask):
         reduce: Reduce | None = None,
     ) -> DetectionResult:
         return evaluate_detection(model, loader, int(cast(Any, model).num_classes), device, autocast, reduce)
+
+    # ---- A saved detector in use --------------------------------------------------------------------
+
+    def predict_batch(self, model: Any, inputs: list[torch.Tensor], options: PredictOptions) -> list[dict]:
+        """Boxes, scores and labels per input, in its pixels (the detector takes images of any size)."""
+        return [{k: v.cpu() for k, v in found.items()} for found in model(list(inputs))]
+
+    def encode(
+        self, output: dict[str, torch.Tensor], prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        boxes, labels, scores = self._kept(output, prepared, options)
+        return {
+            "boxes": [
+                {
+                    "box": [round(v, 1) for v in b],
+                    "label": int(c),
+                    "name": classes[int(c)] if classes and int(c) < len(classes) else str(int(c)),
+                    "score": round(float(s), 4),
+                }
+                for b, c, s in zip(boxes.tolist(), labels.tolist(), scores.tolist(), strict=True)
+            ]
+        }
+
+    def _kept(
+        self, output: dict[str, torch.Tensor], prepared: Prepared, options: PredictOptions
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The boxes scoring ``min_score`` or more, in the image's own pixels."""
+        keep = output["scores"] >= options.min_score
+        height, width = prepared.input.shape[-2:]
+        scale = torch.tensor([prepared.size[1] / width, prepared.size[0] / height] * 2)
+        return output["boxes"][keep] * scale, output["labels"][keep], output["scores"][keep]
+
+    def describe(self, record: Mapping[str, Any]) -> str:
+        return ", ".join(f"{b['name']} {b['score']:.2f}" for b in record["boxes"]) or "nothing"
+
+    def draw(
+        self, output: dict[str, torch.Tensor], prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> Any:
+        boxes, labels, scores = self._kept(output, prepared, options)
+        return draw_boxes(prepared.image, boxes, labels, scores, classes)
+
+    def draw_truth(self, image: torch.Tensor, target: dict[str, torch.Tensor], classes: list[str] | None) -> Any:
+        """A scene's labelled boxes drawn as predicted ones are (without scores)."""
+        return draw_boxes(image, target["boxes"], target["labels"], None, classes)
+
+    def summary(self, report: Mapping[str, Any]) -> list[str]:
+        lines = [f"mAP@[.5:.95] {100 * report['map']:.2f}%   mAP@.5 {100 * report['map50']:.2f}%  (pycocotools)"]
+        lines.append("per-class AP@[.5:.95]:")
+        lines += [f"  {name:<14} {100 * ap:6.2f}%" for name, ap in report["per_class_ap"].items()]
+        return lines
+
+    def export_network(self, model: Any) -> DetectionNetwork:
+        return DetectionNetwork(model)
+
+    def parity_inputs(self, network: Any, count: int) -> tuple[torch.Tensor, bool]:
+        return self.scene_inputs(network, count)
+
+
+class DetectionNetwork(DenseNetwork):
+    """Images in [0, 1] ``[N, C, H, W]`` (H and W divisible by 32, as the model's own transform pads
+    them) in; the normalization, backbone, FPN and heads run in the graph, and the raw
+    ``cls_logits`` ``[N, anchors, classes]``, ``bbox_regression`` ``[N, anchors, 4]`` (and FCOS's
+    ``bbox_ctrness`` ``[N, anchors, 1]``) come out. Anchor decoding, the score threshold, top-k and
+    NMS are not in the graph: their output size depends on the image, and they are cheap in
+    Python (``model.postprocess`` applies them to these outputs)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, model: Any):
+        super().__init__(model)
+        mean, std = model.transform.image_mean, model.transform.image_std
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        fcos = isinstance(model, FCOSDetector)
+        self.output_names = ["cls_logits", "bbox_regression", *(["bbox_ctrness"] if fcos else [])]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        features = list(self.model.backbone((x - self.mean) / self.std).values())
+        outputs = self.model.head(features)
+        return tuple(outputs[name] for name in self.output_names)
+
+    def post_processing(self) -> str:
+        return (
+            "not included: decode the regression against the anchors, threshold the scores, keep the top "
+            "candidates per level and run class-wise NMS (resnetkit: model.postprocess)"
+        )

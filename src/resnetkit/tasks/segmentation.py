@@ -3,19 +3,25 @@ torchvision's reference recipe), pixel accuracy and mean IoU over a confusion ma
 
 from __future__ import annotations
 
+import base64
 import contextlib
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
+from ..artifacts import model_card
 from ..data.dense import MaskCollate
 from ..data.scenes import IGNORE_INDEX
-from .base import Autocast, Batch, Reduce
-from .dense import DenseTask
+from .base import Autocast, Batch, PredictOptions, Prepared, Reduce
+from .dense import DenseNetwork, DenseTask
+from .pictures import draw_mask
 
 Outputs = dict[str, torch.Tensor]
 
@@ -111,6 +117,7 @@ class Segmentation(DenseTask):
     train_metrics: ClassVar[tuple[str, ...]] = ("loss", "pixel_acc")
     monitor: ClassVar[str] = "miou"
     target: ClassVar[str] = "mask"
+    labels: ClassVar[dict[str, str]] = {"miou": "mIoU", "pixel_acc": "pixel accuracy"}
 
     aux_weight: float = 0.5
 
@@ -138,3 +145,99 @@ class Segmentation(DenseTask):
     ) -> SegmentationResult:
         num_classes = int(cast(Any, model).num_classes)
         return evaluate_segmentation(model, loader, num_classes, device, autocast, reduce, self.aux_weight)
+
+    # ---- A saved segmenter in use -------------------------------------------------------------------
+
+    def model_input(self, image: torch.Tensor, model: Any) -> torch.Tensor:
+        card, chans = model_card(model), int(model.in_chans)
+        mean = torch.tensor(card.mean or [0.5] * chans).view(-1, 1, 1)
+        std = torch.tensor(card.std or [0.25] * chans).view(-1, 1, 1)
+        return (image.float() / 255 - mean) / std
+
+    def predict_batch(self, model: Any, inputs: list[torch.Tensor], options: PredictOptions) -> list[torch.Tensor]:
+        """The class of each pixel, per input at its own size (images of one size run together)."""
+        masks: list[torch.Tensor | None] = [None] * len(inputs)
+        sizes: dict[tuple[int, ...], list[int]] = {}
+        for i, x in enumerate(inputs):
+            sizes.setdefault(tuple(x.shape), []).append(i)
+        for group in sizes.values():
+            out = model(torch.stack([inputs[i] for i in group]))["out"].argmax(1).cpu()
+            for i, mask in zip(group, out, strict=True):
+                masks[i] = mask
+        return [m for m in masks if m is not None]
+
+    def encode(
+        self, output: torch.Tensor, prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        mask = at_size(output, prepared.size)
+        counts = torch.bincount(mask.flatten(), minlength=len(classes or [])).double() / mask.numel()
+        shares = {(classes[c] if classes else str(c)): float(v) for c, v in enumerate(counts.tolist()) if v > 0}
+        record: dict[str, Any] = {"classes": shares}
+        if options.mask:
+            record["mask"] = mask_png(mask)
+        return record
+
+    def describe(self, record: Mapping[str, Any]) -> str:
+        return ", ".join(f"{n} {100 * v:.1f}%" for n, v in record["classes"].items())
+
+    def draw(self, output: torch.Tensor, prepared: Prepared, classes: list[str] | None, options: PredictOptions) -> Any:
+        return draw_mask(prepared.image, at_size(output, prepared.size))
+
+    def draw_truth(self, image: torch.Tensor, mask: torch.Tensor, classes: list[str] | None) -> Any:
+        """A scene's labelled mask drawn as a prediction is."""
+        return draw_mask(image, mask.long())
+
+    def summary(self, report: Mapping[str, Any]) -> list[str]:
+        lines = [
+            f"mIoU {100 * report['miou']:.2f}%   pixel accuracy {100 * report['pixel_acc']:.2f}%",
+            "per-class IoU:",
+        ]
+        lines += [f"  {n:<14} " + ("     -" if v is None else f"{100 * v:6.2f}%") for n, v in report["iou"].items()]
+        return lines
+
+    def export_network(self, model: Any) -> SegmentationNetwork:
+        return SegmentationNetwork(model)
+
+    def parity_inputs(self, network: Any, count: int) -> tuple[torch.Tensor, bool]:
+        x, real = self.scene_inputs(network, count)
+        if not real:
+            return x, False
+        card = model_card(network)
+        mean = torch.tensor(card.mean or [0.5]).view(1, -1, 1, 1)
+        std = torch.tensor(card.std or [0.25]).view(1, -1, 1, 1)
+        return (x - mean) / std, True
+
+
+def at_size(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A class mask at ``size`` (nearest neighbour: classes are not blended)."""
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.interpolate(mask[None, None].float(), size=size, mode="nearest")[0, 0].long()
+
+
+def mask_png(mask: torch.Tensor) -> str:
+    """A class mask as a base64 PNG whose pixel values are the class indices (8-bit, or 16-bit
+    past 255 classes): what a client decodes with any PNG reader."""
+    values = mask.cpu().numpy()
+    picture = (
+        Image.fromarray(values.astype(np.uint8))
+        if values.max(initial=0) < 256
+        else Image.fromarray(values.astype(np.uint16))
+    )
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class SegmentationNetwork(DenseNetwork):
+    """Normalized images ``[N, C, H, W]`` in, ``logits`` ``[N, classes, H, W]`` out (the head's
+    output already upsampled to the input's size; the argmax is left to the caller)."""
+
+    output_names = ["logits"]  # noqa: RUF012  # a fixed list a class states
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(x)["out"]
+        return out
+
+    def post_processing(self) -> str:
+        return "none: the graph ends with the logits upsampled to the input size; argmax per pixel gives the mask"

@@ -38,6 +38,13 @@ class DataConfig:
     flip: bool = True
     erasing: float = 0.0
     image_size: int = 224  # image folders only
+    # The images as 1 (grayscale) or 3 (RGB) channels, converted as Pillow converts a picture (None:
+    # as the data is), and the mean/std they are normalized with (None: the data's own statistics).
+    # finetune takes all three from the source model's record unless told otherwise (timm's
+    # resolve_data_config): a model is fed as it was trained.
+    channels: int | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
     workers: int = 2  # image folders only
     skip_bad_images: bool = False  # image folders: train without the files a scan finds unreadable (listed in the run)
     classes: str | None = None  # keep these classes only, relabelled in this order: "0-4", "5,7,9", "Sandal,Bag"
@@ -128,7 +135,9 @@ class TransferConfig:
 
 @dataclass
 class TrainConfig:
-    task: str = "classification"
+    # What the model learns. None: what the model implies (a registered model is registered for one
+    # task), so --task is needed only to say it twice; a task that contradicts the model is an error.
+    task: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -163,6 +172,7 @@ class TrainConfig:
     recipe: str | None = None
 
     def __post_init__(self) -> None:
+        self.task = _task_of(self.task, self.model.name)
         for key in ("epochs", "log_every", "grad_accum_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
@@ -171,6 +181,16 @@ class TrainConfig:
                 f"data.batch_size {self.data.batch_size} does not divide into grad_accum_steps="
                 f"{self.grad_accum_steps} micro-batches (the batch size is the whole batch of an optimizer step)"
             )
+        d = self.data
+        if d.channels is not None and d.channels not in (1, 3):
+            raise ConfigError(f"data.channels: 1 (grayscale) or 3 (RGB), got {d.channels}")
+        if (d.mean is None) != (d.std is None):
+            raise ConfigError("data.mean and data.std: give both or neither")
+        if d.mean is not None and d.std is not None:
+            if len(d.mean) != len(d.std) or not all(math.isfinite(v) for v in [*d.mean, *d.std]):
+                raise ConfigError(f"data.mean {d.mean}, data.std {d.std}: one finite value per channel each")
+            if min(d.std) <= 0:
+                raise ConfigError(f"data.std: every value must be positive, got {d.std}")
         if not 0.0 < self.data.test_size < 1.0:
             raise ConfigError(f"data.test_size: must lie in (0, 1), got {self.data.test_size}")
         if self.data.val_size < 0:
@@ -186,12 +206,32 @@ class TrainConfig:
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps: must be at least 1 (or null), got {self.max_steps}")
 
+    @property
+    def task_name(self) -> str:
+        """The task trained: the one named, or the one the model implies (resolved when made)."""
+        assert self.task is not None, "resolved in __post_init__"
+        return self.task
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         return _build(cls, values, "")
+
+
+def _task_of(task: str | None, model: str) -> str:
+    """The task a config trains: the one it names, or the one its model is registered for."""
+    from ..models import is_model, model_task
+
+    implied = model_task(model) if is_model(model) else None
+    if task is None:
+        return implied or "classification"
+    if implied is not None and task != implied:
+        raise ConfigError(
+            f"task: {task} contradicts model {model}, a {implied} model (leave --task out: the model implies it)"
+        )
+    return task
 
 
 def _build(cls, values: dict, prefix: str):

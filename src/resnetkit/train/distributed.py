@@ -70,7 +70,7 @@ class DistContext:
 
 def init_distributed(device_name: str = "auto") -> tuple[DistContext, torch.device]:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU."""
-    from .precision import resolve_device
+    from ..runtime import resolve_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

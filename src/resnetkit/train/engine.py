@@ -79,11 +79,12 @@ class FitResult:
     images_per_second: float
     model: nn.Module | None = field(repr=False, default=None)  # the model the run folder stands for, eval mode
     test_weights: str = "last.pt"  # the checkpoint whose weights ``test`` measured
+    task: str = "classification"  # what was trained: its headline metric is the task's ``monitor``
 
 
 def build_task(cfg: TrainConfig) -> Task:
     """The config's task with the options it takes (label smoothing, flip TTA, ...)."""
-    return get_task(cfg.task).from_options(
+    return get_task(cfg.task_name).from_options(
         label_smoothing=cfg.optim.label_smoothing, tta_flip=cfg.tta_flip, scenes=cfg.data.scenes, seed=cfg.seed
     )
 
@@ -347,7 +348,7 @@ class Trainer:
     @property
     def images_per_second(self) -> float:
         """Over every session of the run (a resumed run included), training and evaluation."""
-        return self.state.step * self.cfg.data.batch_size / max(self.state.seconds, 1e-9)
+        return self.state.step * self.data.batch_size / max(self.state.seconds, 1e-9)
 
     def tick(self) -> None:
         """Bring the run's time up to now: it counts training and evaluation over every session."""
@@ -406,6 +407,7 @@ class Trainer:
             self.images_per_second,
             self.evaluator.eval(),
             self.test_weights,
+            self.task.name,
         )
 
     def _call(self, point: str) -> None:

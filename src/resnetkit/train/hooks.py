@@ -238,7 +238,7 @@ class Progress(HookBase):
             t.precision.mode,
             t.ctx.world_size,
             t.total_steps,
-            t.cfg.data.batch_size,
+            t.data.batch_size,
             f" in {t.cfg.grad_accum_steps} micro-batches" if t.cfg.grad_accum_steps > 1 else "",
             self._eval_description(),
         )

@@ -49,6 +49,9 @@ class LoaderSet:
     meta: dict[str, Any] = field(default_factory=dict)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable images left out
     train_subset: dict[str, Any] | None = None  # with data.labels_per_class: the images drawn
+    batch_size: int = (
+        0  # images an optimizer step takes over all processes (data.batch_size, or fewer for a few labels)
+    )
 
 
 def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task: Task) -> LoaderSet:
@@ -59,7 +62,7 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         )
     per_rank = d.batch_size // ctx.world_size
     splits = task.splits(d.name)
-    if task.name != "classification" and (d.classes is not None or d.labels_per_class is not None):
+    if not task.class_subsets and (d.classes is not None or d.labels_per_class is not None):
         raise ValueError(f"--classes and --labels-per-class are for classification, not --task {task.name}")
 
     skipped: list[tuple[Path, str]] = []
@@ -68,7 +71,7 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     def load(split: str) -> Any:
         nonlocal keep
-        ds = task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size)
+        ds = _as_configured(task.load_dataset(d.name, split, d.data_dir, d.download, d.image_size), d)
         ds, bad = _without_bad_images(ds, d.skip_bad_images, ctx)
         skipped.extend(bad)
         if d.classes is not None:
@@ -125,6 +128,9 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         "test": len(test) if test is not None else 0,
         "test_held_out": held_out_test,
     }
+    if held_out_test:
+        # What eval, export and every later tool measure: this run's test files, never its training ones.
+        meta["splits"] |= {"seed": cfg.seed, "test_size": d.test_size, "held_out": _files(test)}
     if d.classes is not None:
         meta["source_classes"] = keep
     if d.labels_per_class is not None:
@@ -162,10 +168,53 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     test_loader = loader(test, False) if test is not None else None
     if val is not None:
-        return LoaderSet(loader(train, True), loader(val, False), test_loader, "val", meta, skipped, train_subset)
+        return LoaderSet(
+            loader(train, True),
+            loader(val, False),
+            test_loader,
+            "val",
+            meta,
+            skipped,
+            train_subset,
+            per_rank * ctx.world_size,
+        )
     if cfg.test_curve:
-        return LoaderSet(loader(train, True), test_loader, test_loader, "test", meta, skipped, train_subset)
-    return LoaderSet(loader(train, True), None, test_loader, None, meta, skipped, train_subset)
+        return LoaderSet(
+            loader(train, True),
+            test_loader,
+            test_loader,
+            "test",
+            meta,
+            skipped,
+            train_subset,
+            per_rank * ctx.world_size,
+        )
+    return LoaderSet(
+        loader(train, True), None, test_loader, None, meta, skipped, train_subset, per_rank * ctx.world_size
+    )
+
+
+def _as_configured(ds: Any, d: Any) -> Any:
+    """``ds`` with the channels and normalization the config asks for (data.channels, data.mean/std)."""
+    if d.channels is not None and d.channels != ds.in_chans:
+        if not isinstance(ds, (InMemoryDataset, FolderDataset)):
+            raise DatasetError(f"data.channels={d.channels}: {d.name} images cannot be converted")
+        ds = ds.with_channels(d.channels)
+    if d.mean is not None:
+        if len(d.mean) != ds.in_chans:
+            raise DatasetError(
+                f"data.mean/std have {len(d.mean)} values for {ds.in_chans}-channel images of {d.name}"
+                " (set data.channels, or give one value per channel)"
+            )
+        ds = ds.with_stats(d.mean, d.std)
+    return ds
+
+
+def _files(ds: Any) -> list[str] | None:
+    """The files of an image folder's part, relative to the folder (None for in-memory data)."""
+    if not isinstance(ds, FolderDataset):
+        return None
+    return [Path(path).relative_to(ds.root).as_posix() for path, _ in ds.samples]
 
 
 def _without_bad_images(ds: Any, skip: bool, ctx: DistContext) -> tuple[Any, list[tuple[Path, str]]]:

@@ -1,0 +1,79 @@
+"""The serving seam, in LitServe's shape: ``decode`` a request's image (where hostile input is
+met), ``predict`` a batch (where the speed is, on the model thread), ``encode`` each answer. The
+model's task implements all three (``Task.prepare``, ``Task.predict_batch``, ``Task.encode``), so
+one app serves classifiers, segmenters and detectors alike, and a new task is served by writing
+its task, not by touching the app."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..artifacts import ModelCard, model_card
+from ..infer import Classifier, fast_path, input_spec, load_source, path_of
+from ..infer.preprocess import InputSpec
+from ..tasks import PredictOptions, Prepared, Task, task_of
+from .batcher import Batcher
+from .config import ServeConfig
+from .decode import Upload, decode
+
+log = logging.getLogger("resnetkit.serve")
+
+
+@dataclass
+class Service:
+    """A loaded model behind the seam: what the routes share once it is ready."""
+
+    source: str
+    model: Any  # as loaded: Grad-CAM needs the PyTorch model's gradients
+    runner: Any  # what the batches run (a classifier's fast path; a dense model as it is)
+    task: Task
+    card: ModelCard
+    spec: InputSpec
+    batcher: Batcher
+
+    @property
+    def name(self) -> str:
+        return str((self.model.model_cfg or {}).get("name") or self.source)
+
+    @property
+    def classes(self) -> list[str] | None:
+        return list(self.card.classes) if self.card.classes else None
+
+    def decode(self, upload: Upload, max_pixels: int) -> Prepared:
+        return decode(upload, self.task, self.model, max_pixels)
+
+    async def predict(self, prepared: list[Prepared]) -> list[Any]:
+        """The model's outputs for the prepared images, batched with other requests' images."""
+        outputs: list[Any] = await self.batcher([p.input for p in prepared])
+        return outputs
+
+    def encode(self, output: Any, prepared: Prepared, options: PredictOptions) -> dict[str, Any]:
+        return {"image": prepared.name, **self.task.encode(output, prepared, self.classes, options)}
+
+
+def load_service(source: str, config: ServeConfig, on_batch: Any, model: Classifier | None = None) -> Service:
+    """The model of ``source`` (or ``model``, already loaded from it) behind a batcher, warmed up
+    at the sizes it will meet: a full batch and one image."""
+    model = model if model is not None else load_source(source)
+    task = task_of(model)
+    runner = fast_path(model, config.precision) if config.precision != "fp32" else model
+    spec = input_spec(model)
+    # The batch-wide options: flip TTA as the model's training evaluated. What a request may ask
+    # (top-k, a minimum score) applies when its answer is encoded.
+    options = PredictOptions()
+
+    def run(inputs: list[torch.Tensor]) -> list[Any]:
+        with torch.inference_mode():
+            return task.predict_batch(runner, inputs, options)
+
+    batcher = Batcher(run, config.max_batch, config.max_wait_ms / 1000, on_batch, collate=list, join=list)
+    blank = torch.zeros(spec.in_chans, *spec.image_size, dtype=torch.uint8)
+    warm = task.prepare(blank, "warm-up", model).input
+    run([warm] * config.max_batch)
+    run([warm])
+    log.info("serving %s (%s): %s", source, task.name, path_of(runner))
+    return Service(source, model, runner, task, model_card(model), spec, batcher)
