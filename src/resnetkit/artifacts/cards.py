@@ -21,7 +21,7 @@ from ..models import WeightsError
 # headers), and its numbers size allocations later.
 MAX_CLASSES = 100_000
 MAX_CHANNELS = 64
-MAX_SIDE = 16_384
+MAX_SIDE = 4_096  # a 4096-px side is 200 MB a float image: past any classifier's input
 
 
 @dataclass(frozen=True)

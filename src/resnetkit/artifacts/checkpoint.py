@@ -6,6 +6,7 @@ file can never run code."""
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         path = path / "last.pt"
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint")
+    check_archive(path)
     ckpt = torch_load(path)
     version = format_version(ckpt)
     if version is None:
@@ -59,6 +61,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     # path it was saved under may be relative to another working directory).
     ckpt["run_dir"] = str(path.parent)
     return ckpt
+
+
+def check_archive(path: Path) -> None:
+    """A checkpoint is PyTorch's zip archive: every member's CRC is checked before a tensor of it
+    is trusted (bytes overwritten inside an intact archive would otherwise load as other weights)."""
+    if not zipfile.is_zipfile(path):
+        return  # the legacy format, or not a checkpoint at all: torch_load says which
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise WeightsError(f"{path}: a damaged checkpoint archive ({e})") from None
+    if bad is not None:
+        raise WeightsError(
+            f"{path}: damaged: {bad} fails its CRC check; use another checkpoint (best.pt, or an older copy)"
+        )
 
 
 def is_checkpoint(path: Path) -> bool:

@@ -44,11 +44,11 @@ def load_model(source: Source, device: str | torch.device = "cpu") -> ResNetBase
     if path.suffix == ".safetensors":
         model_cfg, card = _safetensors_config(path)
         model = _build(model_cfg, path)
-        load_weights(model, read_state_dict(path))
+        load_weights(model, read_state_dict(path), name=str(path))
     else:
         ckpt = load_checkpoint(path)
         model = _build(ckpt["model_cfg"], path)
-        load_weights(model, checkpoint_weights(ckpt))
+        load_weights(model, checkpoint_weights(ckpt), name=str(path))
         card = checkpoint_card(ckpt, path)
     _check_task(card, model_cfg=model.model_cfg, source=path)
     # pretrained_cfg as before the record: the data facts (and a run's config, where a shipped card keeps it).

@@ -24,6 +24,7 @@ from torch import nn
 from torch.fx.proxy import TraceError
 
 from ..artifacts import ModelCard, atomic_write, model_card
+from ..artifacts.cards import MAX_CLASSES
 from ..models import FeatureListNet, ResNetBase
 from ..models.weights import first_line
 from ..tasks import task_of
@@ -244,11 +245,9 @@ class OnnxClassifier(nn.Module):
             raise ExportError(
                 f"{self.path}: an ONNX file without resnetkit's metadata; export it with resnetkit export"
             )
-        self.meta = json.loads(raw)
-        if "num_classes" not in self.meta:
-            raise ExportError(f"{self.path}: a backbone's features, not a classifier; predict and eval need logits")
+        self.meta = _metadata(raw, self.path)
         self.model_cfg: dict[str, Any] = self.meta["model_cfg"]
-        self.num_classes = int(self.meta["num_classes"])
+        self.num_classes = self.meta["num_classes"]
         # The whole record where the file has one; files of before it keep the data facts and TTA.
         record = self.meta.get("card") or {
             **self.meta.get("dataset", {}),
@@ -256,8 +255,15 @@ class OnnxClassifier(nn.Module):
             "training": {"config": {"tta_flip": self.meta["tta_flip"]}},
         }
         self.card = ModelCard.from_dict(record, str(self.path))
+        if self.card.task != "classification":
+            raise ExportError(f"{self.path}: a {self.card.task} network; an ONNX file runs here as a classifier only")
         self.pretrained_cfg = self.card.dataset_facts()
         self.in_chans = int(self.card.in_chans or self.model_cfg.get("in_chans", 3))
+        if self.card.classes is not None and len(self.card.classes) != self.num_classes:
+            raise ExportError(
+                f"{self.path}: its metadata names {len(self.card.classes)} classes for {self.num_classes} outputs"
+            )
+        _check_signature(self.session, self.path, self.in_chans, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (logits,) = self.session.run([OUTPUT], {INPUT: x.detach().float().cpu().contiguous().numpy()})
@@ -285,6 +291,54 @@ def exported_card(path: str | os.PathLike[str]) -> ModelCard:
         raise ExportError(f"{path}: its resnetkit metadata is not valid JSON ({e})") from None
     record = meta.get("card") or {**meta.get("dataset", {}), "task": meta.get("task")}
     return ModelCard.from_dict(record, str(path))
+
+
+def _metadata(raw: str, path: Path) -> dict[str, Any]:
+    """resnetkit's metadata of an ONNX classifier, checked as a schema: one line naming the file
+    and the field for anything missing or of the wrong type."""
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{path}: its resnetkit metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{path}: its resnetkit metadata is not an object")
+    if "num_classes" not in meta:
+        raise ExportError(f"{path}: a backbone's features, not a classifier; predict and eval need logits")
+    n = meta["num_classes"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CLASSES:
+        raise ExportError(f"{path}: metadata field 'num_classes' must be a whole number in 1-{MAX_CLASSES}, not {n!r}")
+    if not isinstance(meta.get("model_cfg"), dict):
+        raise ExportError(f"{path}: metadata field 'model_cfg' is missing or not an object")
+    if not isinstance(meta.get("tta_flip"), bool):
+        raise ExportError(f"{path}: metadata field 'tta_flip' is missing or not true/false")
+    for key in ("dataset", "card"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise ExportError(f"{path}: metadata field '{key}' is not an object")
+    return meta
+
+
+def _check_signature(session: Any, path: Path, in_chans: int, num_classes: int) -> None:
+    """An image classifier's graph: one float input ``[N, C, H, W]`` named as resnetkit exports
+    it, and float logits ``[N, classes]``."""
+
+    def fits(dim: Any, want: int) -> bool:  # a dynamic axis is a name (or None)
+        return not isinstance(dim, int) or dim == want
+
+    inputs, outputs = session.get_inputs(), {o.name: o for o in session.get_outputs()}
+    if len(inputs) != 1 or inputs[0].name != INPUT:
+        names = ", ".join(i.name for i in inputs)
+        raise ExportError(f"{path}: inputs {names}; a resnetkit classifier takes one input named {INPUT!r}")
+    x = inputs[0]
+    if x.type != "tensor(float)" or len(x.shape) != 4 or not fits(x.shape[1], in_chans):
+        raise ExportError(
+            f"{path}: input {INPUT!r} is {x.type} {x.shape}; expected float [N, {in_chans}, H, W] "
+            "(the channels its metadata names)"
+        )
+    y = outputs.get(OUTPUT)
+    if y is None:
+        raise ExportError(f"{path}: no output named {OUTPUT!r} (outputs: {', '.join(outputs)})")
+    if y.type != "tensor(float)" or len(y.shape) != 2 or not fits(y.shape[1], num_classes):
+        raise ExportError(f"{path}: output {OUTPUT!r} is {y.type} {y.shape}; expected float logits [N, {num_classes}]")
 
 
 def load_exported(path: str | os.PathLike[str]) -> OnnxClassifier:

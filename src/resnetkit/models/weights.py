@@ -118,16 +118,37 @@ def fit_state_dict(
     return sd, skipped
 
 
+def check_values(sd: Mapping[str, torch.Tensor], source: str = "state_dict") -> None:
+    """Weights a model can be run with: every floating value finite and every BatchNorm running
+    variance non-negative. A damaged file or a diverged run's weights would otherwise predict
+    ``nan`` without a word."""
+    for key, value in sd.items():
+        if not value.is_floating_point():
+            continue
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:
+            raise WeightsError(f"{source}: {key} holds {bad} NaN or infinite value(s); the weights are damaged")
+        if key.endswith("running_var") and bool((value < 0).any()):
+            raise WeightsError(f"{source}: {key} holds negative variances; the weights are damaged")
+
+
 def load_weights(
-    model: nn.Module, source: str | os.PathLike | Mapping, strict: bool = True, new_head: bool = False
+    model: nn.Module,
+    source: str | os.PathLike | Mapping,
+    strict: bool = True,
+    new_head: bool = False,
+    name: str | None = None,
 ) -> nn.Module:
     """Load a file or state_dict into ``model``; see ``fit_state_dict`` for what is adapted.
-    ``new_head`` leaves the model's head as it is (freshly initialised) whatever the file holds.
+    ``new_head`` leaves the model's head as it is (freshly initialised) whatever the file holds;
+    ``name`` is what errors call a state_dict (its file).
 
-    Anything else that does not fit raises one ``WeightsError`` that lists missing keys,
+    Weights with non-finite values or negative BatchNorm variances are refused (``check_values``);
+    anything else that does not fit raises one ``WeightsError`` that lists missing keys,
     unexpected keys and shape mismatches, and which registered models the file matches."""
-    name = str(source) if not isinstance(source, Mapping) else "state_dict"
+    name = name or (str(source) if not isinstance(source, Mapping) else "state_dict")
     sd = read_state_dict(source) if not isinstance(source, Mapping) else clean_state_dict(source)
+    check_values(sd, name)
     raw = sd
     sd, skipped = fit_state_dict(model, sd, name, new_head)
     own = model.state_dict()
