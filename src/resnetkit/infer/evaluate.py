@@ -60,14 +60,14 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """``evaluate_source`` for a model already loaded (its record says its task and data). By
     default it is measured on its own test split: the run's held-out images, or the scenes drawn
-    again from its seed. A classifier runs the fast path (``optimize_for_inference``) unless
-    ``precision="fp32"``, which is the reference: the model as it is. The report says which path
+    again from its seed. ``precision`` means what ``fast_path`` reads it as: a classifier runs the
+    fast path unless it is ``fp32``, the reference, the model as it is. The report says which path
     ran, and with ``out`` it is written as ``eval.json`` beside a plot of its confusion matrix."""
     dev = torch.device(device)
     card = model_card(model)
     task = task_for(card).with_options(tta_flip=tta_flip)
     ds = task.eval_dataset(card, model, data, data_dir, split, source)
-    runner = fast_path(model, precision, dev) if precision != "fp32" else model
+    runner = fast_path(model, precision, dev)
     result = task.evaluate(runner.to(dev), task.eval_loader(ds, batch_size, dev), dev)
     classes = list(ds.classes)
     data = data or card.data
