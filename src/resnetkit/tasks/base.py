@@ -116,6 +116,15 @@ class Task(ABC):
     def batch_size(self, targets: Any) -> int:
         return len(targets)
 
+    def check_batch(self, inputs: Any, targets: Any) -> str | None:
+        """What in a batch makes a loss non-finite whatever the weights (None: nothing): NaN or
+        infinite inputs or targets. The NaN guard asks, to tell bad data from a divergence."""
+        for what, value in (("inputs", inputs), ("targets", targets)):
+            bad = sum(int((~t.isfinite()).sum()) for t in _tensors(value) if t.is_floating_point())
+            if bad:
+                return f"the {what} hold {bad} NaN or infinite value(s)"
+        return None
+
     @abstractmethod
     def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         """The mean loss of a batch (computed in float32)."""
@@ -207,3 +216,14 @@ class Task(ABC):
         """Up to ``count`` real inputs from the model's own test split, and True; or random inputs
         of its size, and False, where it records none."""
         raise NotImplementedError(f"{self.name}: no export parity inputs")
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors in a batch's inputs or targets (a tensor, or lists and dicts of them)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []

@@ -124,6 +124,12 @@ class Segmentation(DenseTask):
     def collate(self, dataset: Any) -> Any:
         return MaskCollate(dataset.mean, dataset.std)
 
+    def check_batch(self, inputs: Any, targets: Any) -> str | None:
+        # Cross-entropy over no pixel at all is 0/0.
+        if isinstance(targets, torch.Tensor) and bool((targets == IGNORE_INDEX).all()):
+            return f"every pixel of the masks is the ignore label ({IGNORE_INDEX}): nothing to learn from"
+        return super().check_batch(inputs, targets)
+
     def loss(self, outputs: Outputs, targets: torch.Tensor) -> torch.Tensor:
         return segmentation_loss(outputs, targets, self.aux_weight)
 

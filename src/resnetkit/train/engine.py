@@ -434,7 +434,7 @@ class Trainer:
             if self.plan is not None and self.plan.probe_steps and state.step == self.plan.probe_steps:
                 self._train_mode()  # linear probing is over: the backbone trains from here on
             self._call("before_step")
-            x, y = self.task.make_batch(batch, self.device)
+            x, y = self.batch = self.task.make_batch(batch, self.device)
             self.loss, stats = self._step(x, y)
             state.step, state.batch_in_epoch = state.step + 1, i + 1
             self._record(stats, self.task.batch_size(y))

@@ -78,23 +78,40 @@ class EMAUpdate(HookBase):
 
 
 class NaNGuard(HookBase):
-    """Stop when the training loss is NaN or infinite, before it is logged or checkpointed. It reads
-    the statistics summed over every process, so all ranks stop together and none waits in a collective."""
+    """Stop when the training loss is NaN or infinite, before it is logged or checkpointed, and say
+    why: non-finite inputs or targets in the batch, or masks with no pixel to learn from (the
+    data), or, with neither, a divergence (the learning rate; weights are checked when loaded).
+    In one process every step's loss is checked, so the batch that made it is still at hand; with
+    several it reads the statistics summed over every process, so all ranks stop together and none
+    waits in a collective."""
 
     def after_step(self) -> None:
-        if self.trainer.step_metrics is not None:
-            self._check(self.trainer.step_metrics["train_loss"])
+        t = self.trainer
+        if t.ctx.world_size == 1:
+            self._check(float(t.loss))
+        elif t.step_metrics is not None:
+            self._check(t.step_metrics["train_loss"])
 
     def after_epoch(self) -> None:
         self._check(self.trainer.epoch_metrics["train_loss"])
 
     def _check(self, loss: float) -> None:
-        if not math.isfinite(loss):
+        if math.isfinite(loss):
+            return
+        t = self.trainer
+        where = f"loss is {loss} at step {t.state.step} (epoch {t.state.epoch + 1}, batch {t.state.batch_in_epoch})"
+        x, y = getattr(t, "batch", (None, None))
+        problem = t.task.check_batch(x, y) if x is not None else None
+        if problem is not None:
             raise TrainingDiverged(
-                f"loss is {loss} at step {self.trainer.state.step} (lr {self.trainer.lr:.4g}); stopped, and the "
-                "last good checkpoint is kept. Lower --lr, add warmup (--set schedule.warmup_epochs=1) or clip "
-                "gradients (--set optim.clip_grad=1.0)."
+                f"{where}: {problem} in that batch; the data, not the learning rate: check the dataset's "
+                "files (the last good checkpoint is kept)"
             )
+        raise TrainingDiverged(
+            f"{where} (lr {t.lr:.4g}), with finite inputs and targets: the training diverged; stopped, and the "
+            "last good checkpoint is kept. Lower --lr, add warmup (--set schedule.warmup_epochs=1) or clip "
+            "gradients (--set optim.clip_grad=1.0)."
+        )
 
 
 class EvalHook(HookBase):
