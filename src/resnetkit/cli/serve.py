@@ -61,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         precision=args.precision,
     )
+    _check_port(args.host, args.port)  # before the model loads: a taken port is one line, not a traceback later
     model = load_source(args.source)  # a bad SOURCE is one line and exit 2, before the server starts
     if not is_reference(args.precision) and (openvino_available() or not isinstance(model, ResNetBase)):
         # The model runs on OpenVINO's (or ONNX Runtime's) own threads; PyTorch only normalizes
@@ -83,3 +84,18 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(args.shutdown_timeout),  # SIGTERM: in-flight requests finish first
     )
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that is in use (or an address this machine does not have) before any work."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as e:
+        raise ValueError(
+            f"--host {host} --port {port}: cannot listen there ({e.strerror}); choose another --port"
+        ) from None

@@ -159,6 +159,13 @@ def _source_defaults(source: str | None) -> dict:
     return {"data": taken} if taken else {}
 
 
+# The flags that set the config: beside --resume, the saved config decides and they do nothing.
+_CONFIG_FLAGS = (
+    "task", "model", "weights", "data", "data_dir", "classes", "labels_per_class", "recipe", "config", "epochs",
+    "batch_size", "lr", "max_steps", "seed", "checkpoint_every", "precision", "grad_accum_steps", "set",
+)  # fmt: skip
+
+
 def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
     import os
 
@@ -176,11 +183,12 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
         return launch_local(args.nproc, argv, args.max_restarts)
     resume = args.resume
     cfg = None if resume else _train_config(args, extra, _source_defaults(args.weights))
-    if resume and any(
-        v is not None for v in (args.model, args.data, args.recipe, args.epochs, args.lr, args.batch_size)
-    ):
+    ignored = [f"--{k.replace('_', '-')}" for k in _CONFIG_FLAGS if getattr(args, k, None) not in (None, False)]
+    if resume and ignored:
+        # The saved config is the run: a flag given beside --resume (even --max-steps) is not applied.
         print(
-            "resnetkit train: note: --resume continues the run with its saved config; other flags are ignored",
+            f"resnetkit train: note: --resume continues the run with its saved config; {', '.join(ignored)} "
+            "ignored (start a new run to change them)",
             file=sys.stderr,
         )
     try:
