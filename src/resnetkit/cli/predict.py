@@ -51,7 +51,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--top-k {args.top_k}: must be at least 1")
     model = load_source(args.source)
     task = task_of(model)
-    runner = fast_path(model, args.precision) if args.precision != "fp32" else model
+    runner = fast_path(model, args.precision)
     options = PredictOptions(top_k=args.top_k, tta_flip=args.tta_flip, min_score=args.min_score)
     records = predict_files(runner, args.images, options, out_dir=args.out)
     print(f"inference path: {path_of(runner)}", file=sys.stderr)

@@ -59,21 +59,27 @@ def load_service(source: str, config: ServeConfig, on_batch: Any, model: Classif
     """The model of ``source`` (or ``model``, already loaded from it) behind a batcher, warmed up
     at the sizes it will meet: a full batch and one image."""
     model = model if model is not None else load_source(source)
-    task = task_of(model)
-    runner = fast_path(model, config.precision) if config.precision != "fp32" else model
+    task, card = task_of(model), model_card(model)
+    runner = fast_path(model, config.precision)
     spec = input_spec(model)
     # The batch-wide options: flip TTA as the model's training evaluated. What a request may ask
     # (top-k, a minimum score) applies when its answer is encoded.
-    options = PredictOptions()
+    options = PredictOptions(tta_flip=card.tta_flip)
+
+    def counted(x: Any) -> Any:
+        """The model call, counted as the images it runs (flip TTA's mirrors included)."""
+        on_batch(len(x))
+        return runner(x)
 
     def run(inputs: list[torch.Tensor]) -> list[Any]:
         with torch.inference_mode():
-            return task.predict_batch(runner, inputs, options)
+            return task.predict_batch(counted, inputs, options)
 
-    batcher = Batcher(run, config.max_batch, config.max_wait_ms / 1000, on_batch, collate=list, join=list)
+    batcher = Batcher(run, config.max_batch, config.max_wait_ms / 1000, collate=list, join=list)
     blank = torch.zeros(spec.in_chans, *spec.image_size, dtype=torch.uint8)
     warm = task.prepare(blank, "warm-up", model).input
-    run([warm] * config.max_batch)
-    run([warm])
+    with torch.inference_mode():  # not counted: no request's images
+        task.predict_batch(runner, [warm] * config.max_batch, options)
+        task.predict_batch(runner, [warm], options)
     log.info("serving %s (%s): %s", source, task.name, path_of(runner))
-    return Service(source, model, runner, task, model_card(model), spec, batcher)
+    return Service(source, model, runner, task, card, spec, batcher)
