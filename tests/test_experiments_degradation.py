@@ -7,7 +7,7 @@ import matplotlib.image
 import pytest
 
 from resnetkit.artifacts import load_checkpoint
-from resnetkit.experiments import degradation as deg
+from resnetkit.experiments import runs
 from resnetkit.experiments.degradation import (
     TwinRun,
     experiment_config,
@@ -60,7 +60,7 @@ def test_rerun_reuses_finished_runs_and_refuses_other_settings(experiment, monke
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(deg, "fit", no_training)
+    monkeypatch.setattr(runs, "fit", no_training)  # every study trains through experiments.runs
     monkeypatch.chdir(out.parent)  # the same folder, named relatively this time
     again = run_degradation("digits", [20, 32], epochs=1, out=out.name, overrides=FAST)
     assert [r.final_test_error for r in again.runs] == [r.final_test_error for r in first.runs]

@@ -87,5 +87,5 @@ def test_the_model_implies_the_task_and_a_contradiction_is_an_error(tmp_path, ca
 
     assert main([*args, "--name", "bad", "--task", "detection"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "task: detection contradicts model fcn_resnet20, a segmentation model" in err and "\n" not in err
+    assert "--task detection: --model fcn_resnet20 is a segmentation model" in err and "\n" not in err
     assert not (tmp_path / "bad").exists()

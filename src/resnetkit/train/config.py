@@ -229,7 +229,7 @@ def _task_of(task: str | None, model: str) -> str:
         return implied or "classification"
     if implied is not None and task != implied:
         raise ConfigError(
-            f"task: {task} contradicts model {model}, a {implied} model (leave --task out: the model implies it)"
+            f"--task {task}: --model {model} is a {implied} model (leave --task out: the model implies it)"
         )
     return task
 

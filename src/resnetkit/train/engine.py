@@ -36,6 +36,7 @@ from .config import TrainConfig
 from .distributed import elastic_run_name, init_distributed, restart_count
 from .ema import build_ema
 from .hooks import (
+    PROGRESS_SECONDS,
     Checkpointer,
     EMAUpdate,
     EvalHook,
@@ -241,7 +242,9 @@ class Trainer:
         self.test_weights = "last.pt"  # the checkpoint whose weights ``test`` measured
 
         self.hooks: list[HookBase] = []
-        self.register_hooks([EMAUpdate(), NaNGuard(), EvalHook(), MetricsWriter(), Checkpointer(), Progress()])
+        self.register_hooks(
+            [EMAUpdate(), NaNGuard(), EvalHook(), MetricsWriter(), Checkpointer(), Progress(PROGRESS_SECONDS)]
+        )
         self.register_hooks([StepCallbacks(callbacks), *hooks] if callbacks else hooks)
 
     def register_hooks(self, hooks: Sequence[HookBase]) -> None:

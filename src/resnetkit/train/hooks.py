@@ -242,7 +242,10 @@ class Checkpointer(HookBase):
 
 class Progress(HookBase):
     """The console: what the run is, a progress bar in a terminal (without one, in a log file or a
-    batch job, a line every 30 s instead) and a line per epoch."""
+    batch job, a line every ``every`` seconds instead, 30 by default) and a line per epoch."""
+
+    def __init__(self, every: float = PROGRESS_SECONDS):
+        self.every = every
 
     def before_train(self) -> None:
         t = self.trainer
@@ -295,7 +298,7 @@ class Progress(HookBase):
 
     def _progress_line(self) -> None:
         t = self.trainer
-        if not t.cfg.progress or time.monotonic() - self._last_line < PROGRESS_SECONDS:
+        if not t.cfg.progress or time.monotonic() - self._last_line < self.every:
             return
         self._last_line = time.monotonic()
         t.tick()
