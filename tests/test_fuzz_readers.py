@@ -3,6 +3,7 @@ errors come out, never another exception, a crash or a hang (bounded by hypothes
 
 import io
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,3 +139,148 @@ def test_a_real_model_file_still_loads(tmp_path):
 
     path = export_weights(create_model("resnet20"), tmp_path / "m.safetensors", dataset={})
     assert load_model(path).num_classes == 10
+
+
+# ---- Configs: nests of aliases and deep nesting --------------------------------------------------
+
+
+def _laughs(width: int, depth: int) -> str:
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, depth)]
+    return "\n".join(lines) + f"\nmodel:\n  overrides:\n    x: *l{depth - 1}\n"
+
+
+def _nested(depth: int, style: str) -> str:
+    if style == "json":
+        return '{"optim": ' + "[" * depth + "]" * depth + "}"
+    if style == "flow":
+        return "optim: " + "[" * depth + "]" * depth + "\n"
+    return "".join("  " * i + f"k{i}:\n" for i in range(depth)) + "  " * depth + "1\n"  # block mappings
+
+
+def test_config_alias_bombs_and_deep_nesting(tmp_path):
+    from resnetkit.train.config_parse import MAX_DEPTH, MAX_VALUES
+
+    @settings(FUZZ, max_examples=30)
+    @given(
+        laughs=st.one_of(st.none(), st.tuples(st.integers(1, 12), st.integers(1, 12))),
+        depth=st.integers(1, 3000),
+        style=st.sampled_from(["json", "flow", "block"]),
+    )
+    def run(laughs, depth, style):
+        if laughs is not None:
+            path, text = tmp_path / "c.yaml", _laughs(*laughs)
+            width, levels = laughs
+            too_big = sum(width**i for i in range(1, levels + 1)) + 4 > MAX_VALUES or levels + 3 > MAX_DEPTH
+        else:
+            path, text = tmp_path / ("c.json" if style == "json" else "c.yaml"), _nested(depth, style)
+            too_big = depth + 1 > MAX_DEPTH
+        path.write_text(text)
+        try:
+            load_config_file(path)
+        except ConfigError as e:
+            assert "\n" not in str(e) and str(path) in str(e), str(e)
+        else:
+            assert not too_big, text[:200]
+
+    run()
+
+
+# ---- COCO JSON and PNG masks: dense folders --------------------------------------------------------
+
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=8,
+)
+_NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**400), 10**400))
+
+
+@st.composite
+def _coco(draw):
+    """A COCO dict of one 16x16 image, its fields valid, mistyped, missing or hostile."""
+
+    def field(valid, hostile=_ANY_JSON):  # one field in six is hostile: most examples reach the boxes
+        return draw(hostile) if draw(st.integers(0, 5)) == 5 else valid  # (hypothesis favours 0)
+
+    numbers = [field(draw(st.integers(-20, 30)), _NUMBER) for _ in range(4)]
+    bbox = field(numbers, st.lists(_NUMBER, max_size=6) | _ANY_JSON)
+    name = field("a.png", st.sampled_from(["../a.png", "/etc/hostname", "sub/../../a.png", "C:\\a.png", "", "b.png"]))
+    image = {"id": field(1), "file_name": name}
+    annotation = {"id": field(5), "image_id": field(1), "category_id": field(7), "bbox": bbox}
+    coco = {
+        "images": field([image]),
+        "annotations": field([annotation, {"id": 6, "image_id": 1, "category_id": 7, "bbox": [1, 2, 3, 4]}]),
+        "categories": field([{"id": 7, "name": "block"}]),
+    }
+    for key in list(coco):
+        if draw(st.integers(0, 19)) == 19:
+            del coco[key]
+    return coco
+
+
+def test_coco_reader(tmp_path):
+    from resnetkit.data.dense_folders import load_coco_folder
+
+    (tmp_path / "train").mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "train" / "a.png")
+    listing = tmp_path / "train.json"
+
+    @settings(FUZZ, max_examples=80)
+    @given(coco=_coco())
+    def run(coco):
+        listing.write_text(json.dumps(coco))
+        try:
+            ds = load_coco_folder(tmp_path, "train", 16)
+        except DatasetError as e:
+            assert "\n" not in str(e) and str(listing) in str(e), str(e)
+            return
+        for boxes, labels in zip(ds.boxes, ds.labels, strict=True):  # what trains is clean
+            assert torch.isfinite(boxes).all() and (boxes >= 0).all() and (boxes <= 16).all()
+            assert (boxes[:, 2:] > boxes[:, :2]).all() and ((labels >= 1) & (labels < len(ds.classes))).all()
+
+    run()
+    seed = json.dumps({"images": [{"id": 1, "file_name": "a.png"}], "categories": [{"id": 7}], "annotations": []})
+
+    @settings(FUZZ, max_examples=30)
+    @given(data=_payloads(seed.encode()))
+    def raw(data):
+        listing.write_bytes(data)
+        _only_our_errors(lambda _: load_coco_folder(tmp_path, "train", 16), listing)
+
+    raw()
+
+
+def test_mask_reader(tmp_path):
+    from resnetkit.data.dense_folders import load_mask_folder
+
+    values = st.one_of(st.integers(0, 3), st.sampled_from([5, 200, 254, 255, 256, 300, 65535]))
+
+    @settings(FUZZ, max_examples=40)
+    @given(
+        masks=st.lists(st.lists(values, min_size=1, max_size=4), min_size=1, max_size=3),
+        wide=st.booleans(),
+        listed=st.one_of(st.none(), st.integers(2, 6), st.integers(0, 300)),
+    )
+    def run(masks, wide, listed):
+        root = tmp_path / "d"
+        shutil.rmtree(root, ignore_errors=True)
+        (root / "train" / "images").mkdir(parents=True)
+        (root / "train" / "masks").mkdir()
+        for i, row in enumerate(masks):
+            mask = np.resize(np.array(row).astype(np.uint16 if wide else np.uint8), (4, 4))  # uint8 wraps 256+
+            Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "train" / "images" / f"{i}.png")
+            Image.fromarray(mask).save(root / "train" / "masks" / f"{i}.png")
+        if listed is not None:
+            (root / "classes.txt").write_text("".join(f"c{i}\n" for i in range(listed)))
+        try:
+            ds = load_mask_folder(root, "train", 4)
+        except DatasetError as e:
+            assert "\n" not in str(e) and str(root) in str(e), str(e)
+            return
+        labelled = ds.masks[ds.masks != 255]
+        assert len(labelled) == 0 or int(labelled.max()) < len(ds.classes)
+        if listed is None:  # the classes are the values present, with no gap
+            assert set(labelled.unique().tolist()) | {0} == set(range(len(ds.classes)))
+
+    run()

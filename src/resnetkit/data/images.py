@@ -52,6 +52,25 @@ def read_image(path: str | os.PathLike[str], mode: str = "RGB", draft_size: int 
     return _decoded(Path(path), Path(path), mode, draft_size)
 
 
+def image_mode(path: str | os.PathLike[str]) -> str:
+    """The mode Pillow opens ``path`` in, read from its header within the pixel limit; a failure is
+    ``read_image``'s one-line ``DatasetError``."""
+    with _opened(Path(path)) as img:
+        return img.mode
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """A one-channel image of class indices (8-bit ``L`` or ``P``, 16-bit ``I;16``, 32-bit ``I``)
+    as its values, unscaled, (H, W) in the image's own integer type; the pixel limit and one-line
+    errors of ``read_image``."""
+    path = Path(path)
+    with _opened(path) as img:
+        if img.mode not in ("L", "P", "I") and not img.mode.startswith("I;16"):
+            raise DatasetError(f"{path}: a mask must be a one-channel PNG of class indices, not {img.mode}")
+        values = np.array(img)
+    return values.astype(values.dtype.newbyteorder("="))
+
+
 # What an upload may be: the raster formats people send. Pillow also opens EPS (through
 # Ghostscript, on PostScript a stranger wrote) and a few dozen rarer formats: not from the network.
 UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "ICO")

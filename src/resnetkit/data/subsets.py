@@ -24,29 +24,50 @@ def dataset_labels(ds: LabelledDataset) -> torch.Tensor:
 
 
 def parse_classes(spec: str, names: Sequence[str]) -> list[int]:
-    """Class indices from ``"0-4"``, ``"5,7,9"``, ``"Sandal,Bag"`` or a mix, in the order given."""
+    """Class indices from ``"0-4"``, ``"5,7,9"``, ``"Sandal,Bag"`` or a mix, in the order given.
+
+    Each index and range is checked against the dataset's ``len(names)`` classes before a range is
+    expanded, and a class given twice is refused as it is met: the list never outgrows the dataset."""
     chosen: list[int] = []
+    seen: set[int] = set()
     by_name = {name.lower(): i for i, name in enumerate(names)}
+    top = len(names) - 1
+    where = f"data.classes={_short(spec)!r}"
+
+    def index(text: str) -> int:
+        # digits only, and few enough of them that int() is cheap and exact; past the top is out of range
+        value = int(text) if len(text) <= 18 else top + 1
+        if not 0 <= value <= top:
+            raise DatasetError(f"{where}: index {_short(text)} is out of range (0..{top})")
+        return value
+
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
-        first, dash, last = part.partition("-")
-        if dash and first.strip().isdigit() and last.strip().isdigit():
-            chosen += range(int(first), int(last) + 1)
-        elif part.isdigit():
-            chosen.append(int(part))
+        first, dash, last = (t.strip() for t in part.partition("-"))
+        if dash and first.isdecimal() and last.isdecimal():
+            lo, hi = index(first), index(last)
+            if hi < lo:
+                raise DatasetError(f"{where}: range {part!r} runs backwards (write {hi}-{lo})")
+            picked = range(lo, hi + 1)
+        elif part.isdecimal():
+            picked = range(index(part), index(part) + 1)
         elif part.lower() in by_name:
-            chosen.append(by_name[part.lower()])
+            picked = range(by_name[part.lower()], by_name[part.lower()] + 1)
         else:
-            raise DatasetError(
-                f"data.classes={spec!r}: {part!r} is neither a class index nor one of {', '.join(names)}"
-            )
-    bad = [i for i in chosen if not 0 <= i < len(names)]
-    if bad:
-        raise DatasetError(f"data.classes={spec!r}: index {bad[0]} is out of range (0..{len(names) - 1})")
-    if len(set(chosen)) != len(chosen) or len(chosen) < 2:
-        raise DatasetError(f"data.classes={spec!r}: expected at least two distinct classes")
+            raise DatasetError(f"{where}: {_short(part)!r} is neither a class index nor one of {', '.join(names)}")
+        for i in picked:
+            if i in seen:
+                raise DatasetError(f"{where}: class {i} is given twice; name each class once")
+            seen.add(i)
+            chosen.append(i)
+    if len(chosen) < 2:
+        raise DatasetError(f"{where}: expected at least two distinct classes")
     return chosen
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def select_classes(ds: LabelledDataset, keep: Sequence[int]) -> LabelledDataset:

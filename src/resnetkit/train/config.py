@@ -313,30 +313,45 @@ def parse_assignment(text: str) -> dict:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML or JSON config file; a syntax error names the file and the line."""
+    """A YAML or JSON config file; a syntax error names the file and the line. Read within
+    ``config_parse``'s limits (size, nesting, values with YAML aliases expanded, string keys)."""
+    from .config_parse import MAX_CONFIG_BYTES, ConfigTextError, parse_json, parse_yaml
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
+    with path.open("rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes, the most a config file holds: not a config")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = parse_yaml(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
             problem = getattr(e, "problem", None) or getattr(e, "context", None) or "not valid YAML"
             raise ConfigError(f"{path}: YAML syntax error at {where}: {problem}") from None
+        except ConfigTextError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        except (ValueError, OverflowError) as e:  # a value Python cannot hold (an int of 5,000 digits, 2001-13-45)
+            raise ConfigError(f"{path}: a value that cannot be read ({' '.join(str(e).split())}); correct it") from None
         data = {} if data is None else data
     else:
         try:
-            data = json.loads(text)
+            data = parse_json(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: JSON syntax error at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        except ConfigTextError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        except ValueError as e:  # an int of 5,000 digits
+            raise ConfigError(f"{path}: a value that cannot be read ({' '.join(str(e).split())}); correct it") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
     return data
