@@ -153,4 +153,5 @@ def read_npz(path: str | Path, max_length: int | None = None) -> ReadItems:
         empty = [i for i, label in enumerate(labels) if not label.strip()]
         if empty:
             raise DatasetError(f"{path}: y[{empty[0]}] is an empty label")
-    return ReadItems(values, lengths, labels, lambda i: f"{path}: X[{i}]", "series", str(path), classes)
+    indices = y if y.dtype.kind in "iub" else None
+    return ReadItems(values, lengths, labels, lambda i: f"{path}: X[{i}]", "series", str(path), classes, indices)

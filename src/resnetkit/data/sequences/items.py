@@ -17,7 +17,9 @@ from .limits import MAX_ITEMS, MAX_LENGTH, MAX_VALUES
 class ReadItems:
     """``values`` (N, C, L) float32 (series, not yet normalised) or uint8 (text), zero-padded;
     ``labels`` as the file writes them; ``place(i)`` says where item i is ("FILE, line 7");
-    ``classes``, when the file itself names its classes in index order (an .npz's ``classes``)."""
+    ``classes``, when the file itself names its classes in index order (an .npz's ``classes``);
+    ``indices``, when its labels are integers (an .npz's ``y``): indices into the training
+    file's ``classes`` when the training file names them and this one does not."""
 
     values: np.ndarray
     lengths: np.ndarray
@@ -26,6 +28,7 @@ class ReadItems:
     kind: str
     source: str
     classes: tuple[str, ...] | None = None
+    indices: np.ndarray | None = None
 
 
 def check_length(length: int, max_length: int | None, where: str, unit: str = "steps") -> None:
@@ -81,9 +84,17 @@ def class_order(labels: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(distinct))
 
 
-def encode(items: ReadItems, classes: Sequence[str], whose: str = "train's") -> np.ndarray:
+def encode(items: ReadItems, classes: Sequence[str], whose: str, by_index: bool = False) -> np.ndarray:
     """int64 indices of ``items``' labels in ``classes``; a label that is not one of them is an
-    error naming the item."""
+    error naming the item. ``by_index``: the items' integer labels are the indices."""
+    if by_index and items.indices is not None:
+        bad = np.flatnonzero((items.indices < 0) | (items.indices >= len(classes)))
+        if len(bad):
+            raise DatasetError(
+                f"{items.place(int(bad[0]))}: label {items.indices[bad[0]]} is out of range 0..{len(classes) - 1} "
+                f"({whose} classes)"
+            )
+        return items.indices.astype(np.int64)
     index = {name: i for i, name in enumerate(classes)}
     targets = np.empty(len(items.labels), dtype=np.int64)
     for i, label in enumerate(items.labels):

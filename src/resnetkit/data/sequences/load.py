@@ -32,9 +32,10 @@ def load_sequences(
     split here, ``TEST_FRACTION`` (20%) of each class held out as test by a permutation seeded
     with ``seed`` (the same split every call with that seed, train and test disjoint).
 
-    Classes: the training split's labels in sorted order (by value when all are numbers), or an
-    ``.npz``'s ``classes``; the test split is mapped with the training split's classes, and a test
-    label the training split lacks is an error. Every class needs at least two training examples.
+    Classes: the training split's labels in sorted order (by value when all are numbers), or a
+    training ``.npz``'s ``classes`` (a test ``.npz`` without them then holds indices into them);
+    the test split is mapped with the training split's classes, and a test label the training
+    split lacks is an error. Every class needs at least two training examples.
 
     Series are z-normalised per series and per channel over their valid steps (UCR practice:
     ``normalize.znormalize``; a constant channel becomes zeros). Items of unequal length are
@@ -66,7 +67,9 @@ def load_sequences(
         raise DatasetError(
             f"{test.source}: {test.values.shape[1]} channels, but the training file has {train.values.shape[1]}"
         )
-    return _finish(test, encode(test, classes, "the training split's"), None, classes, readers.source)
+    # A training .npz that names its classes makes a test .npz's integer labels indices into them.
+    by_index = train.classes is not None and test.classes is None
+    return _finish(test, encode(test, classes, "the training split's", by_index), None, classes, readers.source)
 
 
 def _held_out(targets: np.ndarray, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:

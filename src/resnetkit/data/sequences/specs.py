@@ -27,7 +27,7 @@ from .items import ReadItems
 from .text_csv import is_text_csv, read_text_csv
 from .text_folder import TEXT_EXTENSION, read_text_folder
 from .ts_format import read_ts
-from .ucr import read_ucr
+from .ucr import read_ucr, ucr_name
 
 SERIES_EXTENSIONS = (".ts", ".npz", ".tsv", ".csv")
 _PEEK = 200  # entries looked at to tell a text folder from an image folder
@@ -116,7 +116,7 @@ def plan(spec: str, root: str | Path | None = None) -> Plan:
     """The readers of ``spec`` (see the module's docstring)."""
     text = str(spec)
     if text.lower().startswith("ucr:"):
-        name = text[4:]
+        name = ucr_name(text[4:], root)
         return Plan(
             f"ucr:{name}",
             lambda max_length: read_ucr(name, "train", root, max_length),

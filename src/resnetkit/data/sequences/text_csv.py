@@ -24,14 +24,14 @@ def _columns(first_line: str) -> list[str]:
 
 
 def is_text_csv(path: Path) -> bool:
-    """Whether ``path`` (a ``.csv``) starts with the header ``text,label``: a text CSV, not
-    UCR-style series."""
+    """Whether ``path`` (a ``.csv``) starts with a header naming the columns ``text`` and
+    ``label``: a text CSV (other columns are then an error), not UCR-style series."""
     try:
         with path.open("rb") as file:
             head = file.read(_HEADER_BYTES).split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf")
     except OSError:
         return False
-    return sorted(_columns(head.decode("utf-8", "replace"))) == ["label", "text"]
+    return {"label", "text"} <= set(_columns(head.decode("utf-8", "replace")))
 
 
 def read_text_csv(path: str | Path, max_length: int | None = None) -> ReadItems:

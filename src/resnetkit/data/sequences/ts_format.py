@@ -118,8 +118,12 @@ def read_ts(path: str | Path, max_length: int | None = None, labelled: bool = Tr
         if count < 1:
             raise DatasetError(f"{where}: no values before the class label")
         if channels is not None and count != channels:
-            said = "@dimensions" if "dimensions" in header.tags or "dimension" in header.tags else "earlier lines"
-            raise DatasetError(f"{where}: {count} channels, but {said} say {channels}")
+            said = "earlier lines have"
+            if "dimensions" in header.tags or "dimension" in header.tags:
+                said = "@dimensions says"
+            elif header.flag("univariate", False):
+                said = "@univariate true means"
+            raise DatasetError(f"{where}: {count} channels, but {said} {channels}")
         if count > MAX_CHANNELS:
             raise DatasetError(f"{where}: {count:,} channels, past the limit of {MAX_CHANNELS:,}")
         channels = count
