@@ -31,7 +31,10 @@ def is_text_csv(path: Path) -> bool:
             head = file.read(_HEADER_BYTES).split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf")
     except OSError:
         return False
-    return {"label", "text"} <= set(_columns(head.decode("utf-8", "replace")))
+    try:
+        return {"label", "text"} <= set(_columns(head.decode("utf-8", "replace")))
+    except csv.Error:
+        return False  # not a CSV header: read as series, whose reader says what is wrong
 
 
 def read_text_csv(path: str | Path, max_length: int | None = None) -> ReadItems:

@@ -64,7 +64,7 @@ def _header_line(header: TsHeader, text: str, where: str) -> None:
             raise DatasetError(f"{where}: {tag} takes a positive whole number, got {short(value)!r}")
         header.tags[key] = int(value)
     elif key == "classlabel":
-        first, *names = value.split()
+        first, *names = value.split() or [""]
         if first.lower() == "true":
             if not names:
                 raise DatasetError(f"{where}: @classLabel true lists no class")
