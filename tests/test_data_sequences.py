@@ -576,3 +576,41 @@ def test_padding_past_the_limit_is_refused_before_allocating(tmp_path):
     with pytest.raises(DatasetError) as error:
         read_ts(path)
     _one_line(error, path, "past the limit", "values for one split")
+
+
+# ---- Inputs to predict ---------------------------------------------------------------------------
+
+
+def test_series_inputs_are_prepared_as_training_data_is(tmp_path):
+    from resnetkit.data.sequences import read_series_inputs, series_inputs
+
+    path = aeon_data_dir() / "GunPoint" / "GunPoint_TEST.ts"
+    inputs = read_series_inputs(path)
+    assert np.array_equal(inputs.values, load_sequences("ucr:GunPoint", "test").values)
+    unlabelled = _ts(tmp_path / "u.ts", ["1,2,3", "4,5"], "@classLabel false")
+    assert read_series_inputs(unlabelled).lengths.tolist() == [3, 2]
+    np.savez(tmp_path / "x.npz", X=np.arange(12.0).reshape(2, 2, 3))
+    assert read_series_inputs(tmp_path / "x.npz").values.shape == (2, 2, 3)
+    given = series_inputs([[1, 2, 3], [5, 5]])
+    assert np.allclose(given.values[0, 0], [-1.2247449, 0, 1.2247449]) and not given.values[1].any()
+    cases = (([[1, float("nan")]], "series 1: NaN"), ([[[1, 2], [3, 4]], [1, 2]], "series 2: 1 channels"))
+    for bad, needle in (*cases, ([["a"]], "not numbers")):
+        with pytest.raises(DatasetError) as error:
+            series_inputs(bad, "the request")
+        _one_line(error, "the request", needle)
+
+
+def test_text_inputs(tmp_path):
+    from resnetkit.data.sequences import read_text_inputs, text_inputs
+
+    texts = text_inputs(["héllo", b"hi\n"])
+    assert texts.lengths.tolist() == [6, 2] and bytes(texts.values[0, 0]).decode() == "héllo"
+    (tmp_path / "one.txt").write_text("a whole file\nof text\n")
+    assert read_text_inputs(tmp_path / "one.txt").lengths.tolist() == [20]
+    for bad, needle in (([""], "text 1: empty text"), ([b"ok", b"\xff"], "text 2: not UTF-8")):
+        with pytest.raises(DatasetError) as error:
+            text_inputs(bad, "the request")
+        _one_line(error, "the request", needle)
+    with pytest.raises(DatasetError) as error:
+        text_inputs(["x" * 20], "the request", max_length=10)
+    _one_line(error, "the request", "longer than max_length=10")

@@ -78,8 +78,10 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         raise DatasetError(f"{path}: cannot read ({e})") from None
 
 
-def _check_shapes(path: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype]], max_length: int | None) -> None:
-    for required in ("X", "y"):
+def _check_shapes(
+    path: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype]], max_length: int | None, labelled: bool
+) -> None:
+    for required in ("X", "y") if labelled else ("X",):
         if required not in headers:
             raise DatasetError(f"{path}: no array {required!r} (an .npz of series holds X and y)")
     shape, dtype = headers["X"]
@@ -108,10 +110,11 @@ def _check_shapes(path: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype
                                f"past the limit of {_MAX_LABEL_CHARACTERS}")  # fmt: skip
 
 
-def read_npz(path: str | Path, max_length: int | None = None) -> ReadItems:
-    """The series and labels of an ``.npz`` (see the module's docstring for the arrays)."""
+def read_npz(path: str | Path, max_length: int | None = None, labelled: bool = True) -> ReadItems:
+    """The series and labels of an ``.npz`` (see the module's docstring for the arrays); without
+    ``labelled``, ``y`` may be left out (series to predict)."""
     path = Path(path)
-    _check_shapes(path, _headers(path), max_length)
+    _check_shapes(path, _headers(path), max_length, labelled)
     data: dict[str, Any] = _load(path)
     x = data["X"]
     x = x[:, None, :] if x.ndim == 2 else x
@@ -134,6 +137,8 @@ def read_npz(path: str | Path, max_length: int | None = None) -> ReadItems:
             i, c, t = np.argwhere(bad)[0]
             raise DatasetError(f"{path}: X[{i}] channel {c + 1} step {t + 1} is {x[i, c, t]} {problem}")
     values[~valid] = 0.0
+    if "y" not in data:
+        return ReadItems(values, lengths, [], lambda i: f"{path}: X[{i}]", "series", str(path))
     y = data["y"]
     classes = None
     if "classes" in data:

@@ -6,7 +6,7 @@ index beside it (as ``fortune`` itself reads them) is a category named by the fi
 ``off/`` folder (offensive fortunes) and the ``.dat`` and ``.u8`` files are skipped. Rules, in
 this order, each logged with its count:
 
-- a fortune longer than ``max_length`` bytes (default ``FORTUNE_MAX_LENGTH``, 1024: 99% of
+- a fortune longer than ``max_length`` bytes (default ``FORTUNE_MAX_LENGTH``, 1024: 98.7% of
   them are shorter) is dropped, not truncated;
 - a text found in two categories is dropped from both (its label is ambiguous), and one found
   twice in one category is kept once (so no text is in both train and test);
