@@ -269,7 +269,12 @@ def test_a_class_with_a_single_example_is_an_error(tmp_path):
     path = _ts(tmp_path / "one.ts", [*_two_class_rows(5), "1,2,3:c"], "@classLabel true a b c")
     with pytest.raises(DatasetError) as error:
         load_sequences(str(path), "train")
-    _one_line(error, path, "class 'c' has", "at least 2")
+    _one_line(error, path, "class 'c' has", "once 20% is held out as test", "at least 2")
+    _ts(tmp_path / "X_TRAIN.ts", [*_two_class_rows(5), "1,2,3:c"], "@classLabel true a b c")
+    _ts(tmp_path / "X_TEST.ts", _two_class_rows(1), "@classLabel true a b c")
+    with pytest.raises(DatasetError) as error:
+        load_sequences(str(tmp_path), "test")
+    _one_line(error, tmp_path / "X_TRAIN.ts", "class 'c' has a single example in the training split (each")
 
 
 def test_train_and_test_with_different_channel_counts(tmp_path):
@@ -565,7 +570,17 @@ def test_bad_specs_and_arguments(tmp_path):
     shutil.copy(tmp_path / "a_TRAIN.ts", tmp_path / "b_TRAIN.ts")
     with pytest.raises(DatasetError) as error:
         load_sequences(str(tmp_path), "train")
-    _one_line(error, tmp_path, "expected one train file", "a_TRAIN.ts, b_TRAIN.ts")
+    _one_line(error, tmp_path, "several .ts train or test files", "a_TRAIN.ts, b_TRAIN.ts")
+    (tmp_path / "b_TRAIN.ts").unlink()
+    with pytest.raises(DatasetError) as error:
+        load_sequences(str(tmp_path), "train")
+    _one_line(error, tmp_path, "expected a train and a test file of one format", "found a_TRAIN.ts")
+
+
+def test_a_folder_with_several_formats_reads_the_first_complete_pair(tmp_path):
+    for name in ("GunPoint_TRAIN.ts", "GunPoint_TEST.ts", "GunPoint_TRAIN.tsv"):  # as aeon's folder holds them
+        shutil.copy(aeon_data_dir() / "GunPoint" / name, tmp_path / name)
+    assert load_sequences(str(tmp_path), "test").values.shape == (150, 1, 150)
 
 
 def test_padding_past_the_limit_is_refused_before_allocating(tmp_path):

@@ -106,7 +106,7 @@ def encode(items: ReadItems, classes: Sequence[str], whose: str, by_index: bool 
     return targets
 
 
-def check_classes(targets: np.ndarray, classes: Sequence[str], where: str) -> None:
+def check_classes(targets: np.ndarray, classes: Sequence[str], where: str, note: str = "") -> None:
     """Every class of the training split has at least two examples: one example cannot be both
     learned from and held out for validation, and is most often a mislabelled item."""
     counts = np.bincount(targets, minlength=len(classes))
@@ -114,5 +114,6 @@ def check_classes(targets: np.ndarray, classes: Sequence[str], where: str) -> No
         if count < 2:
             what = "a single example" if count == 1 else "no example"
             raise DatasetError(
-                f"{where}: class {short(classes[c])!r} has {what} in the training split (each class needs at least 2)"
+                f"{where}: class {short(classes[c])!r} has {what} in the training split{note} "
+                "(each class needs at least 2)"
             )

@@ -44,7 +44,10 @@ def load_sequences(
     A series or text longer than ``max_length`` is an error, except in the fortunes corpus, whose
     longer items are dropped (its rule; default 1024 bytes). NaN and infinite values, empty texts,
     text that is not UTF-8, headers that contradict their data and sizes past ``limits``: each a
-    one-line ``DatasetError`` naming the file."""
+    one-line ``DatasetError`` naming the file.
+
+    ``root`` applies to ``ucr:`` (a folder of ``<Name>/<Name>_TRAIN.ts`` instead of aeon's) and
+    ``fortunes`` (instead of ``/usr/share/games/fortunes``); paths are read as given."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}; for validation use SequenceSplit.split")
     if max_length is not None and not 1 <= max_length <= MAX_LENGTH:
@@ -55,7 +58,7 @@ def load_sequences(
     targets = encode(train, classes, "the file's" if readers.test is None else "the training split's")
     if readers.test is None:
         keep, held = _held_out(targets, seed, train.source)
-        check_classes(targets[keep], classes, train.source)
+        check_classes(targets[keep], classes, train.source, f" once {TEST_FRACTION:.0%} is held out as test")
         return _finish(train, targets, keep if split == "train" else held, classes, readers.source)
     check_classes(targets, classes, train.source)
     if split == "train":

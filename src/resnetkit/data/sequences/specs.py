@@ -56,25 +56,32 @@ def file_reader(path: Path) -> Reader:
 
 
 def _split_files(folder: Path) -> tuple[Path, Path] | None:
-    """The folder's one train file and one test file, or None when it has neither."""
-    found: dict[str, list[Path]] = {"train": [], "test": []}
+    """The folder's train and test files, or None when it has neither. When several formats are
+    there (the archive's zips hold ``.ts``, ``.arff`` and ``.txt``; aeon's folders ``.ts`` and
+    ``.tsv``), the first of ``SERIES_EXTENSIONS`` with one train and one test file is read."""
+    found: dict[tuple[str, str], list[Path]] = {}
     for entry in os.scandir(folder):
         path = Path(entry.path)
-        if not entry.is_file() or path.suffix.lower() not in SERIES_EXTENSIONS:
+        suffix, stem = path.suffix.lower(), path.stem.lower()
+        if not entry.is_file() or suffix not in SERIES_EXTENSIONS:
             continue
-        stem = path.stem.lower()
-        for split in found:
+        for split in ("train", "test"):
             if stem == split or stem.endswith(f"_{split}"):
-                found[split].append(path)
-    if not found["train"] and not found["test"]:
+                found.setdefault((suffix, split), []).append(path)
+    if not found:
         return None
-    for split, paths in found.items():
-        if len(paths) != 1:
-            listed = ", ".join(sorted(p.name for p in paths)) or "none"
-            raise DatasetError(
-                f"{folder}: expected one {split} file (NAME_{split.upper()}.ts, {split}.npz, ...), found {listed}"
-            )
-    return found["train"][0], found["test"][0]
+    for suffix in SERIES_EXTENSIONS:
+        train, test = found.get((suffix, "train"), []), found.get((suffix, "test"), [])
+        if len(train) == len(test) == 1:
+            return train[0], test[0]
+        if len(train) > 1 or len(test) > 1:
+            listed = ", ".join(sorted(p.name for p in train + test))
+            raise DatasetError(f"{folder}: several {suffix} train or test files ({listed}); keep one of each")
+    listed = ", ".join(sorted(p.name for paths in found.values() for p in paths))
+    raise DatasetError(
+        f"{folder}: expected a train and a test file of one format (NAME_TRAIN.ts and NAME_TEST.ts, "
+        f"train.npz and test.npz, ...), found {listed}"
+    )
 
 
 def _holds_texts(folder: Path) -> bool:
