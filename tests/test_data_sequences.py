@@ -230,6 +230,7 @@ _BAD_TS = {
     "timestamps": ("@timeStamps true\n@classLabel true a b", ["1:a"], None, "time-stamped"),
     "regression": ("@targetLabel true", ["1:0.5"], None, "regression"),
     "twice": ("@classLabel true a b\n@classLabel true a b", ["1:a"], -2, "given twice"),
+    "channels_past_the_limit": ("@classLabel true a", [":" * 3000 + "a"], 0, "3,000 channels, past the limit of 2,048"),
     "bad_boolean": ("@equalLength maybe\n@classLabel true a", ["1:a"], -3, "true or false"),
 }
 

@@ -12,5 +12,7 @@ MAX_CHANNELS = 2048
 MAX_LENGTH = 100_000  # steps of one series, or bytes of one text
 MAX_VALUES = 1 << 26  # values of one split's padded (N, C, L) array: 256 MiB as float32
 MAX_LINE_BYTES = 64 << 20  # one line of a .ts or CSV/TSV file
-MAX_TEXT_FILE_BYTES = 256 << 20  # one text CSV or fortune file, read whole
+# One text CSV or fortune file, read whole: the csv module makes an object of every field, so a
+# file of commas costs up to 8 bytes a byte.
+MAX_TEXT_FILE_BYTES = 64 << 20
 DEFLATE_RATIO = 1032  # deflate's ceiling: a compressed .npz member inflates at most this much

@@ -92,6 +92,6 @@ def _finish(
     if rows is not None:
         lengths, targets = lengths[rows], targets[rows]
         values = values[rows, :, : int(lengths.max())]
-    if items.kind == "series":
-        values = znormalize(np.array(values, dtype=np.float32), lengths)
+    if items.kind == "series":  # in place: the reader's array (or the rows' copy) is ours
+        values = znormalize(values, lengths)
     return SequenceSplit(np.ascontiguousarray(values), lengths, targets, tuple(classes), items.kind, source)

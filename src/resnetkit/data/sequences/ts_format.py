@@ -112,11 +112,13 @@ def read_ts(path: str | Path, max_length: int | None = None, labelled: bool = Tr
             else:
                 _header_line(header, stripped, where)
             continue
-        fields = stripped.split(":")
         has_label = header.class_values is not None
-        count = len(fields) - has_label
+        count = stripped.count(":") + 1 - has_label  # counted before the line is split into objects
+        if count > MAX_CHANNELS:
+            raise DatasetError(f"{where}: {count:,} channels, past the limit of {MAX_CHANNELS:,}")
         if count < 1:
             raise DatasetError(f"{where}: no values before the class label")
+        fields = stripped.split(":")
         if channels is not None and count != channels:
             said = "earlier lines have"
             if "dimensions" in header.tags or "dimension" in header.tags:
@@ -124,8 +126,6 @@ def read_ts(path: str | Path, max_length: int | None = None, labelled: bool = Tr
             elif header.flag("univariate", False):
                 said = "@univariate true means"
             raise DatasetError(f"{where}: {count} channels, but {said} {channels}")
-        if count > MAX_CHANNELS:
-            raise DatasetError(f"{where}: {count:,} channels, past the limit of {MAX_CHANNELS:,}")
         channels = count
         if has_label:
             label = fields[-1].strip()
