@@ -120,6 +120,26 @@ def test_our_ts_reader_reads_the_bundled_files_as_aeon_does():
             assert np.array_equal(ours.values[i, :, : ours.lengths[i]], np.asarray(series, dtype=np.float32))
 
 
+def test_bundled_sets_load_with_downloading_made_impossible(monkeypatch):
+    import aeon.datasets._data_loaders as loaders
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("aeon was asked to download")
+
+    monkeypatch.setattr(loaders, "_download_all_zenodo_files", no_network)
+    monkeypatch.setattr(loaders, "urlopen", no_network)
+    for name in ISSUE_SETS:
+        assert len(load_sequences(f"ucr:{name}", "train")) > 0
+
+
+def test_a_validation_split_is_stratified_and_seeded(bundled):
+    train = bundled["GunPoint", "train"]
+    kept, held = train.split(10, seed=0)
+    assert len(kept) == 40 and len(held) == 10 and np.bincount(held.targets).tolist() == [5, 5]
+    assert np.array_equal(train.split(10, seed=0)[1].values, held.values)
+    assert held.classes == train.classes and held.kind == "series"
+
+
 def test_a_name_aeon_does_not_bundle_is_refused_without_download():
     with pytest.raises(DatasetError) as error:
         load_sequences("ucr:Wafer", "train")

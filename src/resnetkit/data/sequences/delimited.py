@@ -3,7 +3,8 @@
 ``.tsv`` is tab-separated (as the UCR 2018 archive ships its ``NAME_TRAIN.tsv``), ``.csv``
 comma-separated; no header row; blank lines are skipped. Rows may differ in length (unequal
 lengths), and a run of NaN that ends a row is the UCR 2018 archive's padding of a shorter series,
-read as its end; any other NaN, infinite or missing value is an error naming the file and line."""
+read as its end; any other NaN, infinite or missing value is an error naming the file and line.
+The UCR 2015 archive's comma-separated files have no extension: name them ``.csv``."""
 
 from __future__ import annotations
 
