@@ -22,6 +22,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 		(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || \
 		echo "note: could not install dataset-fashion-mnist; resnetkit will download Fashion-MNIST when needed"; \
 	fi
+	@# Debian's fortunes corpus for the text classification data (`--data fortunes`); nothing downloads it.
+	@if [ ! -d /usr/share/games/fortunes ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q fortunes >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fortunes >/dev/null 2>&1) || \
+		echo "note: could not install fortunes; the fortunes dataset and its tests need it"; \
+	fi
 	@# Chromium for the web page's browser test (Playwright drives the system browser; it downloads none).
 	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get install -y -q chromium >/dev/null 2>&1 || \

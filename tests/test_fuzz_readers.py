@@ -284,3 +284,35 @@ def test_mask_reader(tmp_path):
             assert set(labelled.unique().tolist()) | {0} == set(range(len(ds.classes)))
 
     run()
+
+
+def _sequence_seeds(tmp: Path) -> dict[str, bytes]:
+    rows = [f"{i % 3},{i + 1}.5:{i * 2}.25,{7 - i}:{'ab'[i % 2]}" for i in range(8)]
+    ts = "@problemName f\n@dimensions 2\n@equalLength false\n@classLabel true a b\n@data\n" + "\n".join(rows) + "\n"
+    np.savez(tmp / "seed.npz", X=np.arange(48.0).reshape(8, 2, 3), y=np.array([0, 1] * 4), lengths=np.array([3, 2] * 4))
+    tsv = "".join(f"{i % 2}\t{i}\t{i * 3 % 5}\t2.5\n" for i in range(10))
+    text = "text,label\n" + "".join(f'"text {i}, é",{"xy"[i % 2]}\n' for i in range(10))
+    return {".ts": ts.encode(), ".npz": (tmp / "seed.npz").read_bytes(), ".tsv": tsv.encode(), ".csv": text.encode()}
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".npz", ".tsv", ".csv"])
+def test_sequence_readers(tmp_path, suffix):
+    from resnetkit.data.sequences import load_sequences
+
+    seed = _sequence_seeds(tmp_path)[suffix]
+
+    @settings(FUZZ, max_examples=40)
+    @given(data=_payloads(seed), split=st.sampled_from(["train", "test"]))
+    def run(data, split):
+        path = tmp_path / f"s{suffix}"
+        path.write_bytes(data)
+        try:
+            out = load_sequences(str(path), split)
+        except DatasetError as e:
+            assert "\n" not in str(e) and str(path) in str(e), str(e)
+            return
+        assert len(out) and (out.lengths >= 1).all() and (out.lengths <= out.values.shape[2]).all()  # what trains
+        assert ((out.targets >= 0) & (out.targets < len(out.classes))).all()
+        assert out.kind == "text" or np.isfinite(out.values).all()
+
+    run()

@@ -1,7 +1,8 @@
 """Hostile files into the data and config readers, each made on the fly in its real format: every
 one ends in one line that names the file and the problem, within seconds, and the small files that
 would grow without limit (a lying IDX header, a CIFAR batch that names a huge array, a YAML nest of
-aliases, a config nested 50,000 deep, a class range of 10^8) stay under a memory ceiling, measured
+aliases, a config nested 50,000 deep, a class range of 10^8, a ragged .ts file that pads to 7e7
+values, an .npz header that declares 8 GiB) stay under a memory ceiling, measured
 in a fresh process."""
 
 import gzip
@@ -13,6 +14,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +117,17 @@ def _bombs(root: Path) -> dict[str, tuple[str, Path, str]]:
     deep_json = root / "deep.json"
     deep_json.write_text('{"optim": ' + "[" * 50_000 + "]" * 50_000 + "}")
     cases["json_nested_50000_deep"] = (f"load_config_file({str(deep_json)!r})", deep_json, "nested")
+    ragged = root / "ragged.ts"  # 200 KB: one series of 10^5 steps, then 700 of one step (pads to 7e7)
+    ragged.write_text("@classLabel true a b\n@data\n" + ",".join(["1"] * 100_000) + ":a\n" + "1:b\n" * 700)
+    cases["ts_ragged_padding_past_the_limit"] = (f"load_sequences({str(ragged)!r}, 'train')", ragged, "past the limit")
+    npz = root / "liar.npz"  # 300 bytes whose X header declares 2^26 x 16 float64 (8 GiB)
+    with zipfile.ZipFile(npz, "w") as archive:
+        with archive.open("X.npy", "w") as member:
+            header = {"descr": "<f8", "fortran_order": False, "shape": (1 << 26, 16)}
+            np.lib.format.write_array_header_1_0(member, header)
+        with archive.open("y.npy", "w") as member:
+            np.lib.format.write_array(member, np.zeros(4, dtype=np.int8))
+    cases["npz_header_claims_gigabytes"] = (f"load_sequences({str(npz)!r}, 'train')", npz, "8,589,934,592 bytes")
     cases["classes_range_of_10_to_the_8"] = (
         "parse_classes('0-100000000', [str(i) for i in range(10)])",
         "",
@@ -128,6 +141,7 @@ import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))  # a regression fails here, not the machine
 from resnetkit.data import load_mnist_split, parse_classes, read_idx
 from resnetkit.data.cifar import load_cifar
+from resnetkit.data.sequences import load_sequences
 from resnetkit.train.config import load_config_file
 
 def peak_kb():
@@ -182,6 +196,8 @@ def bombs(tmp_path_factory):
         "yaml_nested_50000_deep",
         "json_nested_50000_deep",
         "classes_range_of_10_to_the_8",
+        "ts_ragged_padding_past_the_limit",
+        "npz_header_claims_gigabytes",
     ],
 )
 def test_small_files_that_would_grow_are_refused_within_a_memory_ceiling(bombs, name):

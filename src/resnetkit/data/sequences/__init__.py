@@ -1,0 +1,39 @@
+"""Sequences: time series and texts for 1-D residual networks.
+
+``load_sequences(spec, split)`` reads one split of UCR/UEA datasets bundled with aeon
+(``ucr:GunPoint``), Debian's fortunes corpus (``fortunes``) or people's own files (``.ts``,
+``.npz``, UCR-style ``.tsv``/``.csv``, a ``text,label`` CSV, folders of ``.txt`` per class) into a
+``SequenceSplit``: values padded to the longest item, their lengths, class indices and names.
+Every reader checks its input before training can start: one line naming the file and the
+problem, sizes bounded by ``limits`` before anything is allocated. ``inputs`` reads what is to be
+predicted (files without labels, strings, lists of numbers) with the same checks and preparation."""
+
+from .inputs import SequenceInputs, read_series_inputs, read_text_inputs, series_inputs, text_inputs
+from .items import ReadItems, class_order
+from .limits import MAX_CHANNELS, MAX_ITEMS, MAX_LENGTH, MAX_VALUES
+from .load import TEST_FRACTION, load_sequences
+from .normalize import znormalize
+from .record import SequenceSplit
+from .specs import SERIES_EXTENSIONS, is_sequence_spec
+from .ucr import ucr_names
+
+__all__ = [
+    "MAX_CHANNELS",
+    "MAX_ITEMS",
+    "MAX_LENGTH",
+    "MAX_VALUES",
+    "SERIES_EXTENSIONS",
+    "TEST_FRACTION",
+    "ReadItems",
+    "SequenceInputs",
+    "SequenceSplit",
+    "class_order",
+    "is_sequence_spec",
+    "load_sequences",
+    "read_series_inputs",
+    "read_text_inputs",
+    "series_inputs",
+    "text_inputs",
+    "ucr_names",
+    "znormalize",
+]
