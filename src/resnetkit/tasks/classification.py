@@ -27,6 +27,8 @@ class EvalResult:
     loss: float
     n: int
     confusion: torch.Tensor = field(repr=False)  # [true, predicted] counts
+    # With flip TTA, the top-1 of the unmirrored view alone: the same forward passes give it free.
+    plain_top1: float | None = None
 
     @property
     def per_class(self) -> list[float]:
@@ -43,6 +45,7 @@ class EvalResult:
             "top5": self.top5,
             "loss": self.loss,
             "n": self.n,
+            **({} if self.plain_top1 is None else {"plain_top1": self.plain_top1}),
             "per_class": dict(zip(names, self.per_class, strict=True)),
             "confusion": self.confusion.tolist(),
         }
@@ -69,12 +72,13 @@ def evaluate(
     was_training = model.training
     model.eval()
     k = min(5, num_classes)
-    stats = torch.zeros(4, dtype=torch.float64, device=device)  # loss sum, top1, top5, n
+    stats = torch.zeros(5, dtype=torch.float64, device=device)  # loss sum, top1, top5, n, unmirrored top1
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast() if autocast else contextlib.nullcontext():
-            logits = model_logits(model, x, tta_flip).float()
+            plain = model(x).float()
+            logits = (plain + model(x.flip(-1)).float()) / 2 if tta_flip else plain
         topk = logits.topk(k, dim=1).indices
         stats += torch.stack(
             [
@@ -82,6 +86,7 @@ def evaluate(
                 (topk[:, 0] == y).sum().double(),
                 (topk == y[:, None]).any(1).sum().double(),
                 torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+                (plain.argmax(1) == y).sum().double(),
             ]
         )
         confusion += torch.bincount(y * num_classes + topk[:, 0], minlength=num_classes * num_classes)
@@ -95,6 +100,7 @@ def evaluate(
         loss=float(stats[0]) / n,
         n=int(stats[3]),
         confusion=confusion.view(num_classes, num_classes).cpu(),
+        plain_top1=float(stats[4]) / n if tta_flip else None,
     )
 
 
@@ -210,7 +216,11 @@ class Classification(Task):
         return eval_loader(dataset, batch_size, device)
 
     def summary(self, report: Mapping[str, Any]) -> list[str]:
-        tta = "with flip TTA (--no-tta-flip: without)" if report.get("tta_flip") else "without TTA"
+        tta = "without TTA"
+        if report.get("tta_flip"):
+            tta = "with flip TTA"
+            if "plain_top1" in report:
+                tta += f" (top-1 {100 * report['plain_top1']:.2f}% without)"
         lines = [
             f"top-1 {100 * report['top1']:.2f}%   top-5 {100 * report['top5']:.2f}%   loss {report['loss']:.4f}   {tta}"
         ]
