@@ -338,7 +338,9 @@ def test_deterministic_runs_repeat_bit_for_bit(tmp_path):
 
 @pytest.mark.slow
 def test_compiled_training_writes_plain_checkpoints(tmp_path):
-    result = fit(_cfg(tmp_path, run_name="c", max_steps=2, compile=True))
+    # One evaluation of the 360 test images in one batch: each new batch shape is another compile.
+    cfg = _cfg(tmp_path, run_name="c", max_steps=2, compile=True, test_curve=False, data={"eval_batch_size": 512})
+    result = fit(cfg)
     ckpt = load_checkpoint(result.run_dir / "last.pt")
     assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
     assert load_model(result.run_dir).num_classes == 10
