@@ -43,6 +43,12 @@ def test_training_bench_measures_the_engines_configurations():
     assert len(rates) == 4 and all(r.images_per_second > 0 for r in rates)
 
 
+def test_training_bench_reports_peak_memory_and_the_checkpointed_path():
+    rates = bench_training("resnet20", batch_size=4, image_size=16, steps=1, log=print, with_checkpointing=True)
+    assert rates[-1].name.endswith("activation checkpointing") and len(rates) == 5
+    assert all(r.peak_memory > 100 * 2**20 for r in rates)  # the process's peak: PyTorch itself is more
+
+
 def test_training_bench_command(capsys):
     args = [
         "bench",
@@ -55,8 +61,10 @@ def test_training_bench_command(capsys):
         "--steps",
         "1",
         "--no-compile",
+        "--grad-checkpointing",
         "--json",
     ]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["task"] == "train" and report["model"] == "resnet20" and len(report["configs"]) == 4
+    assert report["task"] == "train" and report["model"] == "resnet20" and len(report["configs"]) == 5
+    assert all(c["peak_memory"] > 0 for c in report["configs"])

@@ -24,6 +24,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="leave out torch.compile (its compile takes about 25 s for ResNet-50 here)",
     )
+    p.add_argument(
+        "--grad-checkpointing",
+        action="store_true",
+        help="--task train: also measure the fast path with activation checkpointing (time and peak memory)",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_bench)
 
@@ -37,7 +42,13 @@ def _bench(args: argparse.Namespace) -> int:
 
         model = args.model or "resnet20"
         rates = bench_training(
-            model, args.batch_size or 128, args.image_size or 28, steps=args.steps, with_compile=args.compile, log=log
+            model,
+            args.batch_size or 128,
+            args.image_size or 28,
+            steps=args.steps,
+            with_compile=args.compile,
+            log=log,
+            with_checkpointing=args.grad_checkpointing,
         )
         if args.json:
             report = {"model": model, "task": "train", "baseline_ips": rates[0].images_per_second}

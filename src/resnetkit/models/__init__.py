@@ -9,6 +9,7 @@ from .layers import DropPath, FrozenBatchNorm2d, GroupNorm, PadShortcut, to_chan
 from .preact import PreActResNet
 from .registry import is_model, list_models, list_pretrained, model_task, register_model
 from .resnet import ResNet
+from .stage import Stage, set_grad_checkpointing
 from .weights import (
     WeightsError,
     adapt_input_conv,
@@ -35,6 +36,7 @@ __all__ = [
     "ResNet",
     "ResNetBase",
     "ResidualUnit",
+    "Stage",
     "WeightsError",
     "adapt_input_conv",
     "clean_state_dict",
@@ -48,5 +50,6 @@ __all__ = [
     "model_task",
     "read_state_dict",
     "register_model",
+    "set_grad_checkpointing",
     "to_channels_last",
 ]

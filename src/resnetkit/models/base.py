@@ -13,6 +13,7 @@ from torch import nn
 
 from .blocks import ResidualUnit
 from .layers import LayerFn, get_act_layer, get_norm_layer, make_shortcut
+from .stage import Stage, set_grad_checkpointing
 from .stem import stem_layers
 
 
@@ -89,7 +90,7 @@ def build_stages(
                 )
             )
             in_chs, block_idx = out_chs, block_idx + 1
-        plan.stages.append(nn.Sequential(*blocks))
+        plan.stages.append(Stage(*blocks))
         plan.feature_info.append({"num_chs": out_chs, "reduction": net_stride, "module": f"layer{stage_idx + 1}"})
     plan.out_chs = in_chs
     return plan
@@ -215,6 +216,11 @@ class ResNetBase(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+        """Activation checkpointing in every stage (timm's name), segments of ``every`` units or
+        about sqrt(units in the stage) (``models/stage.py`` says why)."""
+        set_grad_checkpointing(self, enable, every)
 
     def get_classifier(self) -> nn.Module:
         return self.fc

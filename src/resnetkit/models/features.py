@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .base import FeatureInfo, ResNetBase
+from .stage import set_grad_checkpointing
 
 
 class _FeatureNet(nn.ModuleDict):
@@ -43,6 +44,10 @@ class _FeatureNet(nn.ModuleDict):
         self.return_layers = tuple(selected.module_name())
         self.first_conv = model.first_conv
         self.model_cfg = getattr(model, "model_cfg", None)
+
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+        """As the classifier's: the stages kept here checkpoint their segments."""
+        set_grad_checkpointing(self, enable, every)
 
     def _collect(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []

@@ -1,5 +1,6 @@
 """``resnetkit bench --task train``: training images/s of the eager fp32 NCHW baseline against the
-configurations resnetkit's engine runs, in one process (ratios to the baseline of the same run)."""
+configurations resnetkit's engine runs, in one process (ratios to the baseline of the same run),
+and the peak memory of each (resident memory on CPU: VmHWM, reset before each configuration)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import create_model, to_channels_last
+from ..runtime.memory import peak_memory, reset_peak
 from .precision import Precision
 
 # (name, channels_last, precision, torch.compile): the baseline first.
@@ -21,6 +23,7 @@ CONFIGS = [
     ("bf16 autocast channels_last (resnetkit's default with native bf16)", True, "bf16", False),
 ]
 COMPILED = ("the same + torch.compile", True, "bf16", True)
+CHECKPOINTED = ("the same + activation checkpointing", True, "bf16", False)
 
 
 @dataclass
@@ -28,6 +31,7 @@ class TrainRate:
     name: str
     images_per_second: float
     speedup: float
+    peak_memory: int  # bytes: the process's peak resident memory while this configuration ran
 
 
 def train_rate(
@@ -40,13 +44,17 @@ def train_rate(
     precision: str,
     compiled: bool = False,
     warmup: int = 3,
-) -> float:
-    """Images/s of ``steps`` SGD steps (forward, loss, backward, update) after ``warmup`` steps."""
+    grad_checkpointing: bool = False,
+) -> tuple[float, int]:
+    """Images/s of ``steps`` SGD steps (forward, loss, backward, update) after ``warmup`` steps,
+    and the peak memory meanwhile (model, optimizer state and activations)."""
+    reset_peak(torch.device("cpu"))
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = create_model(model_name, in_chans=in_chans)
     if channels_last:
         to_channels_last(model)
+    model.set_grad_checkpointing(grad_checkpointing)
     run = torch.compile(model) if compiled else model
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     prec = Precision(precision, torch.device("cpu"))
@@ -61,7 +69,7 @@ def train_rate(
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return steps * batch / (time.perf_counter() - start)
+    return steps * batch / (time.perf_counter() - start), peak_memory(torch.device("cpu"))
 
 
 def bench_training(
@@ -72,14 +80,28 @@ def bench_training(
     steps: int = 20,
     with_compile: bool = False,
     log: Callable[[str], None] = print,
+    with_checkpointing: bool = False,
 ) -> list[TrainRate]:
-    """Each configuration's training images/s and its ratio to the eager fp32 NCHW baseline."""
+    """Each configuration's training images/s and its ratio to the eager fp32 NCHW baseline, and
+    its peak memory. A configuration's peak is the process's: it can include what an earlier one
+    left allocated, so compare peaks across fresh processes (``benchmarks/grad_checkpointing.py``)."""
     rates: list[TrainRate] = []
-    for name, channels_last, precision, compiles in CONFIGS + ([COMPILED] if with_compile else []):
-        ips = train_rate(model_name, batch_size, steps, image_size, in_chans, channels_last, precision, compiles)
+    extra = ([COMPILED] if with_compile else []) + ([CHECKPOINTED] if with_checkpointing else [])
+    for name, channels_last, precision, compiles in CONFIGS + extra:
+        ips, peak = train_rate(
+            model_name,
+            batch_size,
+            steps,
+            image_size,
+            in_chans,
+            channels_last,
+            precision,
+            compiles,
+            grad_checkpointing=name == CHECKPOINTED[0],
+        )
         base = rates[0].images_per_second if rates else ips
-        rates.append(TrainRate(name, ips, ips / base))
-        log(f"{name:<68} {ips:8.0f} img/s {ips / base:6.2f}x")
+        rates.append(TrainRate(name, ips, ips / base, peak))
+        log(f"{name:<68} {ips:8.0f} img/s {ips / base:6.2f}x  peak {peak / 2**20:7.0f} MB")
     return rates
 
 

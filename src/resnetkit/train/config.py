@@ -154,6 +154,12 @@ class TrainConfig:
     precision: str = "auto"  # auto | bf16 | fp16 | fp32
     channels_last: bool = True
     compile: bool = False
+    # Activation checkpointing (model.set_grad_checkpointing): activations of each segment of
+    # residual units are recomputed in the backward, a fraction of the memory for one more forward.
+    grad_checkpointing: bool = False
+    # Before the first step, estimate its peak memory and refuse (one line, exit 2) a run that would
+    # not fit in what the machine has (train/memory_guard.py), rather than be killed by the OS.
+    memory_guard: bool = True
     ema_decay: float = 0.0  # 0: no weight EMA
     tta_flip: bool = False  # evaluate on image + mirror image
     # Without a validation split, also measure the test set after every epoch, as a learning curve

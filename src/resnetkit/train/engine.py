@@ -30,7 +30,7 @@ from ..artifacts import (
     remove_stale_temps,
     save_checkpoint,
 )
-from ..models import ResNetBase
+from ..models import ResNetBase, set_grad_checkpointing
 from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
 from .distributed import elastic_run_name, init_distributed, restart_count
@@ -49,6 +49,7 @@ from .hooks import (
     TrainingDiverged,
 )
 from .loaders import build_loaders
+from .memory_guard import MemoryGuard
 from .optim import build_optimizer, build_scheduler
 from .precision import Precision
 from .state import StatSums, TrainState
@@ -187,9 +188,10 @@ class Trainer:
             after_epoch
         after_train
 
-    Each call point goes to every hook (``hooks.py`` says what each sees) in this order: EMAUpdate,
-    NaNGuard, EvalHook, MetricsWriter, Checkpointer, Progress, then the step callbacks and the
-    ``hooks`` given. Ctrl-C or SIGTERM stops the run at the next step boundary, after a checkpoint."""
+    Each call point goes to every hook (``hooks.py`` says what each sees) in this order: MemoryGuard
+    (unless ``memory_guard`` is off), EMAUpdate, NaNGuard, EvalHook, MetricsWriter, Checkpointer,
+    Progress, then the step callbacks and the ``hooks`` given. Ctrl-C or SIGTERM stops the run at the
+    next step boundary, after a checkpoint."""
 
     def __init__(
         self,
@@ -243,7 +245,8 @@ class Trainer:
 
         self.hooks: list[HookBase] = []
         self.register_hooks(
-            [EMAUpdate(), NaNGuard(), EvalHook(), MetricsWriter(), Checkpointer(), Progress(PROGRESS_SECONDS)]
+            [MemoryGuard()] * cfg.memory_guard
+            + [EMAUpdate(), NaNGuard(), EvalHook(), MetricsWriter(), Checkpointer(), Progress(PROGRESS_SECONDS)]
         )
         self.register_hooks([StepCallbacks(callbacks), *hooks] if callbacks else hooks)
 
@@ -255,6 +258,8 @@ class Trainer:
 
     def _build_model(self) -> nn.Module:
         model = build_model(self.cfg, self.data.meta, self.task)
+        if self.cfg.grad_checkpointing:
+            set_grad_checkpointing(model, True)  # every stage of the classifier or dense model's backbone
         if self.cfg.sync_bn and self.ctx.enabled:
             model = convert_sync_batchnorm(model, self.device)
         memory_format = torch.channels_last if self.cfg.channels_last else torch.preserve_format
@@ -436,8 +441,8 @@ class Trainer:
                 break
             if self.plan is not None and self.plan.probe_steps and state.step == self.plan.probe_steps:
                 self._train_mode()  # linear probing is over: the backbone trains from here on
-            self._call("before_step")
             x, y = self.batch = self.task.make_batch(batch, self.device)
+            self._call("before_step")
             self.loss, stats = self._step(x, y)
             state.step, state.batch_in_epoch = state.step + 1, i + 1
             self._record(stats, self.task.batch_size(y))

@@ -7,7 +7,8 @@ The trainer calls each point on every hook, in the order ``Trainer`` documents w
 - ``before_train``: once, before the first epoch (of this session: a resumed run calls it again).
 - ``before_epoch``: ``trainer.state.epoch`` is the epoch about to train; ``batch_in_epoch`` the
   batches of it a resumed run skips.
-- ``before_step`` / ``after_step``: around each optimizer step. After it ``trainer.state.step``
+- ``before_step`` / ``after_step``: around each optimizer step. Before it ``trainer.batch`` is
+  the step's ``(inputs, targets)`` on the device (the memory guard probes it). After it ``trainer.state.step``
   counts it, ``trainer.loss`` is its loss, and ``trainer.step_metrics`` holds the logging window's
   training statistics when the step ends one (every ``log_every`` steps, an epoch's last, the run's),
   else None.

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..stage import set_grad_checkpointing
 from .anchors import AnchorGenerator
 from .boxes import batched_nms, clip_boxes_to_image
 from .fpn import BackboneWithFPN
@@ -76,6 +77,10 @@ class DenseDetector(nn.Module):
     @property
     def in_chans(self) -> int:
         return len(self.transform.image_mean)
+
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+        """Activation checkpointing in the backbone's stages, where the memory is."""
+        set_grad_checkpointing(self.backbone, enable, every)
 
     def forward(
         self, images: Sequence[torch.Tensor] | torch.Tensor, targets: list[Target] | None = None

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..backbone import WeightsSource, backbone_classifier
 from ..features import FeatureDictNet
+from ..stage import set_grad_checkpointing
 from .heads import DeepLabHead, FCNHead
 
 HEADS = ("fcn", "deeplabv3")
@@ -38,6 +39,10 @@ class SegmentationModel(nn.Module):
         conv = self.get_submodule(self.first_conv)
         assert isinstance(conv, nn.Conv2d)
         return conv.in_channels
+
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+        """Activation checkpointing in the backbone's stages, where the memory is."""
+        set_grad_checkpointing(self.backbone, enable, every)
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         size = x.shape[-2:]

@@ -1,0 +1,92 @@
+"""A stage: residual units run in sequence, optionally with activation checkpointing.
+
+Activation checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost",
+arXiv:1604.06174) keeps only the input of each segment of units during the forward and recomputes
+the segment's activations during the backward: one extra forward for a memory that no longer grows
+with the depth of a segment. A stage of ``n`` units is cut into segments of about ``sqrt(n)`` units
+(the paper's §4.1 rule) rather than one unit each: checkpointing every unit still stores ``n`` unit
+inputs (a 1,001-layer net's 333 inputs are a fifth of its activations, less than the 4x the unit
+would save), while ``sqrt(n)``-unit segments store ``sqrt(n)`` inputs plus one segment's activations
+while it is recomputed, for the same single extra forward.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+class Stage(nn.Sequential):
+    """``nn.Sequential`` of residual units (same state_dict keys: ``layer1.0.conv1.weight``).
+
+    ``grad_checkpointing`` is the segment length in units (0: off); it only acts where autograd
+    records (training with gradients), so evaluation and export run the plain sequence."""
+
+    grad_checkpointing: int = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        every = self.grad_checkpointing
+        if not every or not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_exporting():
+            return super().forward(x)
+        units = list(self)
+        for start in range(0, len(units), every):
+            x = checkpoint_segment(units[start : start + every], x)
+        return x
+
+
+def checkpoint_segment(units: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``units`` applied to ``x``, their activations recomputed in the backward.
+
+    ``use_reentrant=False``: PyTorch's recommended variant; it gives parameters their gradients
+    when ``x`` needs none (a frozen stem in fine-tuning), supports autocast and DDP, and with
+    ``preserve_rng_state`` replays the RNG so dropout and stochastic depth draw the same masks.
+    The recomputation runs the units' forward again, so BatchNorm would update its running
+    statistics twice; they are put back as the first forward left them."""
+    calls = 0
+
+    def run(inp: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return _sequence(units, inp)
+        saved = [(b, b.clone()) for u in units for b in u.buffers()]
+        try:  # recomputation may stop early (PyTorch stops it once the saved tensors are back)
+            return _sequence(units, inp)
+        finally:
+            with torch.no_grad():
+                for buf, value in saved:
+                    buf.copy_(value)
+
+    out = checkpoint(run, x, use_reentrant=False, preserve_rng_state=True)
+    assert isinstance(out, torch.Tensor)
+    return out
+
+
+def _sequence(units: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    for unit in units:
+        x = unit(x)
+    return x
+
+
+def segment_length(num_units: int, every: int | None) -> int:
+    """Units per checkpointed segment: ``every``, or about ``sqrt(num_units)`` (Chen et al. §4.1)."""
+    if every is not None:
+        if every < 1:
+            raise ValueError(f"grad checkpointing every={every}: must be at least 1 unit")
+        return every
+    return math.isqrt(max(num_units, 1) - 1) + 1  # ceil(sqrt(n))
+
+
+def set_grad_checkpointing(module: nn.Module, enable: bool = True, every: int | None = None) -> int:
+    """Turn activation checkpointing on (or off) in every ``Stage`` inside ``module``: a
+    classifier, a ``features_only`` backbone, or a dense model around one. Returns the number of
+    stages set; a module without any cannot checkpoint, and says so."""
+    stages = [m for m in module.modules() if isinstance(m, Stage)]
+    if not stages:
+        raise ValueError(f"{type(module).__name__} has no resnetkit stages: activation checkpointing does not apply")
+    for stage in stages:
+        stage.grad_checkpointing = segment_length(len(stage), every) if enable else 0
+    return len(stages)

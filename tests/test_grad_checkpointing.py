@@ -1,0 +1,215 @@
+"""Activation checkpointing (``model.set_grad_checkpointing``, ``--grad-checkpointing``): the
+gradients, outputs, BatchNorm statistics and RNG stream of a checkpointed step are those of the
+plain step, bit for bit, with dropout and stochastic depth (the RNG is replayed), under bf16
+autocast, on features_only backbones and dense models, with a frozen backbone in fine-tuning
+(through the engine, EMA on) and under 2-process DDP with sync-BN."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resnetkit import create_model
+from resnetkit.models import Bottleneck, PreActBottleneck, PreActResNet, ResNet, set_grad_checkpointing
+from resnetkit.models.stage import Stage, segment_length
+from resnetkit.train import TrainConfig, fit
+
+
+def _models():
+    return {
+        # post-activation basic blocks, option-A shortcuts, stochastic depth
+        "resnet20": lambda: create_model("resnet20", num_classes=3, in_chans=1, drop_path_rate=0.3),
+        # pre-activation bottlenecks with dropout inside the unit, stochastic depth and head dropout
+        "preact": lambda: PreActResNet(
+            PreActBottleneck, (2, 3, 2), num_classes=3, in_chans=1, dropout=0.3, drop_path_rate=0.3, drop_rate=0.2
+        ),
+        # ImageNet layout: stem with max-pool, projection shortcuts
+        "bottleneck": lambda: ResNet(
+            Bottleneck, (1, 2, 1, 1), num_classes=3, in_chans=1, channels=(8, 8, 16, 16), drop_path_rate=0.2
+        ),
+    }
+
+
+def _step(model, x, loss_fn, autocast: bool):
+    """Forward (counting the tensors autograd saves outside checkpointed segments) and backward."""
+    saved = 0
+
+    def pack(t):
+        nonlocal saved
+        saved += 1
+        return t
+
+    torch.manual_seed(1)
+    saving = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+    with saving, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        out = model(x)
+        loss = loss_fn(out)
+    loss.backward()
+    return {
+        "loss": loss.detach(),
+        "grads": {n: p.grad for n, p in model.named_parameters() if p.requires_grad},
+        "buffers": {n: b.clone() for n, b in model.named_buffers()},
+        "rng": torch.get_rng_state(),
+        "saved": saved,
+    }
+
+
+def _assert_same_step(model, x, loss_fn, autocast=False):
+    twin = copy.deepcopy(model)
+    twin.set_grad_checkpointing(True)
+    plain, ckpt = _step(model, x, loss_fn, autocast), _step(twin, x, loss_fn, autocast)
+    assert torch.equal(plain["loss"], ckpt["loss"])
+    for name, grad in plain["grads"].items():
+        assert grad is not None, name
+        torch.testing.assert_close(ckpt["grads"][name], grad, rtol=0, atol=0, msg=f"gradient of {name}")
+    for name, buf in plain["buffers"].items():  # BatchNorm statistics updated once, not twice
+        assert torch.equal(ckpt["buffers"][name], buf), name
+    assert torch.equal(plain["rng"], ckpt["rng"])  # the recomputation's draws do not advance the stream
+    assert ckpt["saved"] < plain["saved"] / 2  # the segments' activations were not kept
+    return plain, ckpt
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("name", ["resnet20", "preact", "bottleneck"])
+def test_gradients_equal_with_dropout_and_stochastic_depth(name, autocast):
+    torch.manual_seed(0)
+    model = _models()[name]()
+    x = torch.randn(3, 1, 16, 16)
+    y = torch.tensor([0, 1, 2])
+    _assert_same_step(model, x, lambda out: F.cross_entropy(out.float(), y), autocast)
+
+
+def test_features_only_backbone():
+    torch.manual_seed(0)
+    backbone = create_model("resnet20", in_chans=1, features_only=True, drop_path_rate=0.2)
+    _assert_same_step(backbone, torch.randn(2, 1, 12, 12), lambda feats: sum(f.float().square().mean() for f in feats))
+
+
+def test_segmentation_model_checkpoints_its_backbone():
+    torch.manual_seed(0)
+    model = create_model("fcn_resnet20", num_classes=3, in_chans=1)
+    masks = torch.randint(0, 3, (2, 16, 16))
+
+    def loss(out):
+        return F.cross_entropy(out["out"], masks) + 0.5 * F.cross_entropy(out["aux"], masks)
+
+    _assert_same_step(model, torch.randn(2, 1, 16, 16), loss)
+
+
+def test_detector_checkpoints_its_backbone():
+    torch.manual_seed(0)
+    model = create_model("fcos_resnet20_fpn", num_classes=3, in_chans=1, fpn_channels=8, min_size=32, max_size=32)
+    images = torch.rand(2, 1, 32, 32)
+    targets = [{"boxes": torch.tensor([[2.0, 3.0, 20.0, 25.0]]), "labels": torch.tensor([1])} for _ in range(2)]
+    twin = copy.deepcopy(model)
+    twin.set_grad_checkpointing(True)
+    assert all(s.grad_checkpointing for s in twin.modules() if isinstance(s, Stage))
+    grads = []
+    for m in (model, twin):
+        torch.manual_seed(1)
+        sum(m(images, targets).values()).backward()
+        grads.append({n: p.grad for n, p in m.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any(n.startswith("backbone.body.layer") for n in grads[0])
+    for n in grads[0]:
+        torch.testing.assert_close(grads[1][n], grads[0][n], rtol=0, atol=0, msg=n)
+
+
+def test_frozen_stem_and_stage_get_no_gradient_and_the_rest_the_same():
+    """A frozen input to a segment (fine-tuning's frozen stem) still gives its weights gradients."""
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=3, in_chans=1)
+    for name, p in model.named_parameters():
+        p.requires_grad_(not name.startswith(("conv1", "bn1", "layer1")))
+    y = torch.tensor([0, 2])
+    plain, _ = _assert_same_step(model, torch.randn(2, 1, 12, 12), lambda out: F.cross_entropy(out, y))
+    assert not any(n.startswith("layer1") for n in plain["grads"]) and "layer2.0.conv1.weight" in plain["grads"]
+
+
+def test_segments_are_about_sqrt_of_a_stage_and_can_be_set_or_turned_off():
+    # ceil(sqrt(n)): preact_resnet1001's 111-unit stages in 11-unit segments, ResNet-20's 3 units in 2
+    assert [segment_length(n, None) for n in (1, 2, 3, 4, 5, 111, 200)] == [1, 2, 2, 2, 3, 11, 15]
+    model = create_model("resnet20")
+    model.set_grad_checkpointing(True, every=1)
+    assert [s.grad_checkpointing for s in model.stages()] == [1, 1, 1]
+    model.set_grad_checkpointing(False)
+    assert [s.grad_checkpointing for s in model.stages()] == [0, 0, 0]
+    with pytest.raises(ValueError, match="every=0"):
+        model.set_grad_checkpointing(True, every=0)
+    with pytest.raises(ValueError, match="no resnetkit stages"):
+        set_grad_checkpointing(torch.nn.Linear(2, 2))
+    # Keys unchanged: a Stage is an nn.Sequential; eval and tracing run the plain sequence.
+    assert "layer1.0.conv1.weight" in model.state_dict()
+    model.set_grad_checkpointing(True)
+    traced = torch.jit.trace(model.eval(), torch.randn(1, 3, 32, 32))
+    assert traced(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+def _finetune_cfg(tmp_path, name: str, checkpointing: bool) -> TrainConfig:
+    return TrainConfig.from_dict(
+        {
+            "model": {"name": "resnet20", "weights": "resnet20.fashion_mnist", "overrides": {"drop_path_rate": 0.1}},
+            "data": {"name": "digits", "batch_size": 32, "pad": 1, "flip": False},
+            "optim": {"lr": 0.05},
+            "transfer": {"mode": "finetune", "freeze": "stage1"},
+            "max_steps": 3,
+            "precision": "fp32",
+            "channels_last": False,
+            "ema_decay": 0.9,
+            "grad_checkpointing": checkpointing,
+            "memory_guard": checkpointing,  # the guard's probes leave no trace either
+            "out": str(tmp_path),
+            "run_name": name,
+            "progress": False,
+        }
+    )
+
+
+def test_finetune_with_frozen_backbone_and_ema_ends_as_without_checkpointing(tmp_path):
+    plain = fit(_finetune_cfg(tmp_path, "plain", False))
+    ckpt = fit(_finetune_cfg(tmp_path, "ckpt", True))
+    assert all(s.grad_checkpointing for s in ckpt.model.modules() if isinstance(s, Stage))
+    saved = {name: torch.load(tmp_path / name / "last.pt", weights_only=True) for name in ("plain", "ckpt")}
+    for key in ("model", "ema"):
+        for k, v in saved["plain"][key].items():
+            assert torch.equal(saved["ckpt"][key][k], v), f"{key} {k}"
+    assert not torch.equal(saved["plain"]["model"]["layer2.0.conv1.weight"], load_source()["layer2.0.conv1.weight"])
+    assert torch.equal(saved["plain"]["model"]["layer1.0.conv1.weight"], load_source()["layer1.0.conv1.weight"])
+    assert plain.steps == ckpt.steps == 3
+
+
+def load_source():
+    from resnetkit import load_model
+
+    return load_model("resnet20.fashion_mnist").state_dict()
+
+
+def test_cli_flags_set_the_config_keys():
+    from resnetkit.cli import build_parser
+    from resnetkit.cli.train import _train_config
+
+    args = build_parser().parse_args(["train", "--model", "resnet20", "--grad-checkpointing", "--no-memory-guard"])
+    cfg = _train_config(args)
+    assert cfg.grad_checkpointing is True and cfg.memory_guard is False
+    cfg = _train_config(build_parser().parse_args(["finetune", "resnet20.fashion_mnist", "--data", "digits"]))
+    assert cfg.grad_checkpointing is False and cfg.memory_guard is True
+    with pytest.raises(ValueError, match="grad_checkpointing"):
+        TrainConfig.from_dict({"grad_checkpointing": "yes"})
+
+
+@pytest.mark.slow
+def test_under_two_process_ddp_with_sync_bn(tmp_path):
+    worker = Path(__file__).parent / "ckpt_ddp_worker.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone", str(worker)]
+    cmd.append(str(tmp_path))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert result == {"grad_diff": 0.0, "weight_diff": 0.0}, rank

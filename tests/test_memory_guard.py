@@ -1,0 +1,128 @@
+"""The memory guard: before the first step it estimates the step's peak memory from two probes and
+refuses, one line and exit 2, a run that would exceed what the process may use. Checked against a
+real step's measured peak, under the RESNETKIT_MEMORY_LIMIT override, and in a real ``resnetkit
+train`` process under an RLIMIT_DATA that the unguarded run dies of (a traceback, exit 1).
+
+RLIMIT_DATA, not RLIMIT_AS: PyTorch reserves address space it never touches (thread arenas,
+oneDNN), so an address-space limit fails at import or at random, not where the memory is used;
+a data limit fails where the activations are allocated, as an OOM kill would, but with an error
+the test can see. A cgroup limit (what kills a process in a container) needs privileges the
+tests do not have; the guard reads it (runtime/memory.py) and the override stands in for it."""
+
+import resource
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from resnetkit import create_model
+from resnetkit.cli import main
+from resnetkit.runtime.memory import (
+    MEMORY_LIMIT_ENV,
+    current_rss,
+    memory_budget,
+    parse_size,
+    peak_memory,
+    reset_peak,
+)
+from resnetkit.train import TrainConfig
+from resnetkit.train.engine import build_task
+from resnetkit.train.memory_guard import StepMemory, check_fits, estimate_step_memory, optimizer_state_bytes
+from resnetkit.train.precision import Precision
+
+CPU = torch.device("cpu")
+
+
+def test_sizes_parse_in_binary_units_and_bad_ones_name_the_variable():
+    assert parse_size("2G") == 2 * 2**30 and parse_size("512M") == 512 * 2**20 and parse_size("1.5GiB") == 3 * 2**29
+    assert parse_size("800MB") == 800 * 2**20 and parse_size("12345") == 12345
+    with pytest.raises(ValueError, match=MEMORY_LIMIT_ENV):
+        parse_size("lots")
+
+
+def test_budget_is_the_override_or_what_the_machine_has(monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "3G")
+    assert memory_budget(CPU).limit == 3 * 2**30 and memory_budget(CPU).source == MEMORY_LIMIT_ENV
+    monkeypatch.delenv(MEMORY_LIMIT_ENV)
+    budget = memory_budget(CPU)
+    assert budget is not None and budget.limit > current_rss()
+
+
+def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=10, in_chans=1).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    assert optimizer_state_bytes(optimizer) == sum(p.numel() * 4 for p in model.parameters())
+    cfg = TrainConfig.from_dict({"precision": "fp32"})
+    trainer = SimpleNamespace(
+        model=model, task=build_task(cfg), device=CPU, precision=Precision("fp32", CPU), optimizer=optimizer
+    )
+    x, y = torch.randn(192, 1, 28, 28), torch.randint(0, 10, (192,))
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    rng = torch.get_rng_state()
+    before = current_rss()
+    need = estimate_step_memory(trainer, x, y, 192)
+    assert need is not None and [n for n, _ in need.probes] == [24, 48]
+    assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
+    assert all(p.grad is None for p in model.parameters()) and torch.equal(torch.get_rng_state(), rng)
+
+    reset_peak(CPU)
+    trainer.task.loss(trainer.task.forward(model, x, y), y).backward()
+    optimizer.step()
+    measured = peak_memory(CPU)
+    # What the step adds to the process, estimated against measured (~300 MB of activations here).
+    ratio = (need.peak - before) / (measured - before)
+    assert 0.75 < ratio < 1.5, (need, measured, before)
+
+
+def test_refusal_says_how_much_and_what_to_do():
+    from resnetkit.runtime.memory import Budget
+
+    need = StepMemory(3 * 2**30, ((16, 2**30), (32, 2**30 + 2**28)), 128)
+    assert check_fits(need, Budget(4 * 2**30, "x"), 1) is None
+    text = check_fits(need, Budget(2**31, "cgroup limit /sys/fs/cgroup/memory.max"), 1)
+    assert text is not None and "\n" not in text
+    for words in ("3.0 GB", "2.0 GB", "cgroup limit", "--grad-checkpointing", "--batch-size", "--no-memory-guard"):
+        assert words in text
+
+
+def _train_args(tmp_path, model: str, batch: int) -> list[str]:
+    args = ["train", "--model", model, "--data", "digits", "--max-steps", "1", "--batch-size", str(batch)]
+    return [*args, "--precision", "fp32", "--out", str(tmp_path), "--no-progress"]
+
+
+def test_override_below_the_need_refuses_in_one_line_and_no_guard_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(current_rss() + 2**20))  # 1 MB more than the process has
+    args = _train_args(tmp_path, "resnet20", 256)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("resnetkit train: error: a training step needs about"), err
+    assert f"({MEMORY_LIMIT_ENV})" in err[0] and "--grad-checkpointing" in err[0]
+    assert main([*args, "--no-memory-guard"]) == 0
+
+
+@pytest.mark.slow
+def test_a_real_train_process_under_a_data_limit_refuses_instead_of_dying(tmp_path):
+    """ResNet-110 on 1,024 digits needs about 1.2 GB; under a 650 MB RLIMIT_DATA the unguarded
+    run dies in its first forward (exit 1, a traceback); the guarded one refuses after its probes
+    (which fit: a quarter of the batch) with one line, exit 2."""
+    limit = 650 * 2**20
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        args = [*_train_args(tmp_path, "resnet110", 1024), *extra]
+        return subprocess.run(
+            [sys.executable, "-m", "resnetkit", *args], preexec_fn=limited, capture_output=True, text=True, timeout=300
+        )
+
+    unguarded = run("--no-memory-guard")
+    assert unguarded.returncode == 1 and "can't allocate memory" in unguarded.stderr, unguarded.stderr[-2000:]
+    guarded = run()
+    assert guarded.returncode == 2, guarded.stderr[-2000:]
+    last = guarded.stderr.strip().splitlines()[-1]
+    assert last.startswith("resnetkit train: error: a training step needs about") and "RLIMIT_DATA" in last
+    assert "Traceback" not in guarded.stderr
