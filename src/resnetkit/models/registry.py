@@ -13,7 +13,7 @@ from torch import nn
 Builder = Callable[..., nn.Module]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-TASKS = ("classification", "segmentation", "detection")
+TASKS = ("classification", "segmentation", "detection", "sequence")
 
 _builders: dict[str, Builder] = {}
 _families: dict[str, Callable[..., nn.Module]] = {}
@@ -63,7 +63,7 @@ def model_family(name: str) -> Callable[..., nn.Module]:
 
 
 def model_task(name: str) -> str:
-    """``"classification"``, ``"segmentation"`` or ``"detection"``."""
+    """``"classification"``, ``"segmentation"``, ``"detection"`` or ``"sequence"``."""
     _check_known(split_model_name(name)[0])
     return _tasks[split_model_name(name)[0]]
 
