@@ -7,7 +7,7 @@ from .factory import create_model, model_options
 from .features import FeatureDictNet, FeatureListNet
 from .layers import DropPath, FrozenBatchNorm2d, GroupNorm, PadShortcut, to_channels_last
 from .preact import PreActResNet
-from .registry import is_model, list_models, list_pretrained, model_task, register_model
+from .registry import is_model, list_models, list_pretrained, model_task, register_model, trains_for
 from .resnet import ResNet
 from .weights import (
     WeightsError,
@@ -49,4 +49,5 @@ __all__ = [
     "read_state_dict",
     "register_model",
     "to_channels_last",
+    "trains_for",
 ]

@@ -68,6 +68,13 @@ def model_task(name: str) -> str:
     return _tasks[split_model_name(name)[0]]
 
 
+def trains_for(name: str, task: str) -> bool:
+    """Whether model ``name`` may be trained (and saved) for ``task``: the task it is registered
+    for, or ``sequence`` for any classifier, since every classifier family builds in 1-D."""
+    registered = model_task(name)
+    return task == registered or (task, registered) == ("sequence", "classification")
+
+
 def is_model(name: str) -> bool:
     return split_model_name(name)[0] in _builders
 
