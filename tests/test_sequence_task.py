@@ -215,3 +215,37 @@ def test_sequence_config_errors_are_one_line(tmp_path, capsys):
     bad = ["train", "--model", "resnet_text", "--data", "toy:series", "--max-steps", "1", "--out", str(tmp_path)]
     assert main(bad) == 2
     assert "reads bytes" in capsys.readouterr().err
+
+
+def test_serve_answers_a_series_and_a_text_as_json(tmp_path):
+    import httpx
+
+    from serve_helpers import Server
+
+    fit(_cfg(tmp_path, run_name="s", max_steps=2, data={"name": "toy:series"}))
+    args = ["train", "--model", "resnet_text", "--data", "toy:text", "--max-steps", "1", "--batch-size", "8"]
+    args += ["--set", 'model.overrides={"channels": [8, 8, 8, 8]}', "--out", str(tmp_path), "--name", "t"]
+    assert main([*args, "--no-progress"]) == 0
+    series = Server(str(tmp_path / "s"), log=tmp_path / "s.log")
+    try:
+        model = httpx.get(f"{series.url}/v1/model").json()
+        assert model["task"] == "sequence" and model["input"]["kind"] == "series"
+        body = json.dumps({"series": np.sin(np.arange(40) / 3).tolist()})
+        reply = httpx.post(f"{series.url}/v1/predict", content=body, headers={"content-type": "application/json"})
+        assert reply.status_code == 200, reply.text
+        (answer,) = reply.json()["predictions"]
+        assert {t["name"] for t in answer["top"]} == {"early", "late"}
+        for bad, message in (('{"series": [1, NaN, 2]}', "NaN"), ('{"text": "x"}', '"series"'), ("[1,", "not JSON")):
+            reply = httpx.post(f"{series.url}/v1/predict", content=bad, headers={"content-type": "application/json"})
+            assert reply.status_code == 400 and message in reply.json()["error"]
+        reply = httpx.post(f"{series.url}/v1/predict", content=b"\x89PNG", headers={"content-type": "image/png"})
+        assert reply.status_code == 415
+    finally:
+        series.stop()
+    text = Server(str(tmp_path / "t"), log=tmp_path / "t.log")
+    try:
+        body = json.dumps({"text": "a ship on the waves"})
+        reply = httpx.post(f"{text.url}/v1/predict", content=body, headers={"content-type": "application/json"})
+        assert reply.status_code == 200 and reply.json()["predictions"][0]["top"][0]["name"] in ("sea", "sky")
+    finally:
+        text.stop()

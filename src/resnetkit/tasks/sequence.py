@@ -22,7 +22,7 @@ from ..data import DatasetError
 from ..models import create_model, is_model, model_task
 from .base import Batch, PredictOptions, Prepared
 from .classification import Classification
-from .sequence_data import BucketLoader, SequenceDataset, common_length, load_split, model_input, znorm
+from .sequence_data import TEXT_QUANTUM, BucketLoader, SequenceDataset, common_length, load_split, model_input, znorm
 
 MAX_FILE_BYTES = 256 * 2**20  # a series file or text read for prediction
 
@@ -152,7 +152,7 @@ class SequenceClassification(Classification):
 
     def warm_input(self, model: Any) -> torch.Tensor:
         if model_card(model).kind == "text":
-            return self._prepare_text(b" " * 64, "warm-up", None).input
+            return self._prepare_text(b"a" * TEXT_QUANTUM, "warm-up", None).input
         return torch.zeros(int(model_card(model).in_chans or model.in_chans), 64)
 
     def _prepare_series(self, series: np.ndarray, name: str, max_length: int | None) -> Prepared:
