@@ -96,7 +96,7 @@ class SequenceClassification(Classification):
         file or the text itself. Series are z-normalised per channel as the training data was.
         A sequence longer than the run's ``data.max_length`` (where it set one) is refused."""
         card = model_card(model)
-        kind = card.kind or "series"
+        kind = _kind(model, card)
         limit = card.data_config.get("max_length")
         path = Path(source)
         if kind == "text":
@@ -117,7 +117,7 @@ class SequenceClassification(Classification):
         """A JSON body (``serve``): ``{"series": [...]}`` (numbers for one channel, one list per
         channel for several) for a series model, ``{"text": "..."}`` for a text model."""
         card = model_card(model)
-        kind, limit = card.kind or "series", card.data_config.get("max_length")
+        kind, limit = _kind(model, card), card.data_config.get("max_length")
         try:
             body = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -142,16 +142,16 @@ class SequenceClassification(Classification):
 
     def input_facts(self, model: Any) -> dict[str, Any]:
         card = model_card(model)
-        body = '{"text": "..."}' if card.kind == "text" else '{"series": [[...] per channel]}'
+        body = '{"text": "..."}' if _kind(model, card) == "text" else '{"series": [[...] per channel]}'
         return {
-            "kind": card.kind,
+            "kind": _kind(model, card),
             "channels": int(card.in_chans or model.in_chans),
             "max_length": card.max_length,
             "body": body,
         }
 
     def warm_input(self, model: Any) -> torch.Tensor:
-        if model_card(model).kind == "text":
+        if _kind(model, model_card(model)) == "text":
             return self._prepare_text(b"a" * TEXT_QUANTUM, "warm-up", None).input
         return torch.zeros(int(model_card(model).in_chans or model.in_chans), 64)
 
@@ -234,9 +234,15 @@ class SequenceClassification(Classification):
                 idx = np.flatnonzero(ds.bucket_lengths() == length)[:count]
                 return ds.inputs(idx, length).float(), True
         gen = torch.Generator().manual_seed(0)
-        if card.kind == "text" or getattr(network, "vocab_size", None) is not None:
+        if _kind(network, card) == "text":
             return torch.randint(0, 256, (min(count, 8), 1, 64), generator=gen).float(), False
         return torch.randn(min(count, 8), int(card.in_chans or network.in_chans), 64, generator=gen), False
+
+
+def _kind(model: Any, card: Any) -> str:
+    """What the model reads: its record's kind, else (a model fresh from create_model) text for a
+    byte model and series for any other."""
+    return str(card.kind or ("text" if getattr(model, "vocab_size", None) is not None else "series"))
 
 
 def _text_bucket(length: int) -> int:
