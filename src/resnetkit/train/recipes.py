@@ -63,7 +63,9 @@ RECIPES: dict[str, dict] = {
     },
     # The time-series ResNet as Fawaz et al. 2019 train it (dl-4-tsc classifiers/resnet.py): Adam at
     # lr 1e-3, the lr halved when the training loss has not fallen for 50 epochs (down to 1e-4),
-    # batches of min(N/10, 64). dl-4-tsc trains 1500 epochs on a GPU; 2-core CPU: see EPOCHS_NOTE.
+    # batches of min(N/10, 64). dl-4-tsc trains 1500 epochs on a GPU; on this project's 2-core CPU
+    # (shared, one thread) an epoch took 1.7 s on GunPoint (50 x 150) and 15.7 s on OSULeaf
+    # (200 x 427), so 300 epochs are 8.5 and ~75 minutes: the budget a laptop affords.
     "time-series": {
         "task": "sequence",
         "model": {"name": "resnet_tsc"},
