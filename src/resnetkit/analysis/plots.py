@@ -185,3 +185,52 @@ def plot_gradcam(
     axes[1, 0].set_ylabel(f"Grad-CAM @ {cam.layer}")
     fig.colorbar(heat, ax=axes[1, :].tolist(), shrink=0.8, label="class evidence")
     return save_figure(fig, path)
+
+
+def plot_time_cam(
+    series: torch.Tensor,
+    cam: torch.Tensor,
+    path: str | os.PathLike,
+    title: str,
+    text: bytes | None = None,
+) -> Path:
+    """A series (C, L) drawn with each step coloured by its class activation (Wang et al. 2017,
+    Fig. 4: the curve in jet colours, red where the class is decided), one panel per channel; a
+    text's map is drawn as bars under its characters."""
+    from matplotlib.collections import LineCollection
+
+    heat = cam.numpy()
+    low, high = float(heat.min()), float(heat.max())
+    norm_heat = (heat - low) / (high - low) if high > low else heat * 0
+    if text is not None:
+        fig = Figure(figsize=(min(2 + 0.12 * len(text), 24), 2.8), layout="constrained")
+        ax = fig.subplots()
+        ax.bar(range(len(text)), heat[: len(text)], color=_jet(norm_heat[: len(text)]))
+        ax.set_xticks(range(len(text)), [chr(b) if 32 <= b < 127 else "·" for b in text], fontsize=7)
+        ax.set_ylabel("class activation")
+        ax.set_title(title, fontsize=9)
+        return save_figure(fig, path)
+    channels = int(series.shape[0])
+    fig = Figure(figsize=(8, 1.6 + 1.4 * channels), layout="constrained")
+    axes = fig.subplots(channels, 1, squeeze=False)[:, 0]
+    t = torch.arange(series.shape[-1]).numpy()
+    for c, ax in enumerate(axes):
+        y = series[c].numpy()
+        points = list(zip(t, y, strict=True))
+        lines = LineCollection([points[j : j + 2] for j in range(len(points) - 1)], cmap="jet", linewidths=2.5)
+        lines.set_array(norm_heat[:-1])
+        lines.set_clim(0.0, 1.0)
+        ax.add_collection(lines)
+        ax.set_xlim(0, max(len(t) - 1, 1))
+        ax.set_ylim(float(y.min()) - 0.1, float(y.max()) + 0.1)
+        ax.set_ylabel(f"channel {c}" if channels > 1 else "value")
+    axes[0].set_title(title, fontsize=9)
+    axes[-1].set_xlabel("step")
+    fig.colorbar(lines, ax=list(axes), shrink=0.8, label="class activation (min to max)")
+    return save_figure(fig, path)
+
+
+def _jet(values):
+    from matplotlib import colormaps
+
+    return colormaps["jet"](values)

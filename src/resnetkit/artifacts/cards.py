@@ -22,6 +22,8 @@ from ..models import WeightsError
 MAX_CLASSES = 100_000
 MAX_CHANNELS = 64
 MAX_SIDE = 4_096  # a 4096-px side is 200 MB a float image: past any classifier's input
+MAX_LENGTH = 1_000_000  # steps of a series or bytes of a text
+KINDS = ("series", "text")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class ModelCard:
     std: tuple[float, ...] | None = None
     source_classes: tuple[int, ...] | None = None  # data.classes: which of the dataset's, in this order
     labels_per_class: int | None = None
+    kind: str | None = None  # a sequence model's input: "series" or "text"
+    max_length: int | None = None  # the longest sequence its data held (a sequence model's)
     splits: Splits | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     results: Mapping[str, Any] | None = None
@@ -97,6 +101,8 @@ class ModelCard:
             "std": list(self.std) if self.std is not None else None,
             "in_chans": self.in_chans,
             "image_size": list(self.image_size) if self.image_size is not None else None,
+            "kind": self.kind,
+            "max_length": self.max_length,
         }
         return {k: v for k, v in facts.items() if v is not None}
 
@@ -154,6 +160,9 @@ class ModelCard:
         if not isinstance(kind, str):
             raise WeightsError(f"{source}: model record field 'task' is not a name")
         results = raw.get("test")
+        seq_kind = check.text(raw, "kind")
+        if seq_kind is not None and seq_kind not in KINDS:
+            raise WeightsError(f"{source}: model record field 'kind' must be one of {', '.join(KINDS)}")
         provenance = {k: v for k, v in training.items() if k != "config"}
         return cls(
             task=kind,
@@ -165,6 +174,8 @@ class ModelCard:
             std=std,
             source_classes=check.indices(raw, "source_classes"),
             labels_per_class=check.integer(raw, "labels_per_class", 1, 10**9),
+            kind=seq_kind,
+            max_length=check.integer(raw, "max_length", 1, MAX_LENGTH),
             splits=_splits(raw.get("splits"), config, source),
             config=dict(config),
             results=dict(results) if isinstance(results, Mapping) else None,

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict
+from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict, trains_for
 from ..models.registry import get_pretrained_cfg, model_task, split_model_name
 from ..models.weights import first_line, guess_architecture
 from .cards import ModelCard, attach_card
@@ -76,7 +76,7 @@ def checkpoint_card(ckpt: Checkpoint, path: Path) -> ModelCard:
 
 def _check_task(card: ModelCard, model_cfg: dict[str, Any], source: Path) -> None:
     name = model_cfg.get("name")
-    if isinstance(name, str) and is_model(name) and model_task(name) != card.task:
+    if isinstance(name, str) and is_model(name) and not trains_for(name, card.task):
         raise WeightsError(f"{source}: its record says {card.task} but it holds a {model_task(name)} model ({name})")
 
 
@@ -182,7 +182,7 @@ def data_defaults(card: ModelCard) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if card.image_size is not None:
         out["image_size"] = card.image_size[0]
-    if card.in_chans is not None:
+    if card.in_chans is not None and card.kind is None:  # a sequence's channels are its data's, never converted
         out["channels"] = card.in_chans
     if card.mean is not None and card.std is not None:
         out |= {"mean": list(card.mean), "std": list(card.std)}

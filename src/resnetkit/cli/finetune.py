@@ -53,7 +53,7 @@ def add_commands(sub) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from ..artifacts import source_architecture
+    from ..artifacts import source_architecture, source_card
     from ..train.config import updates
 
     extra: dict = {}
@@ -62,6 +62,9 @@ def _finetune(args: argparse.Namespace) -> int:
     if not args.resume:
         name, options = source_architecture(args.source, args.model)
         extra = {"model": {"name": name, "overrides": options, "weights": str(args.source)}}
+        card = source_card(args.source)
+        if card is not None:  # a classifier family trained on sequences stays a sequence model
+            extra["task"] = card.task
         extra = (
             updates(
                 {

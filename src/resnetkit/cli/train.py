@@ -26,13 +26,18 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     """The flags ``train`` and ``finetune`` share."""
     p.add_argument(
         "--task",
-        choices=["classification", "segmentation", "detection"],
+        choices=["classification", "segmentation", "detection", "sequence"],
         help="what the model learns (default: what --model implies: `resnetkit info --task detection` lists "
-        "detectors); dense tasks train on --data fashion-mnist-scenes or a folder of masks or COCO boxes",
+        "detectors); dense tasks train on --data fashion-mnist-scenes or a folder of masks or COCO boxes; "
+        "sequence trains resnet_tsc, resnet_text or any classifier family in 1-D on series or texts",
     )
     p.add_argument(
         "--data",
-        help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder | fashion-mnist-scenes",
+        help="fashion-mnist | mnist | cifar10 | cifar100 | digits | path to an image folder | fashion-mnist-scenes"
+        " | sequences: ucr:NAME (e.g. ucr:GunPoint), fortunes, .ts/.npz/CSV files, text folders",
+    )
+    p.add_argument(
+        "--max-length", type=int, metavar="STEPS", help="sequences: a series or text longer than this is an error"
     )
     p.add_argument("--data-dir", help="where the dataset files are (default: system dirs, then ~/.cache/resnetkit)")
     p.add_argument("--classes", help='train on these classes only, relabelled in this order: "0-4", "5,7", "Bag,Shirt"')
@@ -43,7 +48,8 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         help="train on K images of each class, a seeded draw recorded in the run's train_subset.json",
     )
     p.add_argument(
-        "--recipe", help="named recipe: paper-cifar | fashion-mnist | scenes-segmentation | scenes-detection"
+        "--recipe",
+        help="named recipe: paper-cifar | fashion-mnist | scenes-segmentation | scenes-detection | time-series",
     )
     p.add_argument("--config", help="YAML or JSON config file (keys as in a run's config.yaml)")
     p.add_argument("--epochs", type=int)
@@ -127,6 +133,7 @@ def _train_config(args: argparse.Namespace, extra: dict | None = None, defaults:
             ("data", "data_dir"): args.data_dir,
             ("data", "classes"): args.classes,
             ("data", "labels_per_class"): args.labels_per_class,
+            ("data", "max_length"): args.max_length,
             ("data", "batch_size"): args.batch_size,
             ("optim", "lr"): args.lr,
             ("epochs",): args.epochs,
@@ -177,7 +184,7 @@ def _source_defaults(source: str | None) -> dict:
 _CONFIG_FLAGS = (
     "task", "model", "weights", "data", "data_dir", "classes", "labels_per_class", "recipe", "config", "epochs",
     "batch_size", "lr", "max_steps", "seed", "checkpoint_every", "precision", "grad_accum_steps", "set",
-    "grad_checkpointing",
+    "grad_checkpointing", "max_length",
 )  # fmt: skip
 
 

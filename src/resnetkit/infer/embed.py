@@ -13,18 +13,10 @@ import numpy as np
 import torch
 
 from ..artifacts import atomic_write, load_model
-from ..data import (
-    ImageDataset,
-    InMemoryDataset,
-    eval_loader,
-    labelled_subset,
-    load_dataset,
-    parse_classes,
-    select_classes,
-)
+from ..data import ImageDataset, labelled_subset, parse_classes, select_classes
 from ..models import ResNetBase
 from ..runtime import resolve_device
-from .preprocess import input_size
+from ..tasks import task_of
 
 
 @dataclass
@@ -58,7 +50,7 @@ def embed_dataset(
     was_training = model.training
     model.eval()
     feats, labels = [], []
-    for x, y in eval_loader(ds, batch_size, device):
+    for x, y in task_of(model).eval_loader(ds, batch_size, torch.device(device)):
         feats.append(model.forward_head(model.forward_features(x.to(device)), pre_logits=True).float().cpu())
         labels.append(y.cpu())
     model.train(was_training)
@@ -82,15 +74,12 @@ def embed_source(
     ``labels_per_class`` draws K training images of each (seeded), a few-label gallery for k-NN."""
     dev = resolve_device(device)
     model = load_model(source, device=dev)
-    size = input_size(model)[0]
+    task = task_of(model)
+    if not task.class_subsets and (classes is not None or labels_per_class is not None):
+        raise ValueError(f"--classes and --labels-per-class: not for a {task.name} model")
     out = Embeddings({}, {}, [], {"source": str(source), "data": data, "seed": seed})
     for split in splits:
-        # Images of another channel count are converted, as predict reads a file in the model's mode.
-        ds = load_dataset(data, split, data_dir, image_size=size, mode="L" if model.in_chans == 1 else "RGB")
-        if ds.in_chans != model.in_chans:
-            if not isinstance(ds, InMemoryDataset) or model.in_chans not in (1, 3):
-                raise ValueError(f"{data} images have {ds.in_chans} channels but {source} takes {model.in_chans}")
-            ds = ds.with_channels(model.in_chans)
+        ds = task.embedding_data(model, data, split, data_dir)
         if classes is not None:
             ds = select_classes(ds, parse_classes(classes, ds.classes))
         if labels_per_class is not None and split == "train":

@@ -86,6 +86,8 @@ def export_metadata(model: Exportable) -> dict[str, Any]:
         "tta_flip": card.tta_flip,
         "input": INPUT,
         "outputs": output_names(model),
+        # 1 for a sequence model (its input [N, C, L], the length dynamic), 2 for images.
+        "spatial_dims": 1 if any(isinstance(m, nn.Conv1d) for m in model.modules()) else 2,
     }
     if isinstance(model, FeatureListNet):
         meta["feature_info"] = list(model.feature_info)
@@ -129,7 +131,7 @@ def export_model(
         inputs, real = task_of(model).parity_inputs(model, 256)
     meta = export_metadata(model)
     folded = fold_batchnorm(model)
-    example = inputs[:2] if len(inputs) >= 2 else inputs.repeat(2, 1, 1, 1)
+    example = _two(inputs)
     checked: list[Parity] = []
 
     def write(tmp: str) -> None:
@@ -147,9 +149,21 @@ def export_model(
 def write_onnx(model: Exportable, path: str | os.PathLike[str], example: torch.Tensor, opset: int = 18) -> Path:
     """``model`` as an ONNX file with BatchNorm folded, a dynamic batch and resnetkit's metadata,
     unchecked: what the inference engines compile (``export_model`` is the checked export)."""
-    example = example[:2] if len(example) >= 2 else example.repeat(2, 1, 1, 1)
+    example = _two(example)
     _write_onnx(fold_batchnorm(model), example, Path(path), export_metadata(model), opset)
     return Path(path)
+
+
+def _two(inputs: torch.Tensor) -> torch.Tensor:
+    """A batch of two: an example of one makes the exporter fix the batch at 1."""
+    return inputs[:2] if len(inputs) >= 2 else inputs.repeat(2, *(1,) * (inputs.ndim - 1))
+
+
+def input_axes(meta: dict[str, Any]) -> dict[int, str]:
+    """The input's dynamic axes: the batch, and a sequence model's length (images keep the size
+    they were trained at, which the engines compile for)."""
+    one_d = int(meta.get("spatial_dims", 2)) == 1
+    return {0: "batch", 2: "length"} if one_d else {0: "batch"}
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any], opset: int) -> None:
@@ -166,7 +180,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[
             str(path),
             input_names=[INPUT],
             output_names=names,
-            dynamic_axes={name: {0: "batch"} for name in (INPUT, *names)},
+            dynamic_axes={INPUT: input_axes(meta), **{name: {0: "batch"} for name in names}},
             opset_version=opset,
             dynamo=False,
         )
@@ -178,8 +192,11 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[
 
 
 def _write_pt2(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, Any], opset: int) -> None:
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    axes = {
+        axis: torch.export.Dim(name, min=1 if name == "batch" else 2, max=65536)
+        for axis, name in input_axes(meta).items()
+    }
+    program = torch.export.export(model, (example,), dynamic_shapes=(axes,))
     torch.export.save(program, str(path), extra_files={METADATA_KEY: json.dumps(meta)})
 
 
@@ -261,7 +278,8 @@ class OnnxClassifier(nn.Module):
             raise ExportError(
                 f"{self.path}: its metadata names {len(self.card.classes)} classes for {self.num_classes} outputs"
             )
-        _check_signature(self.session, self.path, self.in_chans, self.num_classes)
+        rank = 2 + int(self.meta.get("spatial_dims", 2))
+        _check_signature(self.session, self.path, self.in_chans, self.num_classes, rank)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (logits,) = self.session.run([OUTPUT], {INPUT: x.detach().float().cpu().contiguous().numpy()})
@@ -307,6 +325,8 @@ def _metadata(raw: str, path: Path) -> dict[str, Any]:
         raise ExportError(f"{path}: metadata field 'num_classes' must be a whole number in 1-{MAX_CLASSES}, not {n!r}")
     if not isinstance(meta.get("model_cfg"), dict):
         raise ExportError(f"{path}: metadata field 'model_cfg' is missing or not an object")
+    if meta.get("spatial_dims", 2) not in (1, 2) or isinstance(meta.get("spatial_dims"), bool):
+        raise ExportError(f"{path}: metadata field 'spatial_dims' must be 1 or 2, not {meta.get('spatial_dims')!r}")
     if not isinstance(meta.get("tta_flip"), bool):
         raise ExportError(f"{path}: metadata field 'tta_flip' is missing or not true/false")
     for key in ("dataset", "card"):
@@ -315,9 +335,9 @@ def _metadata(raw: str, path: Path) -> dict[str, Any]:
     return meta
 
 
-def _check_signature(session: Any, path: Path, in_chans: int, num_classes: int) -> None:
-    """An image classifier's graph: one float input ``[N, C, H, W]`` named as resnetkit exports
-    it, and float logits ``[N, classes]``."""
+def _check_signature(session: Any, path: Path, in_chans: int, num_classes: int, rank: int = 4) -> None:
+    """A classifier's graph: one float input ``[N, C, H, W]`` (``[N, C, L]`` for a sequence model,
+    ``rank`` 3) named as resnetkit exports it, and float logits ``[N, classes]``."""
 
     def fits(dim: Any, want: int) -> bool:  # a dynamic axis is a name (or None)
         return not isinstance(dim, int) or dim == want
@@ -327,9 +347,10 @@ def _check_signature(session: Any, path: Path, in_chans: int, num_classes: int) 
         names = ", ".join(i.name for i in inputs)
         raise ExportError(f"{path}: inputs {names}; a resnetkit classifier takes one input named {INPUT!r}")
     x = inputs[0]
-    if x.type != "tensor(float)" or len(x.shape) != 4 or not fits(x.shape[1], in_chans):
+    if x.type != "tensor(float)" or len(x.shape) != rank or not fits(x.shape[1], in_chans):
+        shape = "L" if rank == 3 else "H, W"
         raise ExportError(
-            f"{path}: input {INPUT!r} is {x.type} {x.shape}; expected float [N, {in_chans}, H, W] "
+            f"{path}: input {INPUT!r} is {x.type} {x.shape}; expected float [N, {in_chans}, {shape}] "
             "(the channels its metadata names)"
         )
     y = outputs.get(OUTPUT)

@@ -25,6 +25,7 @@ from torch import nn
 from ..artifacts import load_model, model_card
 from ..models import ResNetBase, to_channels_last
 from ..runtime import is_reference, resolve_precision
+from ..tasks import task_of
 from .export import OnnxClassifier, fold_batchnorm
 from .openvino_model import OpenVINOModel, openvino_available
 from .preprocess import input_size
@@ -146,6 +147,10 @@ def fast_path(model: Classifier, precision: str, device: str | torch.device = "c
     a PyTorch model (int8 calibrated on its own training images), while an ONNX file (ONNX Runtime)
     or a model already optimized runs as it is."""
     if is_reference(precision):
+        return model
+    if not task_of(model).fast_path:  # its input size varies (a sequence's length): as it is
+        if precision == "int8":
+            raise ValueError(f"--precision int8: a {task_of(model).name} model runs as it is, in fp32 or bf16")
         return model
     if not isinstance(model, ResNetBase):
         if precision == "int8":

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from ..artifacts import atomic_write, model_card
-from ..data import read_image
 from ..tasks import PredictOptions, task_of
 from .optimize import Classifier
 
@@ -51,11 +50,10 @@ def predict_files(
     options = options or PredictOptions()
     task = task_of(model)
     classes = list(model_card(model).classes or []) or None
-    mode, draft = task.reading(model)
     records = []
     for start in range(0, len(paths), batch_size):
         chunk = [str(p) for p in paths[start : start + batch_size]]
-        prepared = [task.prepare(read_image(p, mode, draft), p, model) for p in chunk]
+        prepared = [item for p in chunk for item in task.read(p, model)]
         outputs = task.predict_batch(model, [p.input for p in prepared], options)
         for item, output in zip(prepared, outputs, strict=True):
             record: dict[str, Any] = {"image": item.name}

@@ -7,7 +7,7 @@ from .factory import create_model, model_options
 from .features import FeatureDictNet, FeatureListNet
 from .layers import DropPath, FrozenBatchNorm2d, GroupNorm, PadShortcut, to_channels_last
 from .preact import PreActResNet
-from .registry import is_model, list_models, list_pretrained, model_task, register_model
+from .registry import is_model, list_models, list_pretrained, model_task, register_model, trains_for
 from .resnet import ResNet
 from .stage import Stage, set_grad_checkpointing
 from .weights import (
@@ -52,4 +52,5 @@ __all__ = [
     "register_model",
     "set_grad_checkpointing",
     "to_channels_last",
+    "trains_for",
 ]

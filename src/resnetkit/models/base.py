@@ -13,6 +13,7 @@ from torch import nn
 
 from .blocks import ResidualUnit
 from .layers import LayerFn, get_act_layer, get_norm_layer, make_shortcut
+from .ops import OPS_2D, Ops, get_ops
 from .stage import Stage, set_grad_checkpointing
 from .stem import stem_layers
 
@@ -51,10 +52,13 @@ def build_stages(
     output_stride: int | None,
     drop_path_rate: float,
     block_kwargs: dict[str, Any],
+    stage_stride: int = 2,
+    ops: Ops = OPS_2D,
 ) -> StagePlan:
     """Stages of ``layers[i]`` blocks; every stage after the first halves the resolution, unless
     ``output_stride`` asks to keep it, in which case the stride becomes dilation (as in DeepLab,
-    Chen et al. 2017) so a segmentation head sees denser features with the same weights."""
+    Chen et al. 2017) so a segmentation head sees denser features with the same weights.
+    ``stage_stride=1`` keeps the full resolution throughout (Wang et al. 2017's time-series ResNet)."""
     if len(layers) != len(channels):
         raise ValueError(f"layers {tuple(layers)} and channels {tuple(channels)} must have the same length")
     if output_stride is not None and (output_stride < stem_stride or output_stride & (output_stride - 1)):
@@ -63,7 +67,7 @@ def build_stages(
     total_blocks, block_idx = sum(layers), 0
     net_stride, dilation = stem_stride, 1
     for stage_idx, (num_blocks, planes) in enumerate(zip(layers, channels, strict=True)):
-        stride = 1 if stage_idx == 0 else 2
+        stride = 1 if stage_idx == 0 else stage_stride
         first_dilation = dilation
         if output_stride is not None and net_stride * stride > output_stride:
             dilation, stride = dilation * stride, 1
@@ -73,7 +77,9 @@ def build_stages(
         blocks = []
         for i in range(num_blocks):
             s = stride if i == 0 else 1
-            residual, downsample = make_shortcut(shortcut, in_chs, out_chs, s, shortcut_norm, avg_down)
+            residual, downsample = make_shortcut(
+                shortcut, in_chs, out_chs, s, shortcut_norm, avg_down, ops=ops, bias=block.conv_bias
+            )
             # Stochastic depth's linear decay rule (Huang et al. 2016, §3): deeper blocks drop more.
             dpr = drop_path_rate * block_idx / max(total_blocks - 1, 1)
             blocks.append(
@@ -86,6 +92,7 @@ def build_stages(
                     dilation=dilation,
                     first_dilation=first_dilation if i == 0 else dilation,
                     drop_path=dpr,
+                    ops=ops,
                     **block_kwargs,
                 )
             )
@@ -106,6 +113,8 @@ class ResNetBase(nn.Module):
     feature_info: FeatureInfo
     first_conv: str = "conv1"
     classifier: str = "fc"
+    spatial_dims: int = 2  # 1: a sequence model (Conv1d ...)
+    vocab_size: int | None = None  # a byte model: its input is symbols, embedded first
     # Set by create_model: how to rebuild the model, and what its weights were trained on.
     model_cfg: dict[str, Any]
     pretrained_cfg: dict[str, Any]
@@ -133,15 +142,35 @@ class ResNetBase(nn.Module):
         act_layer: str | LayerFn,
         preact: bool,
         block_kwargs: dict[str, Any] | None = None,
+        spatial_dims: int = 2,
+        stage_stride: int = 2,
+        vocab_size: int | None = None,
+        embed_dim: int = 16,
     ) -> None:
         """``preact``: BN-ReLU before each conv (He et al. 2016), so the stem and projection
         shortcuts carry no norm of their own and a final BN-ReLU (``norm``, ``act``) normalizes
-        the last sum before the head."""
-        norm, act = get_norm_layer(norm_layer), get_act_layer(act_layer)
-        self.first_conv = "conv1.0" if stem_type == "deep" else "conv1"
-        stem_chs = stem_chs or channels[0]
+        the last sum before the head. ``spatial_dims``: 2 for images, 1 for sequences (the same
+        net with Conv1d, BatchNorm1d and 1-D pools); ``vocab_size``: a 1-D net over byte values,
+        embedded first (``stem.ByteEmbedding``)."""
+        ops = get_ops(spatial_dims)
+        if vocab_size is not None and (spatial_dims != 1 or in_chans != 1 or not 1 <= vocab_size <= 65536):
+            raise ValueError(
+                f"vocab_size={vocab_size}: a byte model is 1-D over one channel of symbols "
+                f"(spatial_dims=1, in_chans=1), not spatial_dims={spatial_dims}, in_chans={in_chans}"
+            )
+        self.spatial_dims, self.vocab_size = spatial_dims, vocab_size
+        norm, act = get_norm_layer(norm_layer, ops), get_act_layer(act_layer)
+        self.first_conv = {"deep": "conv1.0", "none": "layer1.0.conv1"}.get(stem_type, "conv1")
         stem, stem_stride, stem_info = stem_layers(
-            stem_type, in_chans, stem_chs, stem_width, None if preact else norm, act
+            stem_type,
+            in_chans,
+            stem_chs or channels[0],
+            stem_width,
+            None if preact else norm,
+            act,
+            ops,
+            vocab_size,
+            embed_dim,
         )
         for name, module in stem.items():
             self.add_module(name, module)
@@ -150,7 +179,7 @@ class ResNetBase(nn.Module):
             block,
             layers,
             channels,
-            in_chs=stem_chs,
+            in_chs=stem_info["num_chs"],
             stem_stride=stem_stride,
             shortcut=shortcut,
             shortcut_norm=None if preact else norm,
@@ -164,6 +193,8 @@ class ResNetBase(nn.Module):
                 "act_layer": act,
                 **(block_kwargs or {}),
             },
+            stage_stride=stage_stride,
+            ops=ops,
         )
         self.stage_names = tuple(f"layer{i + 1}" for i in range(len(plan.stages)))
         for name, stage in zip(self.stage_names, plan.stages, strict=True):
@@ -178,16 +209,18 @@ class ResNetBase(nn.Module):
             plan.feature_info[-1] = dict(plan.feature_info[-1], module="act")
         self.feature_info = FeatureInfo([stem_info, *plan.feature_info])
         self.num_classes = num_classes
-        self.global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+        self.global_pool = nn.Sequential(ops.adaptive_avg_pool(1), nn.Flatten(1))
         self.head_drop = nn.Dropout(drop_rate)
         self.reset_classifier(num_classes)
         self.init_weights(zero_init_residual)
 
     @property
     def in_chans(self) -> int:
-        """Input channels, read from the first conv (``first_conv``)."""
+        """Input channels, read from the first conv (``first_conv``); a byte model's is 1."""
+        if "embed" in self.stem_names:
+            return 1
         conv = self.get_submodule(self.first_conv)
-        assert isinstance(conv, nn.Conv2d)
+        assert isinstance(conv, (nn.Conv1d, nn.Conv2d))
         return conv.in_channels
 
     def trunk(self) -> list[tuple[str, nn.Module]]:
@@ -243,9 +276,11 @@ class ResNetBase(nn.Module):
 
     def init_weights(self, zero_init_residual: bool) -> None:
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, (nn.Conv1d, nn.Conv2d)):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_residual:

@@ -11,15 +11,18 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .layers import DropPath, LayerFn, PadShortcut, conv1x1, conv3x3
+from .ops import OPS_2D, Ops
 
 
 class ResidualUnit(nn.Module):
     """What every unit offers the tools downstream (analysis, lesions, zero-init)."""
 
     expansion: ClassVar[int] = 1  # output channels per ``planes``
+    conv_bias: ClassVar[bool] = False  # whether its convolutions (and its shortcut's) carry a bias
     residual: bool  # False for the plain twin: the branch alone, no shortcut
     downsample: nn.Module | None
 
@@ -50,14 +53,15 @@ class BasicBlock(ResidualUnit):
         norm_layer: LayerFn = nn.BatchNorm2d,
         act_layer: LayerFn = nn.ReLU,
         drop_path: float = 0.0,
+        ops: Ops = OPS_2D,
     ):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock supports only groups=1 and width_per_group=64")
-        self.conv1 = conv3x3(in_chs, planes, stride, dilation=first_dilation or dilation)
+        self.conv1 = conv3x3(in_chs, planes, stride, dilation=first_dilation or dilation, ops=ops)
         self.bn1 = norm_layer(planes)
         self.act1 = act_layer()
-        self.conv2 = conv3x3(planes, planes, dilation=dilation)
+        self.conv2 = conv3x3(planes, planes, dilation=dilation, ops=ops)
         self.bn2 = norm_layer(planes)
         self.downsample = downsample
         self.residual = residual
@@ -100,16 +104,17 @@ class Bottleneck(ResidualUnit):
         norm_layer: LayerFn = nn.BatchNorm2d,
         act_layer: LayerFn = nn.ReLU,
         drop_path: float = 0.0,
+        ops: Ops = OPS_2D,
     ):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
-        self.conv1 = conv1x1(in_chs, width)
+        self.conv1 = conv1x1(in_chs, width, ops=ops)
         self.bn1 = norm_layer(width)
         self.act1 = act_layer()
-        self.conv2 = conv3x3(width, width, stride, groups, dilation=first_dilation or dilation)
+        self.conv2 = conv3x3(width, width, stride, groups, dilation=first_dilation or dilation, ops=ops)
         self.bn2 = norm_layer(width)
         self.act2 = act_layer()
-        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.conv3 = conv1x1(width, planes * self.expansion, ops=ops)
         self.bn3 = norm_layer(planes * self.expansion)
         self.downsample = downsample
         self.residual = residual
@@ -169,18 +174,19 @@ class PreActBasicBlock(_PreActBase):
         act_layer: LayerFn = nn.ReLU,
         drop_path: float = 0.0,
         dropout: float = 0.0,
+        ops: Ops = OPS_2D,
     ):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("PreActBasicBlock supports only groups=1 and width_per_group=64")
         self.bn1 = norm_layer(in_chs)
         self.act1 = act_layer()
-        self.conv1 = conv3x3(in_chs, planes, stride, dilation=first_dilation or dilation)
+        self.conv1 = conv3x3(in_chs, planes, stride, dilation=first_dilation or dilation, ops=ops)
         self.bn2 = norm_layer(planes)
         self.act2 = act_layer()
         # Dropout between the two convs is the wide-ResNet choice (Zagoruyko & Komodakis 2016, §2.3).
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.conv2 = conv3x3(planes, planes, dilation=dilation)
+        self.conv2 = conv3x3(planes, planes, dilation=dilation, ops=ops)
         self.downsample = downsample
         self.residual = residual
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -216,19 +222,20 @@ class PreActBottleneck(_PreActBase):
         act_layer: LayerFn = nn.ReLU,
         drop_path: float = 0.0,
         dropout: float = 0.0,
+        ops: Ops = OPS_2D,
     ):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.bn1 = norm_layer(in_chs)
         self.act1 = act_layer()
-        self.conv1 = conv1x1(in_chs, width)
+        self.conv1 = conv1x1(in_chs, width, ops=ops)
         self.bn2 = norm_layer(width)
         self.act2 = act_layer()
-        self.conv2 = conv3x3(width, width, stride, groups, dilation=first_dilation or dilation)
+        self.conv2 = conv3x3(width, width, stride, groups, dilation=first_dilation or dilation, ops=ops)
         self.bn3 = norm_layer(width)
         self.act3 = act_layer()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.conv3 = conv1x1(width, planes * self.expansion, ops=ops)
         self.downsample = downsample
         self.residual = residual
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -245,3 +252,72 @@ class PreActBottleneck(_PreActBase):
         if self.residual:
             out = self.drop_path(out) + self._shortcut(x, pre)
         return out
+
+
+class TSCBlock(ResidualUnit):
+    """The unit of Wang, Yan & Oates 2017 (arXiv:1611.06455, Fig. 1b), the time-series ResNet,
+    as dl-4-tsc (Fawaz et al. 2019, ``classifiers/resnet.py``) builds it: convolutions of 8, 5 and
+    3 steps, each followed by BN (ReLU after the first two), Keras's "same" padding and stride 1, so the
+    series keeps its length through the net. Its convolutions carry biases, as Keras's Conv1D
+    does there, so the parameter count is the reference's."""
+
+    expansion = 1
+    conv_bias = True
+    kernel_sizes: ClassVar[tuple[int, int, int]] = (8, 5, 3)
+
+    def __init__(
+        self,
+        in_chs: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        residual: bool = True,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        norm_layer: LayerFn = nn.BatchNorm1d,
+        act_layer: LayerFn = nn.ReLU,
+        drop_path: float = 0.0,
+        ops: Ops = OPS_2D,
+    ):
+        super().__init__()
+        if stride != 1 or groups != 1 or base_width != 64:
+            raise ValueError("TSCBlock keeps the length (stride 1, 'same' padding): set stage_stride=1, groups=1")
+        k1, k2, k3 = self.kernel_sizes
+        d1 = first_dilation or dilation
+        self.conv1 = ops.conv(in_chs, planes, k1, dilation=d1)
+        self.bn1 = norm_layer(planes)
+        self.act1 = act_layer()
+        self.conv2 = ops.conv(planes, planes, k2, dilation=dilation)
+        self.bn2 = norm_layer(planes)
+        self.act2 = act_layer()
+        self.conv3 = ops.conv(planes, planes, k3, dilation=dilation)
+        self.pads = [_same_padding(k, d, ops.dims) for k, d in ((k1, d1), (k2, dilation), (k3, dilation))]
+        self.bn3 = norm_layer(planes)
+        self.downsample = downsample
+        self.residual = residual
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.act3 = act_layer()
+
+    @property
+    def branch_out(self) -> nn.Module:
+        return self.bn3
+
+    def forward_shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act3(self.downsample(x) if self.downsample is not None else x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p1, p2, p3 = self.pads
+        out = self.act1(self.bn1(self.conv1(F.pad(x, p1))))
+        out = self.act2(self.bn2(self.conv2(F.pad(out, p2))))
+        out = self.bn3(self.conv3(F.pad(out, p3)))
+        if self.residual:
+            out = self.drop_path(out) + (self.downsample(x) if self.downsample is not None else x)
+        return self.act3(out)
+
+
+def _same_padding(kernel: int, dilation: int, dims: int) -> tuple[int, ...]:
+    """Keras's "same" padding: an even kernel's extra step of padding goes after the input."""
+    total = (kernel - 1) * dilation
+    return (total // 2, total - total // 2) * dims

@@ -69,7 +69,7 @@ def create_model(
     """
     name, tag = split_model_name(model_name)
     builder = model_entrypoint(name)
-    if features_only and model_task(name) != "classification":
+    if features_only and model_task(name) not in ("classification", "sequence"):
         raise ValueError(f"features_only: {name} is a {model_task(name)} model; its backbone is model.backbone")
     options = model_options(name)
     unknown = sorted(set(overrides) - set(options))
@@ -83,7 +83,8 @@ def create_model(
             overrides.setdefault(key, value)
         num_classes = cfg["num_classes"] if num_classes is None else num_classes
         in_chans = cfg.get("in_chans", 3) if in_chans is None else in_chans
-    kwargs = dict(overrides, in_chans=3 if in_chans is None else in_chans)
+    # No in_chans given: the builder's own (3 for images, 1 for a series or a text).
+    kwargs = dict(overrides) if in_chans is None else dict(overrides, in_chans=in_chans)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     # Dense builders return segmentation and detection models; they are typed as the classifiers
@@ -92,7 +93,13 @@ def create_model(
     # What rebuilds the model: a backbone's weights file is not needed again (the model's own
     # weights follow), but what it decided (frozen norms, trainable layers) is.
     rebuild = {k: v for k, v in kwargs.items() if k != "weights_backbone"}
-    model.model_cfg = {"name": name, **rebuild, **getattr(model, "resolved_args", {}), "num_classes": model.num_classes}
+    model.model_cfg = {
+        "name": name,
+        **rebuild,
+        **getattr(model, "resolved_args", {}),
+        "in_chans": model.in_chans,
+        "num_classes": model.num_classes,
+    }
     model.pretrained_cfg = cfg or {}
     if cfg is not None:
         load_weights(model, cfg["file"])

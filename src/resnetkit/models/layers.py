@@ -10,15 +10,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .ops import OPS_2D, Ops
+
 LayerFn = Callable[..., nn.Module]
 
 
-def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=dilation, dilation=dilation, groups=groups, bias=False)
+def conv3x3(
+    in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, dilation: int = 1, ops: Ops = OPS_2D
+) -> nn.Conv1d | nn.Conv2d:
+    return ops.conv(in_chs, out_chs, 3, stride=stride, padding=dilation, dilation=dilation, groups=groups, bias=False)
 
 
-def conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False)
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1, ops: Ops = OPS_2D, bias: bool = False) -> nn.Conv1d | nn.Conv2d:
+    return ops.conv(in_chs, out_chs, 1, stride=stride, bias=bias)
 
 
 def to_channels_last(module: nn.Module) -> nn.Module:
@@ -56,15 +60,16 @@ class PadShortcut(nn.Module):
         self.in_chs, self.out_chs, self.stride = in_chs, out_chs, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = x.ndim - 2  # 1 for sequences, 2 for images
         if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, 0, self.out_chs - self.in_chs))
+            x = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * spatial]
+        return F.pad(x, (0, 0) * spatial + (0, self.out_chs - self.in_chs))
 
     def extra_repr(self) -> str:
         return f"{self.in_chs}->{self.out_chs}, stride={self.stride}"
 
 
-SHORTCUTS = ("A", "B", "C", "none")
+SHORTCUTS = ("A", "B", "C", "norm", "none")
 
 
 def make_shortcut(
@@ -74,6 +79,8 @@ def make_shortcut(
     stride: int,
     norm_layer: LayerFn | None,
     avg_down: bool = False,
+    ops: Ops = OPS_2D,
+    bias: bool = False,
 ) -> tuple[bool, nn.Module | None]:
     """Return (residual, downsample) for one block.
 
@@ -82,6 +89,9 @@ def make_shortcut(
     bare projection conv of pre-activation units (He et al. 2016), whose input is already normalized.
     ``avg_down`` is the "d" tweak of Bag of Tricks (He et al. 2019, arXiv:1812.01187): average-pool,
     then a stride-1 projection, so the 1x1 conv no longer skips three quarters of its input.
+    "norm" projects where dimensions change and applies the norm alone where they do not: the
+    shortcut of Wang et al. 2017's time-series ResNet as dl-4-tsc (Fawaz et al. 2019,
+    ``classifiers/resnet.py``) builds it. ``bias``: the projection conv has a bias (Keras's default there).
     """
     kind = "none" if kind is None else str(kind)
     if kind not in SHORTCUTS:
@@ -89,6 +99,10 @@ def make_shortcut(
     if kind == "none":
         return False, None
     reshapes = stride != 1 or in_chs != out_chs
+    if kind == "norm" and not reshapes:
+        if norm_layer is None:
+            raise ValueError("shortcut='norm' needs a norm layer: pre-activation units have none on the shortcut")
+        return True, norm_layer(out_chs)
     if kind == "A":
         return True, PadShortcut(in_chs, out_chs, stride) if reshapes else None
     if kind == "B" and not reshapes:
@@ -96,10 +110,11 @@ def make_shortcut(
     layers: list[nn.Module] = []
     if avg_down:
         # timm's downsample_avg layout: keys downsample.1 (conv) and downsample.2 (norm).
-        layers.append(nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity())
-        layers.append(conv1x1(in_chs, out_chs))
+        pool = ops.avg_pool(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+        layers.append(pool)
+        layers.append(conv1x1(in_chs, out_chs, ops=ops, bias=bias))
     else:
-        layers.append(conv1x1(in_chs, out_chs, stride))
+        layers.append(conv1x1(in_chs, out_chs, stride, ops=ops, bias=bias))
     if norm_layer is not None:
         layers.append(norm_layer(out_chs))
     return True, nn.Sequential(*layers) if len(layers) > 1 else layers[0]
@@ -139,18 +154,14 @@ class FrozenBatchNorm2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.weight * (self.running_var + self.eps).rsqrt()
         shift = self.bias - self.running_mean * scale
-        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+        shape = (1, -1) + (1,) * (x.ndim - 2)  # images and sequences alike
+        return x * scale.reshape(shape) + shift.reshape(shape)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"
 
 
-_NORMS: dict[str, LayerFn] = {
-    "batchnorm": nn.BatchNorm2d,
-    "frozen_batchnorm": FrozenBatchNorm2d,
-    "groupnorm": GroupNorm,
-    "instancenorm": partial(nn.InstanceNorm2d, affine=True),
-}
+_NORMS: dict[str, LayerFn] = {"frozen_batchnorm": FrozenBatchNorm2d, "groupnorm": GroupNorm}
 _ACTS: dict[str, LayerFn] = {
     "relu": nn.ReLU,
     "silu": nn.SiLU,
@@ -168,8 +179,10 @@ def _resolve(value: str | LayerFn, table: dict[str, LayerFn], what: str) -> Laye
     raise ValueError(f"{what}={value!r}: expected a callable or one of {', '.join(table)}")
 
 
-def get_norm_layer(value: str | LayerFn) -> LayerFn:
-    return _resolve(value, _NORMS, "norm_layer")
+def get_norm_layer(value: str | LayerFn, ops: Ops = OPS_2D) -> LayerFn:
+    """A norm by name, of the model's dimensions (``ops``), or the callable given."""
+    table = {"batchnorm": ops.batchnorm, **_NORMS, "instancenorm": partial(ops.instancenorm, affine=True)}
+    return _resolve(value, table, "norm_layer")
 
 
 def get_act_layer(value: str | LayerFn) -> LayerFn:

@@ -35,6 +35,10 @@ class PreActResNet(ResNetBase):
         zero_init_residual: bool = False,
         norm_layer: str | LayerFn = "batchnorm",
         act_layer: str | LayerFn = "relu",
+        spatial_dims: int = 2,
+        stage_stride: int = 2,
+        vocab_size: int | None = None,
+        embed_dim: int = 16,
     ):
         super().__init__()
         self.build(
@@ -58,4 +62,8 @@ class PreActResNet(ResNetBase):
             act_layer=act_layer,
             preact=True,
             block_kwargs={"dropout": dropout},
+            spatial_dims=spatial_dims,
+            stage_stride=stage_stride,
+            vocab_size=vocab_size,
+            embed_dim=embed_dim,
         )

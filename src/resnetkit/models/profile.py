@@ -33,13 +33,16 @@ def count_params(model: nn.Module) -> int:
 @torch.no_grad()
 def count_macs(model: nn.Module, image_size: int, in_chans: int = 3) -> int:
     """Multiply-accumulates of one forward pass on one image (FLOPs / 2, the convention of the
-    ResNet paper's Table 1 and torchvision's GFLOPS metadata). Works on meta-device models."""
+    ResNet paper's Table 1 and torchvision's GFLOPS metadata), or on one sequence of
+    ``image_size`` steps for a 1-D model. Works on meta-device models."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
     with counter:
-        model(torch.zeros(1, in_chans, image_size, image_size, device=device))
+        dims, symbols = getattr(model, "spatial_dims", 2), getattr(model, "vocab_size", None) is not None
+        dtype = torch.long if symbols else torch.float32
+        model(torch.zeros(1, in_chans, *(image_size,) * dims, device=device, dtype=dtype))
     model.train(was_training)
     return counter.get_total_flops() // 2
 
@@ -51,7 +54,7 @@ def weighted_depth(model: nn.Module) -> int:
     return sum(
         1
         for name, m in model.named_modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and ".downsample" not in f".{name}"
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and ".downsample" not in f".{name}"
     )
 
 
@@ -62,10 +65,11 @@ def default_image_size(name: str) -> int:
     return 32 if model.feature_info[0]["reduction"] == 1 else 224
 
 
-def profile_model(name: str, image_size: int | None = None, in_chans: int = 3) -> ModelProfile:
+def profile_model(name: str, image_size: int | None = None, in_chans: int | None = None) -> ModelProfile:
     """Profile a registered model; it is built on the meta device, so nothing is allocated or computed."""
     with torch.device("meta"):
         model = create_model(name, in_chans=in_chans)
+    in_chans = model.in_chans  # None given: the model's own (3 for images, 1 for a series or a text)
     size = image_size or default_image_size(name)
     return ModelProfile(
         name=name,

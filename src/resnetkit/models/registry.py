@@ -13,7 +13,7 @@ from torch import nn
 Builder = Callable[..., nn.Module]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-TASKS = ("classification", "segmentation", "detection")
+TASKS = ("classification", "segmentation", "detection", "sequence")
 
 _builders: dict[str, Builder] = {}
 _families: dict[str, Callable[..., nn.Module]] = {}
@@ -63,9 +63,16 @@ def model_family(name: str) -> Callable[..., nn.Module]:
 
 
 def model_task(name: str) -> str:
-    """``"classification"``, ``"segmentation"`` or ``"detection"``."""
+    """``"classification"``, ``"segmentation"``, ``"detection"`` or ``"sequence"``."""
     _check_known(split_model_name(name)[0])
     return _tasks[split_model_name(name)[0]]
+
+
+def trains_for(name: str, task: str) -> bool:
+    """Whether model ``name`` may be trained (and saved) for ``task``: the task it is registered
+    for, or ``sequence`` for any classifier, since every classifier family builds in 1-D."""
+    registered = model_task(name)
+    return task == registered or (task, registered) == ("sequence", "classification")
 
 
 def is_model(name: str) -> bool:

@@ -17,6 +17,8 @@ class ResNet(ResNetBase):
     stem_type: "imagenet" | "deep" | "cifar"; avg_down: the Bag-of-Tricks "d" projection.
     groups / width_per_group: ResNeXt (Xie et al. 2017) and wide (Zagoruyko & Komodakis 2016) bottlenecks.
     output_stride: 8 or 16 trades stride for dilation in the last stages.
+    spatial_dims: 1 builds the same net for sequences (Conv1d, BatchNorm1d, 1-D pools);
+    stage_stride: 1 keeps the length through every stage; vocab_size / embed_dim: a byte model.
     """
 
     def __init__(
@@ -38,6 +40,10 @@ class ResNet(ResNetBase):
         zero_init_residual: bool = False,
         norm_layer: str | LayerFn = "batchnorm",
         act_layer: str | LayerFn = "relu",
+        spatial_dims: int = 2,
+        stage_stride: int = 2,
+        vocab_size: int | None = None,
+        embed_dim: int = 16,
     ):
         super().__init__()
         self.build(
@@ -60,4 +66,8 @@ class ResNet(ResNetBase):
             norm_layer=norm_layer,
             act_layer=act_layer,
             preact=False,
+            spatial_dims=spatial_dims,
+            stage_stride=stage_stride,
+            vocab_size=vocab_size,
+            embed_dim=embed_dim,
         )

@@ -1,12 +1,30 @@
-"""Stems: what turns the image into the first stage's input."""
+"""Stems: what turns the image (or the sequence) into the first stage's input."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .layers import LayerFn, conv3x3
+from .ops import OPS_2D, Ops
 
-STEMS = ("imagenet", "deep", "cifar")
+STEMS = ("imagenet", "deep", "cifar", "none")
+
+
+class ByteEmbedding(nn.Embedding):
+    """Each byte of a text as a learned vector (VDCNN, Conneau et al. 2017, arXiv:1606.01781, §3:
+    a character embedding of 16 in front of the convolutions), so a text is a 1-D sequence of
+    ``dim`` channels like any series. Takes (N, 1, L) byte values 0..vocab_size-1, and
+    ``vocab_size`` itself where a text has ended (the padding symbol: a zero vector, no gradient)."""
+
+    in_chans = 1
+
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__(vocab_size + 1, dim, padding_idx=vocab_size)
+        self.vocab_size = vocab_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.squeeze(1).long()).transpose(1, 2)
 
 
 def stem_layers(
@@ -16,6 +34,9 @@ def stem_layers(
     stem_width: int,
     norm_layer: LayerFn | None,
     act_layer: LayerFn,
+    ops: Ops = OPS_2D,
+    vocab_size: int | None = None,
+    embed_dim: int = 16,
 ) -> tuple[dict[str, nn.Module], int, dict]:
     """Return (children in forward order, stride before the first stage, the stem's feature_info entry).
 
@@ -23,26 +44,34 @@ def stem_layers(
     "deep": three 3x3 convs instead of the 7x7, the "c" tweak of Bag of Tricks (arXiv:1812.01187,
     Fig. 2b), laid out as timm's ``conv1.{0,1,3,4,6}`` so its checkpoints load.
     "cifar": one 3x3/1 conv, no pooling (He et al. 2015, §4.2).
+    "none": the first unit reads the input itself (Wang et al. 2017's time-series ResNet).
     ``norm_layer=None`` (pre-activation nets) leaves out the stem's norm and act: the first unit
-    normalizes its own input.
+    normalizes its own input. ``vocab_size``: a ``ByteEmbedding`` (``embed``) comes first.
     """
     if stem_type not in STEMS:
         raise ValueError(f"stem_type={stem_type!r}: expected one of {', '.join(STEMS)}")
     children: dict[str, nn.Module] = {}
+    if vocab_size is not None:
+        children["embed"] = ByteEmbedding(vocab_size, embed_dim)
+        in_chans = embed_dim
+    if stem_type == "none":
+        if not children:
+            children["stem"] = nn.Identity()  # feature level 0 is the input itself
+        return children, 1, {"num_chs": in_chans, "reduction": 1, "module": next(reversed(children))}
     if stem_type == "deep":
         children["conv1"] = nn.Sequential(
-            conv3x3(in_chans, stem_width, stride=2),
+            conv3x3(in_chans, stem_width, stride=2, ops=ops),
             norm_layer(stem_width) if norm_layer else nn.Identity(),
             act_layer(),
-            conv3x3(stem_width, stem_width),
+            conv3x3(stem_width, stem_width, ops=ops),
             norm_layer(stem_width) if norm_layer else nn.Identity(),
             act_layer(),
-            conv3x3(stem_width, out_chs),
+            conv3x3(stem_width, out_chs, ops=ops),
         )
     elif stem_type == "imagenet":
-        children["conv1"] = nn.Conv2d(in_chans, out_chs, 7, stride=2, padding=3, bias=False)
+        children["conv1"] = ops.conv(in_chans, out_chs, 7, stride=2, padding=3, bias=False)
     else:
-        children["conv1"] = conv3x3(in_chans, out_chs)
+        children["conv1"] = conv3x3(in_chans, out_chs, ops=ops)
     feature = "conv1"
     if norm_layer is not None:
         children["bn1"] = norm_layer(out_chs)
@@ -50,5 +79,5 @@ def stem_layers(
         feature = "act1"
     if stem_type == "cifar":
         return children, 1, {"num_chs": out_chs, "reduction": 1, "module": feature}
-    children["maxpool"] = nn.MaxPool2d(3, stride=2, padding=1)
+    children["maxpool"] = ops.max_pool(3, stride=2, padding=1)
     return children, 4, {"num_chs": out_chs, "reduction": 2, "module": feature}

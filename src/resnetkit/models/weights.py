@@ -90,7 +90,7 @@ def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     if in_chans == 1:
         return weight.sum(dim=1, keepdim=True)
     reps = -(-in_chans // src)
-    return weight.repeat(1, reps, 1, 1)[:, :in_chans] * (src / in_chans)
+    return weight.repeat(1, reps, *(1,) * (weight.ndim - 2))[:, :in_chans] * (src / in_chans)  # 2-D or 1-D
 
 
 def fit_state_dict(

@@ -4,7 +4,7 @@ Defaults follow the source of each name, and keyword overrides win: ``resnet20(s
 
 from __future__ import annotations
 
-from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, TSCBlock
 from .preact import PreActResNet
 from .registry import register_model
 from .resnet import ResNet
@@ -272,6 +272,67 @@ def wrn28_10(**kwargs):
 @register_model(PreActResNet)
 def wrn40_4(**kwargs):
     return _wrn(40, 4, **kwargs)
+
+
+# Sequences. Every family above builds in 1-D (create_model(name, spatial_dims=1)); these are the
+# layouts the sequence papers published.
+def _tsc(**kwargs) -> ResNet:
+    # Wang, Yan & Oates 2017 (arXiv:1611.06455) as dl-4-tsc builds it (Fawaz et al. 2019): three
+    # units of 64, 128, 128 filters, no stem, full length throughout, global average pooling.
+    return ResNet(
+        TSCBlock,
+        (1, 1, 1),
+        **{
+            "num_classes": 2,
+            "in_chans": 1,
+            "channels": (64, 128, 128),
+            "stem_type": "none",
+            "shortcut": "norm",
+            "stage_stride": 1,
+            "spatial_dims": 1,
+            **kwargs,
+        },
+    )
+
+
+def _text(**kwargs) -> ResNet:
+    # VDCNN-9 (Conneau et al. 2017, arXiv:1606.01781, Table 2): a 16-wide embedding of the bytes,
+    # a 3-wide conv of 64, then 64/128/256/512 stages of one unit (two 3-wide convs) each, the
+    # length halved between stages; global average pooling replaces VDCNN's k-max pooling.
+    return ResNet(
+        BasicBlock,
+        (1, 1, 1, 1),
+        **{
+            "num_classes": 2,
+            "in_chans": 1,
+            "channels": (64, 128, 256, 512),
+            "stem_type": "cifar",
+            "spatial_dims": 1,
+            "vocab_size": 256,
+            "embed_dim": 16,
+            **kwargs,
+        },
+    )
+
+
+@register_model(ResNet, task="sequence")
+def resnet_tsc(**kwargs):
+    return _tsc(**kwargs)
+
+
+@register_model(ResNet, task="sequence")
+def plain_tsc(**kwargs):
+    return _tsc(**{"shortcut": "none", **kwargs})
+
+
+@register_model(ResNet, task="sequence")
+def resnet_text(**kwargs):
+    return _text(**kwargs)
+
+
+@register_model(ResNet, task="sequence")
+def plain_text(**kwargs):
+    return _text(**{"shortcut": "none", **kwargs})
 
 
 __all__ = [

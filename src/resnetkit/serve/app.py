@@ -41,7 +41,7 @@ from .metrics import Metrics
 from .seam import Service, load_service
 
 log = logging.getLogger("resnetkit.serve")
-RAW_TYPES = ("image/", "application/octet-stream")
+
 INLINE_DECODE_BYTES = 64 * 1024
 
 
@@ -142,12 +142,7 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
             "task": svc.task.name,
             "num_classes": svc.model.num_classes,
             "classes": svc.classes,
-            "input": {
-                "channels": svc.spec.in_chans,
-                "size": list(svc.spec.image_size),
-                "mean": list(svc.spec.mean),
-                "std": list(svc.spec.std),
-            },
+            "input": svc.inputs,
             "dataset": card.data,
             "accuracy": dict(card.results) if card.results is not None else None,
             "tta_flip": card.tta_flip,
@@ -210,7 +205,7 @@ def create_app(source: str, config: ServeConfig | None = None, model: Classifier
 
 
 async def _decoded(request: Request, svc: Service, config: ServeConfig, most: int | None = None) -> list[Prepared]:
-    uploads = await _uploads(request, most or config.max_images)
+    uploads = await _uploads(request, most or config.max_images, svc.task.media_types)
     loop = asyncio.get_running_loop()
     pixels = config.max_image_pixels
 
@@ -224,14 +219,14 @@ async def _decoded(request: Request, svc: Service, config: ServeConfig, most: in
     return list(await asyncio.gather(*(one(u) for u in uploads)))
 
 
-async def _uploads(request: Request, most: int) -> list[Upload]:
+async def _uploads(request: Request, most: int, raw_types: tuple[str, ...]) -> list[Upload]:
     try:
-        return await _read_uploads(request, most)
+        return await _read_uploads(request, most, raw_types)
     except ClientDisconnect:  # nobody is left to answer; no traceback in the log for it
         raise HTTPError(400, "the client disconnected before the body was read") from None
 
 
-async def _read_uploads(request: Request, most: int) -> list[Upload]:
+async def _read_uploads(request: Request, most: int, raw_types: tuple[str, ...]) -> list[Upload]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         try:
@@ -244,13 +239,13 @@ async def _read_uploads(request: Request, most: int) -> list[Upload]:
             raise HTTPError(400, f"malformed multipart body: {e.detail}") from None
         if not uploads:
             raise HTTPError(400, "no image: send multipart parts named 'file', or an image as the body")
-    elif kind.startswith(RAW_TYPES):
+    elif kind.startswith(raw_types):
         uploads = [Upload(request.headers.get("x-filename", "body"), await request.body())]
     else:
         raise HTTPError(
             415,
             f"unsupported media type {kind or '(none)'!r}: send multipart/form-data with parts named 'file', "
-            "or an image body (image/png, image/jpeg, ...)",
+            f"or a body of one of {', '.join(raw_types)}",
         )
     if len(uploads) > most:
         raise HTTPError(413, f"{len(uploads)} images in one request, at most {most}")

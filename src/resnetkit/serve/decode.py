@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..data import DatasetError, decode_image
+from ..data import DatasetError
 from ..tasks import Prepared, Task
 
 
@@ -24,11 +24,9 @@ class Upload:
 
 
 def decode(upload: Upload, task: Task, model: Any, max_pixels: int) -> Prepared:
-    """One uploaded image, read as ``predict`` reads files (every Pillow mode, first frame, EXIF
-    orientation), at most ``max_pixels``, and prepared by the model's task as its record says."""
-    mode, draft = task.reading(model)
+    """One uploaded body made ready by the model's task (``Task.decode``: an image read as
+    ``predict`` reads files, at most ``max_pixels``; a series or a text as JSON)."""
     try:
-        image = decode_image(upload.data, upload.name, mode, draft, max_pixels)
-    except DatasetError as e:
-        raise HTTPError(400, str(e)) from None
-    return task.prepare(image, upload.name, model)
+        return task.decode(upload.data, upload.name, model, max_pixels)
+    except (DatasetError, ValueError) as e:
+        raise HTTPError(400, str(e).splitlines()[0] if str(e) else type(e).__name__) from None

@@ -13,8 +13,7 @@ from typing import Any
 import torch
 
 from ..artifacts import ModelCard, model_card
-from ..infer import Classifier, fast_path, input_spec, load_source, path_of
-from ..infer.preprocess import InputSpec
+from ..infer import Classifier, fast_path, load_source, path_of
 from ..tasks import PredictOptions, Prepared, Task, task_of
 from .batcher import Batcher
 from .config import ServeConfig
@@ -32,7 +31,7 @@ class Service:
     runner: Any  # what the batches run (a classifier's fast path; a dense model as it is)
     task: Task
     card: ModelCard
-    spec: InputSpec
+    inputs: dict[str, Any]  # what the model takes (Task.input_facts), as /v1/model says it
     batcher: Batcher
 
     @property
@@ -61,7 +60,6 @@ def load_service(source: str, config: ServeConfig, on_batch: Any, model: Classif
     model = model if model is not None else load_source(source)
     task, card = task_of(model), model_card(model)
     runner = fast_path(model, config.precision)
-    spec = input_spec(model)
     # The batch-wide options: flip TTA as the model's training evaluated. What a request may ask
     # (top-k, a minimum score) applies when its answer is encoded.
     options = PredictOptions(tta_flip=card.tta_flip)
@@ -76,10 +74,9 @@ def load_service(source: str, config: ServeConfig, on_batch: Any, model: Classif
             return task.predict_batch(counted, inputs, options)
 
     batcher = Batcher(run, config.max_batch, config.max_wait_ms / 1000, collate=list, join=list)
-    blank = torch.zeros(spec.in_chans, *spec.image_size, dtype=torch.uint8)
-    warm = task.prepare(blank, "warm-up", model).input
+    warm = task.warm_input(model)
     with torch.inference_mode():  # not counted: no request's images
         task.predict_batch(runner, [warm] * config.max_batch, options)
         task.predict_batch(runner, [warm], options)
     log.info("serving %s (%s): %s", source, task.name, path_of(runner))
-    return Service(source, model, runner, task, card, spec, batcher)
+    return Service(source, model, runner, task, card, task.input_facts(model), batcher)

@@ -11,8 +11,9 @@ from .base import Evaluation, PredictOptions, Prepared, Task
 from .classification import Classification, EvalResult, evaluate, model_logits
 from .detection import Detection, DetectionResult, coco_map, evaluate_detection
 from .segmentation import Segmentation, SegmentationResult, evaluate_segmentation
+from .sequence import SequenceClassification
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (Classification, Segmentation, Detection)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Classification, Segmentation, Detection, SequenceClassification)}
 
 
 def get_task(name: str) -> type[Task]:
@@ -31,6 +32,7 @@ def task_for(card: ModelCard) -> Task:
         tta_flip=card.tta_flip,
         scenes=SceneSpec(**(data.get("scenes") or {})),
         seed=card.seed,
+        max_length=data.get("max_length"),
     )
 
 
@@ -50,6 +52,7 @@ __all__ = [
     "Prepared",
     "Segmentation",
     "SegmentationResult",
+    "SequenceClassification",
     "Task",
     "coco_map",
     "evaluate",

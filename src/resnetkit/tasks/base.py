@@ -104,6 +104,14 @@ class Task(ABC):
         x, y = batch
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
+    def make_loader(
+        self, dataset: Any, batch_size: int, *, train: bool, seed: int, rank: int, world_size: int
+    ) -> Any | None:
+        """A loader of this task's own for ``dataset`` (None: the engine's image loaders). It has
+        ``len`` (batches per epoch, equal on every rank when ``train``), ``set_epoch`` and yields
+        ``(inputs, targets)``, replaying an epoch's batches exactly for a resumed run."""
+        return None
+
     def collate(self, dataset: Any) -> Callable[[list[Any]], Batch] | None:
         """How a streamed dataset's samples become a batch (None: the loader's default, which
         normalizes uint8 images and stacks labels)."""
@@ -157,6 +165,10 @@ class Task(ABC):
     labels: ClassVar[dict[str, str]] = {}
     # Whether ``serve`` can explain a prediction (Grad-CAM needs a class score to follow).
     explainable: ClassVar[bool] = False
+    # The media types of a body ``decode`` reads (``serve``; multipart parts are always read).
+    media_types: ClassVar[tuple[str, ...]] = ("image/", "application/octet-stream")
+    # Whether predict and eval may run the fast path (compiled for one input size).
+    fast_path: ClassVar[bool] = True
 
     def headline(self, scalars: Mapping[str, Any]) -> str:
         """The headline metric as people read it, e.g. ``top-1 94.70%``."""
@@ -166,6 +178,42 @@ class Task(ABC):
         """How an image file is read for ``model``: the Pillow mode, and the size a JPEG may be
         decoded down to (None: its own)."""
         return ("L" if int(model.in_chans) == 1 else "RGB"), None
+
+    def read(self, source: str, model: Any) -> list[Prepared]:
+        """The inputs one ``predict`` argument names: by default an image file, read as
+        ``reading`` says and made ready by ``prepare``."""
+        from ..data import read_image
+
+        mode, draft = self.reading(model)
+        return [self.prepare(read_image(source, mode, draft), source, model)]
+
+    def decode(self, data: bytes, name: str, model: Any, max_pixels: int) -> Prepared:
+        """One uploaded body (``serve``): by default an image, read as ``predict`` reads files (every
+        Pillow mode, first frame, EXIF orientation), at most ``max_pixels``, then ``prepare``d.
+        Bad input raises ``DatasetError`` or ``ValueError`` with a message naming the problem."""
+        from ..data import decode_image
+
+        mode, draft = self.reading(model)
+        return self.prepare(decode_image(data, name, mode, draft, max_pixels), name, model)
+
+    def input_facts(self, model: Any) -> dict[str, Any]:
+        """What the model takes, for ``serve``'s ``/v1/model``: channels, size and normalization."""
+        from .inputs import input_spec
+
+        spec = input_spec(model)
+        return {
+            "channels": spec.in_chans,
+            "size": list(spec.image_size),
+            "mean": list(spec.mean),
+            "std": list(spec.std),
+        }
+
+    def warm_input(self, model: Any) -> torch.Tensor:
+        """An input of the kind the model will meet, to warm it up (a blank image of its size)."""
+        from .inputs import input_spec
+
+        spec = input_spec(model)
+        return self.prepare(torch.zeros(spec.in_chans, *spec.image_size, dtype=torch.uint8), "warm-up", model).input
 
     def prepare(self, image: torch.Tensor, name: str, model: Any) -> Prepared:
         """A decoded uint8 image (C, H, W) made into ``model``'s input, as its record says."""
@@ -198,6 +246,10 @@ class Task(ABC):
     ) -> Any:
         """The data a saved model is measured on: by default its own split of what it trained on."""
         raise NotImplementedError(f"{self.name}: no evaluation of saved models")
+
+    def embedding_data(self, model: Any, data: str, split: str, data_dir: str | None) -> Any:
+        """A split of ``data`` to embed with ``model``'s backbone (``resnetkit embed``)."""
+        raise NotImplementedError(f"{self.name}: no embedding of datasets")
 
     def eval_loader(self, dataset: Any, batch_size: int, device: torch.device) -> Iterable[Batch]:
         from ..data import make_streaming_loader

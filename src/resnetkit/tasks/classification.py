@@ -17,7 +17,7 @@ from ..data import DatasetError, ImageDataset, InMemoryDataset, dataset_splits, 
 from ..data.dense import is_scenes
 from ..models import ResNetBase, create_model
 from .base import Autocast, Batch, PredictOptions, Prepared, Reduce, Task
-from .inputs import fit, input_spec, normalize
+from .inputs import fit, input_size, input_spec, normalize
 
 
 @dataclass
@@ -214,6 +214,17 @@ class Classification(Task):
 
     def eval_loader(self, dataset: Any, batch_size: int, device: torch.device) -> Iterable[Batch]:
         return eval_loader(dataset, batch_size, device)
+
+    def embedding_data(self, model: Any, data: str, split: str, data_dir: str | None) -> Any:
+        """``data``'s split normalized with its own statistics (as fine-tuning on it would); images
+        of another channel count are converted, as predict reads a file in the model's mode."""
+        size = input_size(model)[0]
+        ds = load_dataset(data, split, data_dir, image_size=size, mode="L" if model.in_chans == 1 else "RGB")
+        if ds.in_chans != model.in_chans:
+            if not isinstance(ds, InMemoryDataset) or model.in_chans not in (1, 3):
+                raise ValueError(f"{data} images have {ds.in_chans} channels but the model takes {model.in_chans}")
+            ds = ds.with_channels(model.in_chans)
+        return ds
 
     def summary(self, report: Mapping[str, Any]) -> list[str]:
         tta = "without TTA"

@@ -55,11 +55,17 @@ class DataConfig:
     # epoch holds at least this many images: a few labels train in fewer, longer epochs.
     min_epoch_images: int = 0
     scenes: SceneSpec = field(default_factory=SceneSpec)  # fashion-mnist-scenes: how scenes are drawn
+    # Sequences (ucr:NAME, fortunes, .ts/.npz/CSV, text folders): a series or text longer than this
+    # is an error naming it (None: any length the data holds).
+    max_length: int | None = None
+    # At most this share of the training set in a batch (a small one trains in several steps an
+    # epoch): dl-4-tsc's min(N/10, 64) is batch_size 64 with batch_fraction 0.1.
+    batch_fraction: float | None = None
 
 
 @dataclass
 class OptimConfig:
-    name: str = "sgd"  # sgd | adamw
+    name: str = "sgd"  # sgd | adam | adamw
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = False
@@ -85,13 +91,14 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: str = "cosine"  # step | cosine | onecycle | constant
+    name: str = "cosine"  # step | cosine | onecycle | constant | plateau
     warmup_steps: int = 0
     warmup_epochs: float = 0.0
     warmup: str = "linear"  # linear | constant (the paper's ResNet-110: lr/10 for ~400 steps)
     milestones: tuple[float, ...] = (0.5, 0.75)  # step: fractions of the run (32k/64k, 48k/64k)
     gamma: float = 0.1
-    min_lr: float = 0.0  # cosine/onecycle floor, as a fraction of lr
+    min_lr: float = 0.0  # cosine/onecycle/plateau floor, as a fraction of lr
+    patience: int = 50  # plateau: epochs without a lower training loss before the lr is multiplied by gamma
 
 
 TRANSFER_MODES = ("none", "finetune", "linear-probe", "lp-ft")
@@ -205,6 +212,10 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
         if not math.isfinite(self.checkpoint_minutes) or self.checkpoint_minutes < 0:
             raise ConfigError(f"checkpoint_minutes: must be a finite number >= 0, got {self.checkpoint_minutes}")
+        if self.data.batch_fraction is not None and not 0 < self.data.batch_fraction <= 1:
+            raise ConfigError(f"data.batch_fraction: must lie in (0, 1] (or null), got {self.data.batch_fraction}")
+        if self.data.max_length is not None and self.data.max_length < 1:
+            raise ConfigError(f"data.max_length: must be at least 1 (or null), got {self.data.max_length}")
         if self.data.labels_per_class is not None and self.data.labels_per_class < 1:
             raise ConfigError(f"data.labels_per_class: must be at least 1 (or null), got {self.data.labels_per_class}")
         if self.transfer.mode != "none" and not self.model.weights:
@@ -228,12 +239,12 @@ class TrainConfig:
 
 def _task_of(task: str | None, model: str) -> str:
     """The task a config trains: the one it names, or the one its model is registered for."""
-    from ..models import is_model, model_task
+    from ..models import is_model, model_task, trains_for
 
     implied = model_task(model) if is_model(model) else None
     if task is None:
         return implied or "classification"
-    if implied is not None and task != implied:
+    if implied is not None and not trains_for(model, task):
         raise ConfigError(
             f"--task {task}: --model {model} is a {implied} model (leave --task out: the model implies it)"
         )

@@ -50,7 +50,7 @@ from .hooks import (
 )
 from .loaders import build_loaders
 from .memory_guard import MemoryGuard
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, end_epoch
 from .precision import Precision
 from .state import StatSums, TrainState
 from .syncbn import convert_sync_batchnorm
@@ -87,7 +87,11 @@ class FitResult:
 def build_task(cfg: TrainConfig) -> Task:
     """The config's task with the options it takes (label smoothing, flip TTA, ...)."""
     return get_task(cfg.task_name).from_options(
-        label_smoothing=cfg.optim.label_smoothing, tta_flip=cfg.tta_flip, scenes=cfg.data.scenes, seed=cfg.seed
+        label_smoothing=cfg.optim.label_smoothing,
+        tta_flip=cfg.tta_flip,
+        scenes=cfg.data.scenes,
+        seed=cfg.seed,
+        max_length=cfg.data.max_length,
     )
 
 
@@ -450,6 +454,7 @@ class Trainer:
             if self._stop:
                 raise KeyboardInterrupt
         self.epoch_metrics = state.epoch_sums.read(self.ctx)
+        end_epoch(self.scheduler, self.epoch_metrics)  # a plateau schedule reads the epoch's loss
         self._call("after_epoch")
         if self._stop:
             raise KeyboardInterrupt

@@ -121,6 +121,9 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
     if d.labels_per_class is not None and len(train) < d.batch_size:  # a few labels: one batch holds them all
         per_rank = max(len(train) // ctx.world_size, 1)
         log.info("batch size %d is more than the %d images: batches of %d", d.batch_size, len(train), per_rank)
+    if d.batch_fraction is not None and distinct * d.batch_fraction < d.batch_size:
+        per_rank = max(int(distinct * d.batch_fraction) // ctx.world_size, 1)
+        log.info("data.batch_fraction %g of %d training items: batches of %d", d.batch_fraction, distinct, per_rank)
     meta = task.dataset_meta(train, d.name, d.image_size)
     meta["splits"] = {
         "train": distinct,  # images, not counting repeats
@@ -138,6 +141,9 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 
     def loader(ds: Any, train_mode: bool) -> Any:
         batch = per_rank if train_mode else max(d.eval_batch_size // ctx.world_size, 1)
+        own = task.make_loader(ds, batch, train=train_mode, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
+        if own is not None:
+            return own
         if isinstance(ds, InMemoryDataset):
             aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, flip=d.flip, erasing=d.erasing) if train_mode else None
             return InMemoryLoader(
