@@ -77,6 +77,41 @@ def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
     assert 0.75 < ratio < 1.5, (need, measured, before)
 
 
+def test_a_probe_that_runs_out_of_memory_is_a_refusal_and_leaves_no_trace():
+    """Under a tight limit the probe itself may fail to allocate: that is the answer (does not fit),
+    not a traceback; the model is left as it was."""
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=10, in_chans=1).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    task = build_task(TrainConfig.from_dict({"precision": "fp32"}))
+    forward = task.forward
+
+    def failing_forward(m, x, y):
+        if len(x) > 16:  # the second probe (32 of 128 images) cannot allocate
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+        return forward(m, x, y)
+
+    task.forward = failing_forward
+    trainer = SimpleNamespace(model=model, task=task, device=CPU, precision=Precision("fp32", CPU), optimizer=optimizer)
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    need = estimate_step_memory(trainer, x, y, 128)
+    assert need is not None and need.exhausted == 32 and [n for n, _ in need.probes] == [16]
+    assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
+    assert all(p.grad is None for p in model.parameters())
+    from resnetkit.runtime.memory import Budget
+
+    text = check_fits(need, Budget(2**30, "RLIMIT_DATA"), 1)
+    assert text is not None and "\n" not in text and "32 of the step's 128 images" in text and "RLIMIT_DATA" in text
+
+    def other_error(m, x, y):
+        raise RuntimeError("shapes do not match")
+
+    task.forward = other_error  # not a memory failure: not swallowed
+    with pytest.raises(RuntimeError, match="shapes"):
+        estimate_step_memory(trainer, x, y, 128)
+
+
 def test_refusal_says_how_much_and_what_to_do():
     from resnetkit.runtime.memory import Budget
 
@@ -124,5 +159,5 @@ def test_a_real_train_process_under_a_data_limit_refuses_instead_of_dying(tmp_pa
     guarded = run()
     assert guarded.returncode == 2, guarded.stderr[-2000:]
     last = guarded.stderr.strip().splitlines()[-1]
-    assert last.startswith("resnetkit train: error: a training step needs about") and "RLIMIT_DATA" in last
+    assert last.startswith("resnetkit train: error: a training step needs") and "RLIMIT_DATA" in last
     assert "Traceback" not in guarded.stderr
