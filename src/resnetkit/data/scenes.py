@@ -110,6 +110,10 @@ class SceneDataset:
         keep, held = split_indices(torch.zeros(len(self), dtype=torch.int64), val_size, seed)
         return self.subset(keep), self.subset(held)
 
+    def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> SceneDataset:
+        """The same scenes normalized with another model's statistics (fine-tuning from its weights)."""
+        return replace(self, mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std))
+
     def with_target(self, target: str) -> SceneDataset:
         if target not in ("mask", "boxes"):
             raise ValueError(f"target must be 'mask' or 'boxes', got {target!r}")
