@@ -167,3 +167,19 @@ def test_an_onnx_file_that_is_no_image_classifier_is_refused(onnx_file, tmp_path
     with pytest.raises(ValueError, match=str(bad)) as err:
         OnnxClassifier(bad)
     assert says in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [([1, 2], "not an object"), ({"card": {}, "dataset": [1]}, "'dataset' is not an object"), ({"card": 3}, "'card'")],
+)
+def test_an_exported_files_record_is_read_as_a_schema(onnx_file, tmp_path, meta, says):
+    import shutil
+
+    from resnetkit.infer.export import ExportError, exported_card
+
+    path, _ = onnx_file
+    bad = _onnx_with(shutil.copy(path, tmp_path / "bad.onnx"), meta)
+    with pytest.raises(ExportError, match=str(bad)) as err:
+        exported_card(bad)
+    assert says in str(err.value) and "\n" not in str(err.value)
