@@ -12,6 +12,7 @@ from .resnet import ResNet
 from .stage import Stage, set_grad_checkpointing
 from .weights import (
     WeightsError,
+    WeightsMismatch,
     adapt_input_conv,
     clean_state_dict,
     guess_architecture,
@@ -39,6 +40,7 @@ __all__ = [
     "ResidualUnit",
     "Stage",
     "WeightsError",
+    "WeightsMismatch",
     "adapt_input_conv",
     "clean_state_dict",
     "create_model",
