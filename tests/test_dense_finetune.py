@@ -26,9 +26,8 @@ def _mask_folder(root, n=12, size=16):
         mask = np.zeros((size, size), np.uint8)
         x, y = rng.integers(0, size // 2, 2)
         mask[y : y + 6, x : x + 6] = 1
-        Image.fromarray((mask * 200 + rng.integers(0, 30, mask.shape)).astype(np.uint8)).save(
-            root / "train" / "images" / f"{i}.png"
-        )
+        grey = (mask * 200 + rng.integers(0, 30, mask.shape)).astype(np.uint8)
+        Image.fromarray(np.stack([grey] * 3, -1)).save(root / "train" / "images" / f"{i}.png")  # RGB
         Image.fromarray(mask).save(root / "train" / "masks" / f"{i}.png")
     (root / "classes.txt").write_text("background\nblock\n")
     return root
@@ -63,6 +62,7 @@ def _same(a: dict, b: dict, prefix: str) -> bool:
 
 
 def test_a_segmenter_finetunes_to_new_classes_with_its_backbone_frozen(tmp_path):
+    # A grey segmenter on RGB masks' images: converted to its one channel as for a classifier.
     source = load_model(segmenter(tmp_path)).state_dict()
     data = _mask_folder(tmp_path / "seg")
     assert _finetune(tmp_path, tmp_path / "segmenter.safetensors", data, "--freeze", "backbone") == 0
