@@ -316,3 +316,73 @@ def test_sequence_readers(tmp_path, suffix):
         assert out.kind == "text" or np.isfinite(out.values).all()
 
     run()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _onnx_meta(draw, meta: dict):
+    """A real export's metadata with fields (its record's too) dropped or replaced by any JSON."""
+    meta = json.loads(json.dumps(meta))
+    for part in (meta, meta["card"]):
+        for key in list(part):
+            choice = draw(st.integers(0, 9))
+            if choice == 9:
+                del part[key]
+            elif choice == 8:
+                part[key] = draw(_JSON)
+    return meta
+
+
+def test_onnx_metadata_reader(tmp_path):
+    import onnx
+
+    from resnetkit import export_weights
+    from resnetkit.infer import ExportError, OnnxClassifier, export_model
+    from resnetkit.infer.export import exported_card
+
+    model = create_model("resnet20", num_classes=3, in_chans=1).eval()
+    card = {"name": "d", "classes": list("abc"), "in_chans": 1, "image_size": [8, 8], "mean": [0.3], "std": [0.2]}
+    model.card = load_model(export_weights(model, tmp_path / "m.safetensors", dataset=card)).card
+    seed, _ = export_model(model, tmp_path / "seed.onnx", inputs=torch.randn(2, 1, 8, 8))
+    proto = onnx.load(str(seed))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["resnetkit"])
+    path = tmp_path / "fuzz.onnx"
+
+    def check(raw: str) -> None:
+        (entry,) = [p for p in proto.metadata_props if p.key == "resnetkit"]
+        entry.value = raw
+        onnx.save(proto, str(path))
+        for read in (OnnxClassifier, exported_card):
+            try:
+                got = read(path)
+            except (ExportError, WeightsError) as e:
+                assert "\n" not in str(e) and str(path) in str(e), str(e)
+                continue
+            if isinstance(got, OnnxClassifier):  # what was accepted predicts: sane preprocessing, finite logits
+                c = got.card
+                assert c.mean is None or (len(c.mean) == got.in_chans and all(np.isfinite(c.mean)))
+                assert c.std is None or (len(c.std) == got.in_chans and all(s > 0 for s in c.std))
+                assert c.classes is None or len(c.classes) == got.num_classes
+                side = c.image_size or (8, 8)
+                assert max(side) <= 4096
+                assert torch.isfinite(got(torch.rand(1, got.in_chans, 8, 8))).all()
+
+    @settings(FUZZ, max_examples=60)
+    @given(changed=_onnx_meta(meta))
+    def fields(changed):
+        check(json.dumps(changed))
+
+    fields()
+
+    @settings(FUZZ, max_examples=30)
+    @given(data=mutated(json.dumps(meta).encode()))
+    def raw(data):
+        check(data.decode("utf-8", "replace"))
+
+    raw()

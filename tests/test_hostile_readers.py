@@ -383,6 +383,16 @@ def test_only_background_without_classes_txt_asks_for_it(tmp_path):
     _one_line(error, tmp_path / "train" / "masks", "no class but the background", "classes.txt")
 
 
+@pytest.mark.parametrize("listed", [True, False])
+def test_train_masks_of_nothing_but_ignore_are_one_line(tmp_path, listed):
+    _mask_split(tmp_path, "train", [np.full((8, 8), 255, np.uint8)] * 2)
+    if listed:
+        (tmp_path / "classes.txt").write_text("background\nbox\n")
+    with pytest.raises(DatasetError) as error:
+        load_mask_folder(tmp_path, "train", 8)
+    _one_line(error, tmp_path / "train" / "masks", "every pixel of every mask is the ignore value 255")
+
+
 def test_non_utf8_classes_txt_is_one_line(tmp_path):
     _mask_split(tmp_path, "train", [_mask(1)])
     (tmp_path / "classes.txt").write_bytes(b"background\n\xff\xfebox\n")

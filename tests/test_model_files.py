@@ -167,3 +167,40 @@ def test_an_onnx_file_that_is_no_image_classifier_is_refused(onnx_file, tmp_path
     with pytest.raises(ValueError, match=str(bad)) as err:
         OnnxClassifier(bad)
     assert says in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [([1, 2], "not an object"), ({"card": {}, "dataset": [1]}, "'dataset' is not an object"), ({"card": 3}, "'card'")],
+)
+def test_an_exported_files_record_is_read_as_a_schema(onnx_file, tmp_path, meta, says):
+    import shutil
+
+    from resnetkit.infer.export import ExportError, exported_card
+
+    path, _ = onnx_file
+    bad = _onnx_with(shutil.copy(path, tmp_path / "bad.onnx"), meta)
+    with pytest.raises(ExportError, match=str(bad)) as err:
+        exported_card(bad)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_file_whose_record_names_another_architecture_is_one_line(tmp_path, capsys):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = export_weights(_model(), tmp_path / "m.safetensors", dataset={"name": "digits", "in_chans": 1})
+    with safe_open(str(path), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    meta["model_cfg"] = json.dumps({**json.loads(meta["model_cfg"]), "name": "resnet32"})
+    save_file(tensors, str(tmp_path / "r32.safetensors"), metadata=meta)
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("L", (8, 8)).save(image)
+    assert main(["predict", str(tmp_path / "r32.safetensors"), str(image)]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{tmp_path / 'r32.safetensors'}: its record names the architecture 'resnet32'" in err
+    assert "missing keys" in err and "the tensors look like resnet20" in err

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from resnetkit.tasks import Classification, Detection, Segmentation
 from resnetkit.train import TrainingDiverged
@@ -54,3 +55,18 @@ def test_a_finite_batch_is_a_divergence_with_the_learning_rate_advice():
 
 def test_a_finite_loss_passes():
     _guard(Classification(), torch.ones(2, 3), torch.tensor([0, 1]), loss=0.5).after_step()
+
+
+def test_a_batch_of_unlabelled_masks_adds_nothing_instead_of_nan():
+    from resnetkit.tasks.segmentation import segmentation_loss
+
+    logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+    outputs = {"out": logits, "aux": logits * 2}
+    unlabelled = torch.full((2, 4, 4), 255)
+    loss = segmentation_loss(outputs, unlabelled)
+    loss.backward()
+    assert loss.item() == 0.0 and logits.grad is not None and not logits.grad.any()
+    masks = torch.randint(0, 3, (2, 4, 4))
+    masks[0, 0] = 255  # elsewhere the mean over labelled pixels, as F.cross_entropy's
+    want = F.cross_entropy(logits, masks, ignore_index=255) + 0.5 * F.cross_entropy(2 * logits, masks, ignore_index=255)
+    torch.testing.assert_close(segmentation_loss(outputs, masks), want)

@@ -14,6 +14,7 @@ from resnetkit import create_model, load_model
 from resnetkit.cli import main
 from resnetkit.data import DatasetError, balanced_indices, load_dataset, parse_classes, select_classes
 from resnetkit.infer.embed import knn_predict
+from resnetkit.tasks import get_task
 from resnetkit.train import TrainConfig, fit
 from resnetkit.train.config import ConfigError, OptimConfig, TransferConfig
 from resnetkit.train.optim import build_scheduler
@@ -38,6 +39,14 @@ def _cfg(tmp_path, transfer=None, **data):
             "channels_last": False,
         }
     )
+
+
+def _parts(model):
+    return get_task("classification").from_options().transfer_parts(model)
+
+
+def _plan(model, cfg, steps):
+    return TransferPlan(model, cfg, steps, _parts(model))
 
 
 def _source_state():
@@ -110,8 +119,8 @@ def test_lp_ft_probes_first_then_fine_tunes_with_a_fresh_schedule(tmp_path):
     fit(cfg, callbacks=[watch])
     assert _identical(_prefix(before, "layer1."), seen[2])  # probing: the backbone stands still
     assert not _identical(_prefix(before, "layer1."), seen[4])
-    plan = TransferPlan(create_model("resnet20"), TransferConfig(mode="lp-ft"), 10)
-    assert plan.phases == [5] and frozen_parts(plan.model, "backbone") == plan.frozen_at(0)
+    plan = _plan(create_model("resnet20"), TransferConfig(mode="lp-ft"), 10)
+    assert plan.phases == [5] and frozen_parts(plan.parts, "backbone") == plan.frozen_at(0)
     sched = build_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), cfg.schedule, 10, 10, [5])
     factors = [sched.lr_lambdas[0](s) for s in range(10)]
     assert factors[0] == factors[5] == 1.0 and factors[4] < 0.2 and factors[9] < 0.2
@@ -125,7 +134,7 @@ def test_config_rejects_bad_transfer_settings(tmp_path):
     with pytest.raises(ConfigError, match="needs pretrained weights"):
         TrainConfig.from_dict({"transfer": {"mode": "finetune"}})
     with pytest.raises(ValueError, match=r"stages 1\.\.3"):
-        frozen_parts(create_model("resnet20"), "stage4")
+        frozen_parts(_parts(create_model("resnet20")), "stage4")
 
 
 def test_labels_per_class_is_seeded_balanced_and_recorded(tmp_path):
@@ -224,7 +233,7 @@ def test_knn_matches_a_brute_force_vote():
 
 def test_plan_groups_skip_frozen_parts():
     model = create_model("resnet20")
-    plan = TransferPlan(model, TransferConfig(freeze="stage1", head_lr=1.0), 10)
+    plan = _plan(model, TransferConfig(freeze="stage1", head_lr=1.0), 10)
     plan.freeze_for_good()
     groups = plan.param_groups(OptimConfig(decay_norm_and_bias=False), 0.1)
     parts = {g["part"] for g in groups}

@@ -12,7 +12,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import ResNetBase, WeightsError, create_model, is_model, load_weights, read_state_dict, trains_for
+from ..models import (
+    ResNetBase,
+    WeightsError,
+    WeightsMismatch,
+    create_model,
+    is_model,
+    load_weights,
+    read_state_dict,
+    trains_for,
+)
 from ..models.registry import get_pretrained_cfg, model_task, split_model_name
 from ..models.weights import first_line, guess_architecture
 from .cards import ModelCard, attach_card
@@ -44,16 +53,29 @@ def load_model(source: Source, device: str | torch.device = "cpu") -> ResNetBase
     if path.suffix == ".safetensors":
         model_cfg, card = _safetensors_config(path)
         model = _build(model_cfg, path)
-        load_weights(model, read_state_dict(path), name=str(path))
+        _load_recorded(model, read_state_dict(path), path)
     else:
         ckpt = load_checkpoint(path)
         model = _build(ckpt["model_cfg"], path)
-        load_weights(model, checkpoint_weights(ckpt), name=str(path))
+        _load_recorded(model, checkpoint_weights(ckpt), path)
         card = checkpoint_card(ckpt, path)
     _check_task(card, model_cfg=model.model_cfg, source=path)
     # pretrained_cfg as before the record: the data facts (and a run's config, where a shipped card keeps it).
     raw = {**card.dataset_facts(), "training": {"config": dict(card.config)}} if card.config else None
     return attach_card(model, card, raw).to(device).eval()
+
+
+def _load_recorded(model: ResNetBase, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Tensors into the architecture the file's own record names: where they do not fit it, the
+    record (or the tensors) is wrong, and one line says which architecture they look like."""
+    try:
+        load_weights(model, state, name=str(path))
+    except WeightsMismatch as e:
+        looks = f"; the tensors look like {e.guess[0]}" if e.guess else ""
+        raise WeightsError(
+            f"{path}: its record names the architecture {model.model_cfg.get('name')!r} (model_cfg), but its tensors "
+            f"do not fit it ({e.problems}){looks}: the file is damaged or its record was edited"
+        ) from None
 
 
 def checkpoint_card(ckpt: Checkpoint, path: Path) -> ModelCard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .options import add_max_image_pixels
 
@@ -188,6 +189,30 @@ _CONFIG_FLAGS = (
 )  # fmt: skip
 
 
+def _check_resume_length(args: argparse.Namespace) -> set[str]:
+    """``--max-steps`` or ``--epochs`` beside ``--resume`` must be the run's own (those that are
+    come back): its learning-rate schedule is laid over that length, so another is refused, not
+    ignored. The run's ``config.yaml`` says; without one, ``fit`` reports what is missing."""
+    from ..train.config import load_config_file
+
+    given = {k: getattr(args, k) for k in ("max_steps", "epochs") if getattr(args, k, None) is not None}
+    folder = Path(args.resume)
+    folder = folder if folder.is_dir() else folder.parent
+    if not given or not (folder / "config.yaml").is_file():
+        return set()
+    saved = load_config_file(folder / "config.yaml")
+    for key, value in given.items():
+        if saved.get(key) != value:
+            flag = f"--{key.replace('_', '-')}"
+            raise ValueError(
+                f"{flag} {value}: {folder / 'config.yaml'} has {key}: {saved.get(key)}, and --resume continues the run "
+                f"as it was set (its learning-rate schedule spans that length): drop {flag}, or train longer in a new "
+                f"run from its weights: resnetkit train --config {folder / 'config.yaml'} --weights {folder} "
+                f"{flag} {value} --name NEW"
+            )
+    return set(given)
+
+
 def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
     import os
 
@@ -205,7 +230,9 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
         return launch_local(args.nproc, argv, args.max_restarts)
     resume = args.resume
     cfg = None if resume else _train_config(args, extra, _source_defaults(args.weights))
-    ignored = [f"--{k.replace('_', '-')}" for k in _CONFIG_FLAGS if getattr(args, k, None) not in (None, False)]
+    agreed = _check_resume_length(args) if resume else set()
+    given = [k for k in _CONFIG_FLAGS if getattr(args, k, None) not in (None, False) and k not in agreed]
+    ignored = [f"--{k.replace('_', '-')}" for k in given]
     if resume and ignored:
         # The saved config is the run: a flag given beside --resume (even --max-steps) is not applied.
         print(

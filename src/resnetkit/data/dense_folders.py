@@ -122,6 +122,11 @@ def load_mask_folder(root: Path, split: str, size: int) -> SceneDataset:
         images.append(_fit(image, size))
         small = torch.from_numpy(mask.astype(np.uint8))[None, None]  # every value checked to fit
         masks.append(F.interpolate(small, size=(size, size), mode="nearest")[0, 0])
+    if split == "train" and not present - {IGNORE_INDEX}:
+        raise DatasetError(
+            f"{root / split / 'masks'}: every pixel of every mask is the ignore value {IGNORE_INDEX}: nothing to learn "
+            "from; label the masks (0 = background, 1.. the classes)"
+        )
     if classes is None:
         classes = _classes_present(root, present)
     stack, mask_stack = torch.stack(images), torch.stack(masks)

@@ -9,6 +9,22 @@ from dataclasses import dataclass, field
 import torch
 
 
+def convert_channels(images: torch.Tensor, chans: int) -> torch.Tensor:
+    """uint8 images ``[N, C, H, W]`` as ``chans`` channels, as Pillow converts a picture: RGB to
+    grayscale by ITU-R 601-2 luma (L = 0.299 R + 0.587 G + 0.114 B), grayscale to RGB by repeating it."""
+    have = int(images.shape[1])
+    if chans == have:
+        return images
+    if (have, chans) == (1, 3):
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if (have, chans) == (3, 1):
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return torch.cat(
+            [(chunk.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255) for chunk in images.split(4096)]
+        ).to(torch.uint8)
+    raise ValueError(f"cannot convert {have}-channel images to {chans} channels")
+
+
 def compute_mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and standard deviation of uint8 (N, C, H, W) images on the [0, 1] scale."""
     values = torch.arange(256, dtype=torch.float64) / 255
@@ -82,18 +98,7 @@ class InMemoryDataset:
         statistics are the converted images' own."""
         if chans == self.in_chans:
             return self
-        if (self.in_chans, chans) == (1, 3):
-            images = self.images.expand(-1, 3, -1, -1).contiguous()
-        elif (self.in_chans, chans) == (3, 1):
-            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            images = torch.cat(
-                [
-                    (chunk.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255)
-                    for chunk in self.images.split(4096)
-                ]
-            ).to(torch.uint8)
-        else:
-            raise ValueError(f"cannot convert {self.in_chans}-channel images to {chans} channels")
+        images = convert_channels(self.images, chans)
         mean, std = compute_mean_std(images)
         return dataclasses.replace(self, images=images, mean=mean, std=std)
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .catalog import DATASETS
 from .errors import DatasetError
-from .memory import compute_mean_std, split_indices
+from .memory import compute_mean_std, convert_channels, split_indices
 
 BACKGROUND = "background"
 IGNORE_INDEX = 255  # mask value no loss or metric counts (torchvision's and VOC's convention)
@@ -109,6 +109,18 @@ class SceneDataset:
     def split(self, val_size: int | float, seed: int = 0) -> tuple[SceneDataset, SceneDataset]:
         keep, held = split_indices(torch.zeros(len(self), dtype=torch.int64), val_size, seed)
         return self.subset(keep), self.subset(held)
+
+    def with_channels(self, chans: int) -> SceneDataset:
+        """The scenes as ``chans`` channels (``convert_channels``), with the converted images' statistics."""
+        if chans == self.in_chans:
+            return self
+        images = convert_channels(self.images, chans)
+        mean, std = compute_mean_std(images)
+        return replace(self, images=images, mean=mean, std=std)
+
+    def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> SceneDataset:
+        """The same scenes normalized with another model's statistics (fine-tuning from its weights)."""
+        return replace(self, mean=tuple(float(m) for m in mean), std=tuple(float(s) for s in std))
 
     def with_target(self, target: str) -> SceneDataset:
         if target not in ("mask", "boxes"):

@@ -301,23 +301,31 @@ def exported_card(path: str | os.PathLike[str]) -> ModelCard:
             raw = archive.read(names[0]).decode("utf-8") if names else None
     if raw is None:
         raise ExportError(f"{path}: no resnetkit metadata; export it with resnetkit export")
+    meta = _metadata_object(raw, path)
+    record = meta.get("card") or {**meta.get("dataset", {}), "task": meta.get("task")}
+    return ModelCard.from_dict(record, str(path))
+
+
+def _metadata_object(raw: str, path: Path) -> dict[str, Any]:
+    """resnetkit's metadata as JSON: an object whose ``card`` and ``dataset`` are objects."""
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ExportError(f"{path}: its resnetkit metadata is not valid JSON ({e})") from None
-    record = meta.get("card") or {**meta.get("dataset", {}), "task": meta.get("task")}
-    return ModelCard.from_dict(record, str(path))
+    except RecursionError:
+        raise ExportError(f"{path}: its resnetkit metadata is nested too deep") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{path}: its resnetkit metadata is not an object")
+    for key in ("dataset", "card"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise ExportError(f"{path}: metadata field '{key}' is not an object")
+    return meta
 
 
 def _metadata(raw: str, path: Path) -> dict[str, Any]:
     """resnetkit's metadata of an ONNX classifier, checked as a schema: one line naming the file
     and the field for anything missing or of the wrong type."""
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{path}: its resnetkit metadata is not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise ExportError(f"{path}: its resnetkit metadata is not an object")
+    meta = _metadata_object(raw, path)
     if "num_classes" not in meta:
         raise ExportError(f"{path}: a backbone's features, not a classifier; predict and eval need logits")
     n = meta["num_classes"]
@@ -329,9 +337,6 @@ def _metadata(raw: str, path: Path) -> dict[str, Any]:
         raise ExportError(f"{path}: metadata field 'spatial_dims' must be 1 or 2, not {meta.get('spatial_dims')!r}")
     if not isinstance(meta.get("tta_flip"), bool):
         raise ExportError(f"{path}: metadata field 'tta_flip' is missing or not true/false")
-    for key in ("dataset", "card"):
-        if key in meta and not isinstance(meta[key], dict):
-            raise ExportError(f"{path}: metadata field '{key}' is not an object")
     return meta
 
 

@@ -1,7 +1,7 @@
 """The ResNet family: registry, builders, blocks and weights."""
 
 from . import dense_zoo, zoo  # noqa: F401  (register every builder)
-from .base import FeatureInfo, ResNetBase
+from .base import FeatureInfo, Parts, ResNetBase, trunk_parts
 from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ResidualUnit
 from .factory import create_model, model_options
 from .features import FeatureDictNet, FeatureListNet
@@ -12,6 +12,7 @@ from .resnet import ResNet
 from .stage import Stage, set_grad_checkpointing
 from .weights import (
     WeightsError,
+    WeightsMismatch,
     adapt_input_conv,
     clean_state_dict,
     guess_architecture,
@@ -30,6 +31,7 @@ __all__ = [
     "FrozenBatchNorm2d",
     "GroupNorm",
     "PadShortcut",
+    "Parts",
     "PreActBasicBlock",
     "PreActBottleneck",
     "PreActResNet",
@@ -38,6 +40,7 @@ __all__ = [
     "ResidualUnit",
     "Stage",
     "WeightsError",
+    "WeightsMismatch",
     "adapt_input_conv",
     "clean_state_dict",
     "create_model",
@@ -53,4 +56,5 @@ __all__ = [
     "set_grad_checkpointing",
     "to_channels_last",
     "trains_for",
+    "trunk_parts",
 ]

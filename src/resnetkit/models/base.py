@@ -285,3 +285,21 @@ class ResNetBase(nn.Module):
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             self.zero_init_last()
+
+
+Parts = list[tuple[str, list[nn.Module]]]
+
+
+def trunk_parts(net: nn.Module) -> Parts:
+    """(part, modules) of a classifier's trunk or of a ``features_only`` backbone made from one,
+    from the input up: ``stem``, then the stages ``layer1`` .. ``layerN`` (a pre-activation net's
+    final norm belongs to the last): what transfer learning freezes and gives learning rates."""
+    names: dict[str, tuple[str, ...]] = {k: getattr(net, k, ()) for k in ("stem_names", "stage_names", "tail_names")}
+    if not names["stage_names"]:
+        raise ValueError(f"a {type(net).__name__} has no stem and stages to freeze or schedule")
+    stages = [net.get_submodule(name) for name in names["stage_names"]]
+    tail = [net.get_submodule(name) for name in names["tail_names"]]
+    parts: Parts = [("stem", [net.get_submodule(n) for n in names["stem_names"]])]
+    for i, (name, stage) in enumerate(zip(names["stage_names"], stages, strict=True)):
+        parts.append((name, [stage, *tail] if i == len(stages) - 1 else [stage]))
+    return parts

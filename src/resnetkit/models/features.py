@@ -43,6 +43,10 @@ class _FeatureNet(nn.ModuleDict):
         self.out_indices = tuple(idx)
         self.return_layers = tuple(selected.module_name())
         self.first_conv = model.first_conv
+        # The classifier's part names, for those parts kept: transfer learning freezes by them.
+        self.stem_names = tuple(n for n in model.stem_names if n in children)
+        self.stage_names = tuple(n for n in model.stage_names if n in children)
+        self.tail_names = tuple(n for n in model.tail_names if n in children)
         self.model_cfg = getattr(model, "model_cfg", None)
 
     def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:

@@ -23,6 +23,15 @@ class WeightsError(ValueError):
     """A weights file that cannot be read or does not fit the model."""
 
 
+class WeightsMismatch(WeightsError):
+    """Weights whose keys or shapes do not fit the model: ``problems`` counts them in a few
+    words, ``guess`` names the registered models the tensors match best."""
+
+    def __init__(self, message: str, problems: str, guess: list[str]):
+        super().__init__(message)
+        self.problems, self.guess = problems, guess
+
+
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Tensors of a weights file or checkpoint, with DataParallel/DDP ``module.`` and
     ``torch.compile`` ``_orig_mod.`` prefixes removed."""
@@ -160,7 +169,10 @@ def load_weights(
         if k in own and sd[k].shape != own[k].shape
     ]
     if shapes or (strict and (missing or unexpected)):
-        raise WeightsError(_mismatch_message(name, missing, unexpected, shapes, raw))
+        guess = guess_architecture(raw)
+        counts = [(missing, "missing keys"), (unexpected, "unexpected keys"), (shapes, "shape mismatches")]
+        problems = ", ".join(f"{len(items)} {what}" for items, what in counts if items)
+        raise WeightsMismatch(_mismatch_message(name, missing, unexpected, shapes, guess), problems, guess)
     model.load_state_dict(sd, strict=False)
     if skipped and getattr(model, "num_classes", 1) != 0:  # a headless backbone wants no head: nothing to say
         log.warning(
@@ -185,12 +197,11 @@ def _head_keys(model: nn.Module) -> list[str]:
     return [f"{head}.{p}" for head in heads for p in ("weight", "bias")]
 
 
-def _mismatch_message(name, missing, unexpected, shapes, sd) -> str:
+def _mismatch_message(name, missing, unexpected, shapes, guess) -> str:
     def listing(title, items):
         more = f" ... and {len(items) - 10} more" if len(items) > 10 else ""
         return f"\n  {title} ({len(items)}): {', '.join(items[:10])}{more}" if items else ""
 
-    guess = guess_architecture(sd)
     hint = f"\n  the file looks like it was saved from: {', '.join(guess)}" if guess else ""
     return (
         f"{name} does not fit the model:"

@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import nn
 
+from ..models import Parts, ResNetBase, trunk_parts
+
 Batch = tuple[Any, Any]
 Picture = Any  # a PIL image
 Reduce = Callable[[torch.Tensor], torch.Tensor]  # sums a tensor over processes (identity in one)
@@ -98,6 +100,16 @@ class Task(ABC):
     @abstractmethod
     def build_model(self, model_name: str, meta: Mapping[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
         """A fresh model with the head this task and dataset need."""
+
+    def transfer_parts(self, model: nn.Module) -> Parts:
+        """What fine-tuning freezes and gives learning rates (``train/transfer.py``), from the
+        input up: ``stem``, ``layer1`` .. ``layerN``, ``head``. A classifier's head is its last
+        layer, the one a new class list replaces."""
+        if not isinstance(model, ResNetBase):
+            raise ValueError(
+                f"transfer settings need a resnetkit model (stem, stages, head); a {type(model).__name__} has none"
+            )
+        return [*trunk_parts(model), ("head", [model.get_classifier()])]
 
     def make_batch(self, batch: Batch, device: torch.device) -> Batch:
         """(inputs, targets) on ``device``."""

@@ -15,7 +15,7 @@ from ..artifacts import model_card
 from ..data import DatasetError
 from ..data.dense import SCENES, dense_splits, load_dense_dataset
 from ..data.scenes import SceneDataset, SceneSpec
-from ..models import create_model, is_model, model_task
+from ..models import Parts, create_model, is_model, model_task, trunk_parts
 from .base import Prepared, Task
 from .inputs import fit_within
 
@@ -62,6 +62,22 @@ class DenseTask(Task):
 
     def model_defaults(self, meta: Mapping[str, Any]) -> dict[str, Any]:
         return {}
+
+    def transfer_parts(self, model: nn.Module) -> Parts:
+        """A dense model's stem and stages are those of the classifier it is built on (its
+        ``body``); the head is everything else that learns: a segmenter's FCN or DeepLab head (and
+        its auxiliary one), a detector's FPN and its box and class heads. ``--freeze backbone`` or
+        ``--mode linear-probe`` trains those alone; ``--freeze stageK`` freezes the body's stem and
+        stages 1..K, as for a classifier."""
+        path = getattr(model, "body", None)
+        if not isinstance(path, str):
+            raise ValueError(f"transfer settings need a resnetkit dense model; a {type(model).__name__} has no body")
+        head: list[nn.Module] = []
+        node = model
+        for name in path.split("."):  # every module beside the path down to the body is head
+            head += [child for child_name, child in node.named_children() if child_name != name]
+            node = node.get_submodule(name)
+        return [*trunk_parts(node), ("head", head)]
 
     # ---- A saved dense model in use -----------------------------------------------------------------
 

@@ -66,9 +66,16 @@ class SegmentationResult:
 
 
 def segmentation_loss(outputs: Outputs, masks: torch.Tensor, aux_weight: float = 0.5) -> torch.Tensor:
-    loss = F.cross_entropy(outputs["out"].float(), masks, ignore_index=IGNORE_INDEX)
+    """Cross-entropy per labelled pixel. A batch whose every pixel is the ignore label (images
+    left unlabelled) adds 0 and no gradient, where the mean of ``F.cross_entropy`` is 0/0 = NaN."""
+    labelled = (masks != IGNORE_INDEX).sum().clamp(min=1)
+
+    def ce(logits: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX, reduction="sum") / labelled
+
+    loss = ce(outputs["out"])
     if "aux" in outputs and aux_weight:
-        loss = loss + aux_weight * F.cross_entropy(outputs["aux"].float(), masks, ignore_index=IGNORE_INDEX)
+        loss = loss + aux_weight * ce(outputs["aux"])
     return loss
 
 

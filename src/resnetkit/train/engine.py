@@ -30,7 +30,7 @@ from ..artifacts import (
     remove_stale_temps,
     save_checkpoint,
 )
-from ..models import ResNetBase, set_grad_checkpointing
+from ..models import set_grad_checkpointing
 from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
 from .distributed import elastic_run_name, init_distributed, restart_count
@@ -104,14 +104,12 @@ def build_model(cfg: TrainConfig, meta: dict, task: Task) -> nn.Module:
     return model
 
 
-def transfer_plan(cfg: TrainConfig, model: nn.Module, total_steps: int) -> TransferPlan | None:
+def transfer_plan(cfg: TrainConfig, model: nn.Module, total_steps: int, task: Task) -> TransferPlan | None:
     """The run's transfer plan, or None when it trains every part at one lr as usual."""
     t = cfg.transfer
     if t.mode == "none" and t.freeze == "none" and t.head_lr is t.backbone_lr is t.layer_decay is None:
         return None
-    if not isinstance(model, ResNetBase):
-        raise ValueError(f"transfer settings need a resnetkit classifier; {cfg.model.name} is a {type(model).__name__}")
-    return TransferPlan(model, t, total_steps)
+    return TransferPlan(model, t, total_steps, task.transfer_parts(model))
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -276,7 +274,7 @@ class Trainer:
         cfg = self.cfg
         # Linear scaling rule (Goyal et al. 2017, arXiv:1706.02677, §2.1): lr grows with the global batch.
         lr = cfg.optim.lr * (cfg.data.batch_size / 256 if cfg.optim.scale_lr else 1)
-        self.plan = transfer_plan(cfg, self.model, self.total_steps)
+        self.plan = transfer_plan(cfg, self.model, self.total_steps, self.task)
         groups = None
         if self.plan is not None:
             self.plan.freeze_for_good()

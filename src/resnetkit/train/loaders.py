@@ -29,6 +29,7 @@ from ..data import (
     select_classes,
     subset_record,
 )
+from ..data.scenes import SceneDataset
 from ..tasks import Task
 from .config import TrainConfig
 from .distributed import DistContext
@@ -203,7 +204,7 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
 def _as_configured(ds: Any, d: Any) -> Any:
     """``ds`` with the channels and normalization the config asks for (data.channels, data.mean/std)."""
     if d.channels is not None and d.channels != ds.in_chans:
-        if not isinstance(ds, (InMemoryDataset, FolderDataset)):
+        if not isinstance(ds, (InMemoryDataset, FolderDataset, SceneDataset)):
             raise DatasetError(f"data.channels={d.channels}: {d.name} images cannot be converted")
         ds = ds.with_channels(d.channels)
     if d.mean is not None:

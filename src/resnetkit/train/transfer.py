@@ -1,11 +1,13 @@
 """Transfer learning in the engine: which parts of a model train, at which learning rate, and
 whose BatchNorm statistics move.
 
-The parts are the model interface's own: the stem (``stem_names``), the stages
-(``stage_names``, plus a pre-activation net's final norm, which belongs to the last stage) and
-the head (``classifier``). A frozen part gets no gradient *and* stays in eval mode: without the
-second, its BatchNorm layers keep updating their running statistics from the new data while its
-weights stand still, and the frozen features drift (pytorch/pytorch#86590).
+The parts are the task's (``Task.transfer_parts``), in the model interface's terms: the stem
+(``stem_names``), the stages (``stage_names``, plus a pre-activation net's final norm, which
+belongs to the last stage) and the head (a classifier's ``classifier``; for a dense model all
+around the classifier trunk it is built on, FPN included). A frozen part gets no gradient *and*
+stays in eval mode: without the second, its BatchNorm layers keep updating their running
+statistics from the new data while its weights stand still, and the frozen features drift
+(pytorch/pytorch#86590).
 
 ``lp-ft`` is linear probing, then fine-tuning of everything (Kumar et al., "Fine-Tuning can
 Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022): a head fitted to
@@ -19,24 +21,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..models import ResNetBase
+from ..models import Parts
 from .config import OptimConfig, TransferConfig
 
 
-def model_parts(model: ResNetBase) -> list[tuple[str, list[nn.Module]]]:
-    """(part, modules) from the input up: ``stem``, ``layer1`` .. ``layerN``, ``head``."""
-    stages = [model.get_submodule(name) for name in model.stage_names]
-    tail = [model.get_submodule(name) for name in model.tail_names]
-    parts: list[tuple[str, list[nn.Module]]] = [("stem", [model.get_submodule(n) for n in model.stem_names])]
-    for i, (name, stage) in enumerate(zip(model.stage_names, stages, strict=True)):
-        parts.append((name, [stage, *tail] if i == len(stages) - 1 else [stage]))
-    parts.append(("head", [model.get_submodule(model.classifier)]))
-    return parts
-
-
-def frozen_parts(model: ResNetBase, freeze: str) -> set[str]:
+def frozen_parts(parts: Parts, freeze: str) -> set[str]:
     """The parts ``freeze`` names: none, stem, stageK (the stem and stages 1..K), backbone."""
-    names = [name for name, _ in model_parts(model)]
+    names = [name for name, _ in parts]
     if freeze == "none":
         return set()
     if freeze == "stem":
@@ -44,9 +35,9 @@ def frozen_parts(model: ResNetBase, freeze: str) -> set[str]:
     if freeze == "backbone":
         return set(names[:-1])
     k = int(freeze.removeprefix("stage"))
-    stages = len(model.stage_names)
+    stages = len(names) - 2
     if not 1 <= k <= stages:
-        raise ValueError(f"--freeze {freeze}: {model.model_cfg.get('name', 'the model')} has stages 1..{stages}")
+        raise ValueError(f"--freeze {freeze}: the model has stages 1..{stages}")
     return set(names[: k + 1])
 
 
@@ -61,13 +52,14 @@ class TransferPlan:
     those frozen only while linear probing (``lp-ft``), the step at which that phase ends, and
     each part's learning rate."""
 
-    model: ResNetBase
+    model: nn.Module
     cfg: TransferConfig
     total_steps: int
+    parts: Parts  # the task's (``Task.transfer_parts``)
 
     def __post_init__(self) -> None:
-        cfg, all_backbone = self.cfg, frozen_parts(self.model, "backbone")
-        freeze = frozen_parts(self.model, cfg.freeze)
+        cfg, all_backbone = self.cfg, frozen_parts(self.parts, "backbone")
+        freeze = frozen_parts(self.parts, cfg.freeze)
         self.always = all_backbone if cfg.mode == "linear-probe" else freeze
         self.probe_steps = 0
         if cfg.mode == "lp-ft":
@@ -86,7 +78,7 @@ class TransferPlan:
 
     def freeze_for_good(self) -> None:
         """Parts frozen for the whole run get no gradient and stay out of the optimizer."""
-        for name, modules in model_parts(self.model):
+        for name, modules in self.parts:
             if name in self.always:
                 for p in _params(modules):
                     p.requires_grad_(False)
@@ -97,7 +89,7 @@ class TransferPlan:
         decay). Parts frozen only while probing are in it: they get no gradient until then, and
         optimizers skip parameters without one."""
         cfg = self.cfg
-        parts = model_parts(self.model)
+        parts = self.parts
         head_lr = base_lr if cfg.head_lr is None else cfg.head_lr
         backbone_lr = base_lr if cfg.backbone_lr is None else cfg.backbone_lr
         depth = len(parts) - 1  # the stem is this many parts below the head
@@ -122,7 +114,7 @@ class TransferPlan:
         and go to eval mode (their BN statistics fixed) unless ``bn="train"``; with ``bn="eval"``
         every BN layer does. Called when an epoch starts and when probing ends."""
         frozen = self.frozen_at(step)
-        for name, modules in model_parts(self.model):
+        for name, modules in self.parts:
             if name not in self.always:
                 for p in _params(modules):
                     p.requires_grad_(name not in frozen)

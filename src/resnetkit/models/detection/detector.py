@@ -50,6 +50,7 @@ class DenseDetector(nn.Module):
 
     head_names = ("head.classification_head.cls_logits",)
     first_conv = "backbone.body.conv1"
+    body = "backbone.body"  # the classifier's trunk, as transfer learning freezes it
     box_coder: Any  # BoxCoder (RetinaNet) or BoxLinearCoder (FCOS): how regression outputs become boxes
     resolved_args: dict[str, Any]  # builder decisions that rebuild the model (set by ``detector``)
 

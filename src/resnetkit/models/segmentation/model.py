@@ -23,6 +23,7 @@ class SegmentationModel(nn.Module):
     input's size, as torchvision's ``_SimpleSegmentationModel``. Dict in train and eval mode alike."""
 
     first_conv = "backbone.conv1"
+    body = "backbone"  # the classifier's trunk, as transfer learning freezes it
     head_names = ("classifier.4", "aux_classifier.4")
 
     def __init__(self, backbone: FeatureDictNet, classifier: nn.Module, aux_classifier: nn.Module | None = None):
