@@ -38,6 +38,7 @@ from . import v2
 from .config import ServeConfig
 from .decode import HTTPError, Upload
 from .guards import BodyGuard, Measure
+from .memory import TRIM_PIXELS, release_freed_memory
 from .metrics import Metrics
 from .seam import Service, Slot, load_service, served_name
 
@@ -194,13 +195,15 @@ def create_app(
         outputs = await svc.predict(prepared)
         metrics.images.inc(len(prepared))
         options = PredictOptions(top_k=top_k, min_score=min_score, mask=True)
-        return {
+        answer = {
             "model": svc.name,
             "task": svc.task.name,
             "precision": getattr(svc.runner, "precision", "fp32"),
             "ms": 1000 * (time.perf_counter() - start),
             "predictions": [svc.encode(o, p, options) for o, p in zip(outputs, prepared, strict=True)],
         }
+        await _release(prepared)
+        return answer
 
     async def explain(slot: Slot, request: Request, target: int | None) -> Response:
         svc = slot.get()
@@ -342,6 +345,7 @@ def add_v2_routes(
             return v2.response(slot.name, slot.version, req, svc.task.tensor_outputs(svc.model), items)
 
         content, header_length = await loop.run_in_executor(None, encoded)
+        await _release(prepared)
         if header_length is None:
             return Response(content, media_type="application/json")
         headers = {"Inference-Header-Content-Length": str(header_length)}
@@ -370,6 +374,13 @@ def add_v2_routes(
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def v2_version_infer(name: str, version: str, request: Request) -> Response:
         return await infer(name, version, request)
+
+
+async def _release(prepared: list[Prepared]) -> None:
+    """After a request that decoded large images, their freed buffers handed back to the system."""
+    if sum(p.size[0] * p.size[1] for p in prepared) >= TRIM_PIXELS:
+        prepared.clear()
+        await asyncio.get_running_loop().run_in_executor(None, release_freed_memory)
 
 
 def _version() -> str:
