@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import signal
+import socket
 
 import httpx
 import numpy as np
@@ -311,3 +312,40 @@ def test_a_model_repository_is_served_and_a_broken_model_is_not_fatal(models, tm
             client.infer("scenes", [files_input([image], True)], model_version="1")
     finally:
         assert srv.stop() in (0, -signal.SIGTERM)
+
+
+def raw_exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(data)
+        conn.settimeout(20)
+        reply = b""
+        while chunk := conn.recv(4096):
+            reply += chunk
+    return reply
+
+
+def counted(server, status: str) -> float:
+    text = httpx.get(f"{server.url}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("resnetkit_requests_total{") and f'status="{status}"' in line
+    )
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /v2/models/x/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+    ],
+    ids=["request-line", "chunk-size", "two-lengths"],
+)
+def test_malformed_framing_answers_json_and_counts_as_a_400(server, request_bytes):
+    before_400, before_415 = counted(server, "400"), counted(server, "415")
+    reply = raw_exchange(server.port, request_bytes)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head.lower(), reply
+    assert json.loads(body)["error"].startswith("malformed HTTP request")
+    assert counted(server, "400") == before_400 + 1 and counted(server, "415") == before_415

@@ -91,10 +91,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..serve.app import create_app
+    from ..serve.framing import json_framing
 
     app = create_app(slots, config)
     uvicorn.run(
         app,
+        http=json_framing(app.state.metrics),  # malformed framing: a JSON 400, counted as one
         host=args.host,
         port=args.port,
         log_level="info",

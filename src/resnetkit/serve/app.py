@@ -262,6 +262,7 @@ def create_app(
         return await explain(slot_named(name), request, target)
 
     add_v2_routes(app, slots, slot_named, server_ready, config, metrics)
+    app.state.metrics = metrics  # the server's framing errors are counted in it too (serve.framing)
     return app
 
 

@@ -9,7 +9,7 @@ import logging
 import re
 from pathlib import Path
 
-from ..infer import load_source
+from .. import infer
 from .seam import Slot, served_name
 
 log = logging.getLogger("resnetkit.serve")
@@ -72,7 +72,7 @@ def load_slots(slots: list[Slot], strict: bool) -> None:
         if slot.error is not None or slot.model is not None:
             continue
         try:
-            slot.model = load_source(slot.source)
+            slot.model = infer.load_source(slot.source)
         except Exception as e:
             if strict:
                 raise
