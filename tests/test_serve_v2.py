@@ -14,6 +14,7 @@ import json
 import shutil
 import signal
 import socket
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -349,3 +350,15 @@ def test_malformed_framing_answers_json_and_counts_as_a_400(server, request_byte
     assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head.lower(), reply
     assert json.loads(body)["error"].startswith("malformed HTTP request")
     assert counted(server, "400") == before_400 + 1 and counted(server, "415") == before_415
+
+
+def test_the_readme_client_example_runs(server, tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The Open Inference Protocol (v2)", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    for name, source in (("shirt.png", INPUTS[0]), ("boot.png", INPUTS[1])):
+        shutil.copy(source, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    exec(code.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}"), {})
+    printed = capsys.readouterr().out
+    assert printed.count("[[") == 2  # the two [2, 3] arrays
