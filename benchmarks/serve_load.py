@@ -101,15 +101,16 @@ async def load(
         # Warm: every connection opened before the clock starts (32 connections at once can
         # overflow a small listen backlog, and a SYN retried after 1 s is no server cost).
         await asyncio.gather(*(send(client, 0) for _ in range(concurrency)))
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(i, client) for i in range(concurrency)))
-        elapsed = time.perf_counter() - begin
+        elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
     latencies.sort()
     return {
         "concurrency": concurrency,
         "requests": len(latencies),
         "errors": errors,
         "requests_per_second": len(latencies) / elapsed,
+        "client_cpu_cores": cpu / elapsed,  # the client's own share of the cores (1.0: one core busy)
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
     }
@@ -162,7 +163,8 @@ def main() -> None:
                             f"  {protocol} batching {batching:<3} concurrency {c:>2}: "
                             f"{r['requests_per_second']:7.1f} req/s "
                             f"({100 * r['of_offline']:5.1f}% of offline)  p50 {r['p50_ms']:7.1f} ms  "
-                            f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}",
+                            f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}  "
+                            f"client {r['client_cpu_cores']:.2f} cores",
                             flush=True,
                         )
                 finally:
