@@ -362,3 +362,19 @@ def test_the_readme_client_example_runs(server, tmp_path, monkeypatch, capsys):
     exec(code.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}"), {})
     printed = capsys.readouterr().out
     assert printed.count("[[") == 2  # the two [2, 3] arrays
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "name a SOURCE"),
+        (["a=resnet20.fashion_mnist", "a=resnet20.fashion_mnist"], "two models would be served as 'a'"),
+        (["--model-repository", "/no/such/folder"], "--model-repository /no/such/folder: no such folder"),
+    ],
+)
+def test_serve_arguments_are_one_line_and_exit_2(args, message, capsys):
+    from serve_helpers import free_port
+
+    assert main(["serve", *args, "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

@@ -5,10 +5,11 @@ classes, a segmenter a mask, a detector boxes.
 
 Routes: ``POST /v1/predict`` (multipart parts named ``file``, or one raw image body),
 ``POST /v1/explain`` (Grad-CAM overlay as PNG, for classifiers), ``GET /v1/model`` (the model's
-record), ``GET /healthz`` (alive), ``GET /readyz`` (loaded and warmed up), ``GET /metrics``
-(Prometheus), ``GET /`` (the page), OpenAPI at ``/docs``. Every refusal is JSON ``{"error": ...}``
-with a 4xx status that names the problem; a 500 says only that it happened (the traceback goes to
-the server's log)."""
+record), the same by name under ``/v1/models/{name}`` when several models are served, the Open
+Inference Protocol under ``/v2`` (``serve.v2``), ``GET /healthz`` (alive), ``GET /readyz``
+(loaded and warmed up), ``GET /metrics`` (Prometheus), ``GET /`` (the page), OpenAPI at ``/docs``.
+Every refusal is JSON ``{"error": ...}`` with a 4xx status that names the problem; a 500 says only
+that it happened (the traceback goes to the server's log)."""
 
 from __future__ import annotations
 
