@@ -3,11 +3,14 @@ concurrencies, dynamic batching on and off, against the same model's offline bat
 measured in the same run (the server's cost is the gap between them).
 
     python benchmarks/serve_load.py [--models resnet20.fashion_mnist resnet50] [--seconds 6] [--json FILE]
+                                    [--protocols v1 v2] [--batching on off]
 
 ``resnet50`` is a freshly built ResNet-50 (weights do not change speed) saved as a 224px RGB
 model and sent 224px JPEGs; ``resnet20.fashion_mnist`` is the shipped model, sent real
 Fashion-MNIST test PNGs (its recipe's flip TTA runs each image twice, offline as served). One
 image a request; the client is a separate process of bounded concurrency. Nothing is asserted.
+``v1`` posts each image as multipart; ``v2`` posts it as the Open Inference Protocol's binary
+tensor data (a BYTES ``file`` input, the top classes asked back in binary), as tritonclient does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import io
 import json
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -30,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from resnetkit.artifacts import export_weights, trained_tta_flip
 from resnetkit.infer import fast_path, input_spec, load_source
 from resnetkit.models import create_model
+from resnetkit.serve.seam import served_name
 from serve_helpers import INPUTS, Server
 
 
@@ -50,8 +55,35 @@ def offline_images_per_second(source: str, batch: int, seconds: float) -> tuple[
     return count * batch / (time.perf_counter() - start), getattr(runner, "path", "")
 
 
-async def load(url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float) -> dict:
+def v2_request(body: tuple[str, bytes, str]) -> tuple[bytes, dict[str, str]]:
+    """One image as an inference request in binary tensor data: the JSON header, then the BYTES
+    element (its 4-byte little-endian length, then the file)."""
+    data = body[1]
+    element = len(data).to_bytes(4, "little") + data
+    header = {
+        "inputs": [
+            {"name": "file", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": len(element)}}
+        ],
+        "outputs": [{"name": "top_classes", "parameters": {"binary_data": True}}],
+    }
+    head = json.dumps(header).encode()
+    return head + element, {"Inference-Header-Content-Length": str(len(head))}
+
+
+async def load(
+    url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float, v2_model: str | None = None
+) -> dict:
+    """``v2_model``: the model's name on the v2 routes, to send binary v2 requests; None: /v1 multipart."""
     latencies: list[float] = []
+    v2_bodies = [v2_request(b) for b in bodies] if v2_model else []
+
+    async def send(client: httpx.AsyncClient, n: int) -> httpx.Response:
+        if v2_model:
+            content, headers = v2_bodies[n % len(v2_bodies)]
+            return await client.post(f"{url}/v2/models/{v2_model}/infer", content=content, headers=headers)
+        name, data, kind = bodies[n % len(bodies)]
+        return await client.post(f"{url}/v1/predict", files=[("file", (name, data, kind))])
+
     errors = 0
     stop = time.perf_counter() + seconds
 
@@ -59,10 +91,9 @@ async def load(url: str, bodies: list[tuple[str, bytes, str]], concurrency: int,
         nonlocal errors
         n = i
         while time.perf_counter() < stop:
-            name, data, kind = bodies[n % len(bodies)]
-            n += concurrency
             start = time.perf_counter()
-            r = await client.post(f"{url}/v1/predict", files=[("file", (name, data, kind))])
+            r = await send(client, n)
+            n += concurrency
             latencies.append(time.perf_counter() - start)
             errors += r.status_code != 200
 
@@ -70,18 +101,36 @@ async def load(url: str, bodies: list[tuple[str, bytes, str]], concurrency: int,
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         # Warm: every connection opened before the clock starts (32 connections at once can
         # overflow a small listen backlog, and a SYN retried after 1 s is no server cost).
-        await asyncio.gather(
-            *(client.post(f"{url}/v1/predict", files=[("file", bodies[0])]) for _ in range(concurrency))
-        )
-        begin = time.perf_counter()
+        await asyncio.gather(*(send(client, 0) for _ in range(concurrency)))
+        begin, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(i, client) for i in range(concurrency)))
-        elapsed = time.perf_counter() - begin
-    latencies.sort()
+        elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "cpu": cpu}
+
+
+def _load_in_process(args: tuple) -> dict:
+    return asyncio.run(load(*args))
+
+
+def load_from_processes(
+    url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float, v2_model: str | None, per: int
+) -> dict:
+    """``concurrency`` connections held by as many client processes as keep each at ``per`` or
+    fewer: one httpx process's CPU per request grows with its connections (3.1 ms at 8, 8.5 ms at
+    32, measured), so one process of 32 measured the load generator as much as the server."""
+    processes = -(-concurrency // per)
+    shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_load_in_process, [(url, bodies, c, seconds, v2_model) for c in shares])
+    latencies = sorted(t for p in parts for t in p["latencies"])
+    elapsed = max(p["elapsed"] for p in parts)
     return {
         "concurrency": concurrency,
+        "client_processes": processes,
         "requests": len(latencies),
-        "errors": errors,
+        "errors": sum(p["errors"] for p in parts),
         "requests_per_second": len(latencies) / elapsed,
+        "client_cpu_cores": sum(p["cpu"] for p in parts) / elapsed,  # the clients' share (1.0: one core busy)
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))],
     }
@@ -103,6 +152,9 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["resnet20.fashion_mnist", "resnet50"])
     p.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32])
     p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--protocols", nargs="+", choices=["v1", "v2"], default=["v1", "v2"])
+    p.add_argument("--batching", nargs="+", choices=["on", "off"], default=["on", "off"])
+    p.add_argument("--connections-per-client", type=int, default=8, help="connections one client process holds at most")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args()
     report = []
@@ -115,17 +167,27 @@ def main() -> None:
             offline, path = offline_images_per_second(source, 32, a.seconds)
             print(f"{name}: offline batched (batch 32) {offline:.1f} img/s on {path}", flush=True)
             row = {"model": name, "offline_images_per_second": offline, "path": path, "runs": []}
-            for batching, flags in (("on", ["--max-batch", "32", "--max-wait-ms", "5"]), ("off", ["--max-batch", "1"])):
-                server = Server(source, *flags, log=Path(tmp) / f"{name}-{batching}.log")
+            policies = {"on": ["--max-batch", "32", "--max-wait-ms", "5"], "off": ["--max-batch", "1"]}
+            for batching in a.batching:
+                server = Server(source, *policies[batching], log=Path(tmp) / f"{name}-{batching}.log")
                 try:
-                    for c in a.concurrency:
-                        r = asyncio.run(load(server.url, bodies_for(name), c, a.seconds))
-                        r |= {"batching": batching, "of_offline": r["requests_per_second"] / offline}
+                    for protocol, c in ((p, c) for p in a.protocols for c in a.concurrency):
+                        v2_model = served_name(source) if protocol == "v2" else None
+                        r = load_from_processes(
+                            server.url, bodies_for(name), c, a.seconds, v2_model, a.connections_per_client
+                        )
+                        r |= {
+                            "batching": batching,
+                            "protocol": protocol,
+                            "of_offline": r["requests_per_second"] / offline,
+                        }
                         row["runs"].append(r)
                         print(
-                            f"  batching {batching:<3} concurrency {c:>2}: {r['requests_per_second']:7.1f} req/s "
+                            f"  {protocol} batching {batching:<3} concurrency {c:>2}: "
+                            f"{r['requests_per_second']:7.1f} req/s "
                             f"({100 * r['of_offline']:5.1f}% of offline)  p50 {r['p50_ms']:7.1f} ms  "
-                            f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}",
+                            f"p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}  "
+                            f"{r['client_processes']} client process(es), {r['client_cpu_cores']:.2f} cores",
                             flush=True,
                         )
                 finally:

@@ -25,11 +25,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, source: str, *flags: str, log: Path):
+    def __init__(self, source: str | list[str], *flags: str, log: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        cmd = [sys.executable, "-m", "resnetkit", "serve", source, "--port", str(self.port), *flags]
+        sources = [source] if isinstance(source, str) else source
+        cmd = [sys.executable, "-m", "resnetkit", "serve", *sources, "--port", str(self.port), *flags]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120

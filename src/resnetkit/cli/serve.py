@@ -11,7 +11,18 @@ from ..serve.config import ServeConfig
 def add_commands(sub: argparse._SubParsersAction) -> None:
     d = ServeConfig()  # the defaults live in the dataclass, once
     p = sub.add_parser("serve", help="an HTTP service (and web page) for a trained model, with dynamic batching")
-    p.add_argument("source", help="tag, checkpoint (.pt), run folder, .safetensors from resnetkit, or exported .onnx")
+    p.add_argument(
+        "source",
+        nargs="*",
+        help="tag, checkpoint (.pt), run folder, .safetensors from resnetkit, or exported .onnx; several are "
+        "served side by side, each by its name (NAME=SOURCE names one)",
+    )
+    p.add_argument(
+        "--model-repository",
+        metavar="DIR",
+        help="serve every model of DIR, laid out as Triton's: DIR/NAME/VERSION/ holding one model file or a run "
+        "folder (the highest VERSION is served)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -46,12 +57,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import torch
 
-    from ..infer import load_source
     from ..infer.openvino_model import openvino_available
     from ..models import ResNetBase
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port {args.port}: must be 1-65535")
+    if not args.source and not args.model_repository:
+        raise ValueError("serve: name a SOURCE (or several), or --model-repository DIR")
     config = ServeConfig(
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
@@ -62,8 +74,16 @@ def _serve(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     _check_port(args.host, args.port)  # before the model loads: a taken port is one line, not a traceback later
-    model = load_source(args.source)  # a bad SOURCE is one line and exit 2, before the server starts
-    if not is_reference(args.precision) and (openvino_available() or not isinstance(model, ResNetBase)):
+    from ..serve.repository import load_slots, repository_slots, source_slots
+
+    slots = source_slots(args.source) + (repository_slots(args.model_repository) if args.model_repository else [])
+    # A bad SOURCE is one line and exit 2 before the server starts; of several, one that fails is
+    # reported and the others served.
+    load_slots(slots, strict=len(slots) == 1)
+    loaded = [s.model for s in slots if s.model is not None]
+    if not is_reference(args.precision) and (
+        openvino_available() or any(not isinstance(m, ResNetBase) for m in loaded)
+    ):
         # The model runs on OpenVINO's (or ONNX Runtime's) own threads; PyTorch only normalizes
         # decoded images, and its thread pool would contend for the same cores.
         torch.set_num_threads(1)
@@ -71,10 +91,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..serve.app import create_app
+    from ..serve.framing import json_framing
 
-    app = create_app(args.source, config, model=model)
+    app = create_app(slots, config)
     uvicorn.run(
         app,
+        http=json_framing(app.state.metrics),  # malformed framing: a JSON 400, counted as one
         host=args.host,
         port=args.port,
         log_level="info",

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .decode import HTTPError
+from .framing import MALFORMED
 from .metrics import Metrics
 
 
@@ -98,5 +99,7 @@ class Measure:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "other"
+            if scope.get(MALFORMED):  # the server answered its broken framing with a 400, not the app
+                status = 400
             self.metrics.requests.labels(route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from ..infer import Classifier, fast_path, load_source, path_of
 from ..tasks import PredictOptions, Prepared, Task, task_of
 from .batcher import Batcher
 from .config import ServeConfig
-from .decode import Upload, decode
+from .decode import HTTPError, Upload, decode
 
 log = logging.getLogger("resnetkit.serve")
 
@@ -80,3 +81,57 @@ def load_service(source: str, config: ServeConfig, on_batch: Any, model: Classif
         task.predict_batch(runner, [warm], options)
     log.info("serving %s (%s): %s", source, task.name, path_of(runner))
     return Service(source, model, runner, task, card, task.input_facts(model), batcher)
+
+
+@dataclass
+class Slot:
+    """One served model, by the name clients use: loading, ready (``service``), or failed (``error``)."""
+
+    name: str
+    source: str
+    version: str = "1"
+    model: Any = None  # already loaded (by the command line), or None: loaded from ``source``
+    service: Service | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        """As Triton's repository index says it: READY, LOADING or UNAVAILABLE."""
+        if self.error is not None:
+            return "UNAVAILABLE"
+        if self.service is None:
+            return "LOADING"
+        return "READY" if self.service.batcher.running else "UNAVAILABLE"
+
+    @property
+    def reason(self) -> str:
+        if self.error is not None:
+            return self.error
+        if self.service is not None and not self.service.batcher.running:
+            return "the batcher stopped"
+        return ""
+
+    def get(self) -> Service:
+        """The service, or a 503 saying why there is none (yet)."""
+        if self.error is not None:
+            raise HTTPError(503, f"model {self.name!r} could not be loaded: {self.error}")
+        if self.service is None:
+            raise HTTPError(503, f"model {self.name!r} is loading")
+        if not self.service.batcher.running:
+            raise HTTPError(503, f"model {self.name!r}: the batcher stopped")
+        return self.service
+
+    def index_entry(self) -> dict[str, Any]:
+        entry = {"name": self.name, "version": self.version, "state": self.state, "source": self.source}
+        return {**entry, "reason": self.reason} if self.reason else entry
+
+
+def served_name(source: str) -> str:
+    """The name a model is served under, from its source: a tag as it is, a file by its stem
+    (a run's ``best.pt`` or ``last.pt`` by its run folder's name), a folder by its name."""
+    path = Path(source)
+    if not path.exists():
+        return source
+    if path.is_file():
+        return path.parent.name if path.stem in ("best", "last", "model") and path.parent.name else path.stem
+    return path.resolve().name

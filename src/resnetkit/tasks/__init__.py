@@ -7,7 +7,7 @@ from typing import Any
 
 from ..artifacts import ModelCard, model_card
 from ..data.scenes import SceneSpec
-from .base import Evaluation, PredictOptions, Prepared, Task
+from .base import Evaluation, PredictOptions, Prepared, Task, TensorSpec
 from .classification import Classification, EvalResult, evaluate, model_logits
 from .detection import Detection, DetectionResult, coco_map, evaluate_detection
 from .segmentation import Segmentation, SegmentationResult, evaluate_segmentation
@@ -54,6 +54,7 @@ __all__ = [
     "SegmentationResult",
     "SequenceClassification",
     "Task",
+    "TensorSpec",
     "coco_map",
     "evaluate",
     "evaluate_detection",

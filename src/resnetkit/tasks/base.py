@@ -49,6 +49,18 @@ class PredictOptions:
     mask: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """A named tensor of the Open Inference Protocol (KServe / Triton "v2"), per item: ``shape``
+    leaves the batch dimension out and holds -1 where a size varies. Items of unequal shapes
+    answered as one batch tensor are padded with ``fill``."""
+
+    name: str
+    datatype: str  # the protocol's: "FP32", "INT32", "INT64", "BYTES"
+    shape: tuple[int, ...]
+    fill: float | int | bytes = 0
+
+
 @dataclasses.dataclass
 class Prepared:
     """One decoded image made ready for a model: ``input`` for the model, ``image`` (uint8) what
@@ -240,6 +252,42 @@ class Task(ABC):
         """One prediction as JSON, in the image's own pixels (what ``predict --json`` prints and
         ``serve`` answers, less the image's name)."""
         raise NotImplementedError(f"{self.name}: no prediction of saved models")
+
+    def tensor_input(self, model: Any) -> TensorSpec | None:
+        """The preprocessed float input a client may send instead of files (``serve``'s v2
+        ``input``): by default the model's normalized image, ``[C, H, W]``; None: files only."""
+        from .inputs import input_spec
+
+        spec = input_spec(model)
+        return TensorSpec("input", "FP32", (spec.in_chans, *spec.image_size))
+
+    def from_tensor(self, x: torch.Tensor, name: str, model: Any) -> Prepared:
+        """One item of ``tensor_input`` (already in the model's frame) made ready, as ``prepare``
+        makes a decoded image; a shape the model cannot take, or a non-finite value, raises
+        ``ValueError`` naming it."""
+        spec = self.tensor_input(model)
+        if spec is None:
+            raise ValueError(f"a {self.name} model of this kind takes no tensor input; send files")
+        if x.dim() != len(spec.shape) or any(w not in (-1, int(n)) for w, n in zip(spec.shape, x.shape, strict=True)):
+            shown = ", ".join("-1" if w == -1 else str(w) for w in spec.shape)
+            raise ValueError(f"an item of shape {list(x.shape)}; the model takes [{shown}]")
+        if 0 in x.shape:
+            raise ValueError(f"an item of shape {list(x.shape)}: empty")
+        if not bool(x.isfinite().all()):
+            raise ValueError("NaN or infinite values in the input tensor")
+        size = (int(x.shape[-2]), int(x.shape[-1])) if x.dim() >= 3 else (1, int(x.shape[-1]))
+        return Prepared(name, x, x, size)
+
+    def tensor_outputs(self, model: Any) -> list[TensorSpec]:
+        """The named outputs of a prediction (``serve``'s v2 metadata)."""
+        raise NotImplementedError(f"{self.name}: no tensor outputs")
+
+    def tensor_encode(
+        self, output: Any, prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        """One prediction as numpy arrays, one per ``tensor_outputs`` name, in the item's own frame
+        (what ``encode`` answers as JSON, as tensors)."""
+        raise NotImplementedError(f"{self.name}: no tensor outputs")
 
     def describe(self, record: Mapping[str, Any]) -> str:
         """An encoded prediction as one line of text."""

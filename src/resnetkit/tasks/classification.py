@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,7 +17,7 @@ from ..artifacts import model_card, model_dataset
 from ..data import DatasetError, ImageDataset, InMemoryDataset, dataset_splits, eval_loader, load_dataset
 from ..data.dense import is_scenes
 from ..models import ResNetBase, create_model
-from .base import Autocast, Batch, PredictOptions, Prepared, Reduce, Task
+from .base import Autocast, Batch, PredictOptions, Prepared, Reduce, Task, TensorSpec
 from .inputs import fit, input_size, input_spec, normalize
 
 
@@ -199,6 +200,31 @@ class Classification(Task):
                 {"class": c, "name": classes[c] if classes else None, "prob": p}
                 for c, p in zip(top.tolist(), probs.tolist(), strict=True)
             ]
+        }
+
+    def tensor_outputs(self, model: Any) -> list[TensorSpec]:
+        classes = int(model.num_classes)
+        return [
+            TensorSpec("logits", "FP32", (classes,)),
+            TensorSpec("probabilities", "FP32", (classes,)),
+            TensorSpec("top_classes", "INT64", (-1,), fill=-1),
+            TensorSpec("top_probabilities", "FP32", (-1,)),
+            TensorSpec("top_names", "BYTES", (-1,), fill=b""),
+        ]
+
+    def tensor_encode(
+        self, output: torch.Tensor, prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        logits = output.float()
+        probs = logits.softmax(0)
+        top_p, top = probs.topk(min(options.top_k, len(probs)))
+        names = [(classes[c] if classes else str(c)).encode("utf-8") for c in top.tolist()]
+        return {
+            "logits": logits.numpy(),
+            "probabilities": probs.numpy(),
+            "top_classes": top.numpy().astype(np.int64),
+            "top_probabilities": top_p.numpy(),
+            "top_names": np.array(names, dtype=object),
         }
 
     def describe(self, record: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from ..data import DatasetError
 from ..data.dense import SCENES, dense_splits, load_dense_dataset
 from ..data.scenes import SceneDataset, SceneSpec
 from ..models import Parts, create_model, is_model, model_task, trunk_parts
-from .base import Prepared, Task
+from .base import Prepared, Task, TensorSpec
 from .inputs import fit_within
 
 # A dense model runs on an image at its own size; past this longer side the image is shrunk
@@ -85,6 +85,14 @@ class DenseTask(Task):
         size = (int(image.shape[-2]), int(image.shape[-1]))
         shown = fit_within(image, MAX_DENSE_SIDE)
         return Prepared(name, image, self.model_input(shown, model), size)
+
+    def tensor_input(self, model: Any) -> TensorSpec | None:
+        return TensorSpec("input", "FP32", (int(model.in_chans), -1, -1))
+
+    def from_tensor(self, x: torch.Tensor, name: str, model: Any) -> Prepared:
+        if x.dim() == 3 and max(x.shape[-2:]) > MAX_DENSE_SIDE:
+            raise ValueError(f"an item of {x.shape[-1]}x{x.shape[-2]} pixels; at most {MAX_DENSE_SIDE} on a side")
+        return super().from_tensor(x, name, model)
 
     def model_input(self, image: torch.Tensor, model: Any) -> torch.Tensor:
         """A uint8 image as the float input the model takes."""

@@ -9,12 +9,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..data.dense import BoxCollate
 from ..models.detection import FCOSDetector
-from .base import Autocast, Batch, PredictOptions, Prepared, Reduce
+from .base import Autocast, Batch, PredictOptions, Prepared, Reduce, TensorSpec
 from .dense import DenseNetwork, DenseTask
 from .pictures import draw_boxes
 
@@ -220,6 +221,26 @@ class Detection(DenseTask):
                 }
                 for b, c, s in zip(boxes.tolist(), labels.tolist(), scores.tolist(), strict=True)
             ]
+        }
+
+    def tensor_outputs(self, model: Any) -> list[TensorSpec]:
+        return [
+            TensorSpec("boxes", "FP32", (-1, 4)),
+            TensorSpec("scores", "FP32", (-1,)),
+            TensorSpec("labels", "INT64", (-1,), fill=-1),
+            TensorSpec("names", "BYTES", (-1,), fill=b""),
+        ]
+
+    def tensor_encode(
+        self, output: dict[str, torch.Tensor], prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        boxes, labels, scores = self._kept(output, prepared, options)
+        names = [(classes[c] if classes and c < len(classes) else str(c)).encode("utf-8") for c in labels.tolist()]
+        return {
+            "boxes": boxes.float().numpy().reshape(-1, 4),
+            "scores": scores.float().numpy(),
+            "labels": labels.numpy().astype(np.int64),
+            "names": np.array(names, dtype=object),
         }
 
     def _kept(

@@ -19,7 +19,7 @@ from torch import nn
 from ..artifacts import model_card
 from ..data.dense import MaskCollate
 from ..data.scenes import IGNORE_INDEX
-from .base import Autocast, Batch, PredictOptions, Prepared, Reduce
+from .base import Autocast, Batch, PredictOptions, Prepared, Reduce, TensorSpec
 from .dense import DenseNetwork, DenseTask
 from .pictures import draw_mask
 
@@ -189,6 +189,14 @@ class Segmentation(DenseTask):
         if options.mask:
             record["mask"] = mask_png(mask)
         return record
+
+    def tensor_outputs(self, model: Any) -> list[TensorSpec]:
+        return [TensorSpec("mask", "INT32", (-1, -1), fill=-1)]
+
+    def tensor_encode(
+        self, output: torch.Tensor, prepared: Prepared, classes: list[str] | None, options: PredictOptions
+    ) -> dict[str, Any]:
+        return {"mask": at_size(output, prepared.size).numpy().astype(np.int32)}
 
     def describe(self, record: Mapping[str, Any]) -> str:
         return ", ".join(f"{n} {100 * v:.1f}%" for n, v in record["classes"].items())

@@ -20,7 +20,7 @@ from torch import nn
 from ..artifacts import model_card
 from ..data import DatasetError
 from ..models import create_model, is_model, model_task
-from .base import Batch, PredictOptions, Prepared
+from .base import Batch, PredictOptions, Prepared, TensorSpec
 from .classification import Classification
 from .sequence_data import TEXT_QUANTUM, BucketLoader, SequenceDataset, common_length, load_split, model_input, znorm
 
@@ -149,6 +149,18 @@ class SequenceClassification(Classification):
             "max_length": card.max_length,
             "body": body,
         }
+
+    def tensor_input(self, model: Any) -> TensorSpec | None:
+        """A series z-normalised per channel, ``[C, L]``; a text model takes files only (its bytes)."""
+        if _kind(model, model_card(model)) == "text":
+            return None
+        return TensorSpec("input", "FP32", (int(model_card(model).in_chans or model.in_chans), -1))
+
+    def from_tensor(self, x: torch.Tensor, name: str, model: Any) -> Prepared:
+        limit = model_card(model).data_config.get("max_length")
+        if limit is not None and x.shape[-1] > limit:
+            raise ValueError(f"{name}: {x.shape[-1]} steps, longer than the model's max_length {limit}")
+        return super().from_tensor(x, name, model)
 
     def warm_input(self, model: Any) -> torch.Tensor:
         if _kind(model, model_card(model)) == "text":
