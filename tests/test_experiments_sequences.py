@@ -130,6 +130,14 @@ def test_resnet_config_is_the_recipe_on_the_cell(tmp_path):
     assert (cfg.model.name, cfg.data.name, cfg.epochs, cfg.seed) == ("plain_tsc", "ucr:JapaneseVowels", 7, 3)
     assert cfg.recipe == "time-series" and cfg.out == str(tmp_path / "runs" / "JapaneseVowels")
     assert cfg.run_name == "plain_tsc-s3"
+    # The multivariate datasets are standardised with their training split's statistics (their
+    # levels carry the class); the univariate ones per series, and their settings stay as before.
+    budget = SequenceBudget(epochs=300)
+    assert cfg.data.normalize == "dataset"
+    assert sequences.settings_of(Cell("JapaneseVowels", "resnet_tsc", 0), budget).endswith(";normalize=dataset")
+    gun = sequences.resnet_config(Cell("GunPoint", "resnet_tsc", 0), tmp_path, budget)
+    assert gun.data.normalize == "series"
+    assert sequences.settings_of(Cell("GunPoint", "resnet_tsc", 0), budget) == "recipe=time-series;epochs=300"
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,7 @@ def build_task(cfg: TrainConfig) -> Task:
         scenes=cfg.data.scenes,
         seed=cfg.seed,
         max_length=cfg.data.max_length,
+        normalize=cfg.data.normalize,
     )
 
 
