@@ -55,6 +55,7 @@ def test_study_on_one_dataset_writes_rows_a_report_and_is_resumed_without_rerunn
     report = paths["report"].read_text()
     assert "| ItalyPowerDemand | 96.3 ± 0.4 (10) | 95.5 ± 0.0 (1), 12.0 s | 93.1" in report
     assert "within 1 point of the published mean on 1 of 1 datasets" in report  # 95.5 vs 96.3
+    assert "- ItalyPowerDemand: recipe=time-series;epochs=2\n" in report  # what the ResNet rows were made with
 
     # A second run reuses every row: nothing is trained or fitted again.
     def refuse(*args, **kwargs):
@@ -103,6 +104,7 @@ def test_verdicts_are_computed_from_the_rows():
     assert any("MiniRocket matches or beats the published ResNet mean on 1 of 3 datasets" in line for line in lines)
     assert any(
         line.startswith("JapaneseVowels: per-series z-normalisation changes MiniRocket's accuracy by -17.0")
+        and line.endswith("the ResNets see it with data.normalize=dataset).")
         for line in lines
     )
     assert any(line.startswith("fortunes: TF-IDF + LR 56.0 ± 0.2% over 3 seeds") for line in lines)
