@@ -128,3 +128,10 @@ def test_the_console_counts_series_and_texts_not_images(folder, tmp_path, caplog
         assert main(args) == 0
     said = caplog.text + capsys.readouterr().out
     assert "2 steps of 8 series" in said and "series/s" in said and "images" not in said and "img/s" not in said
+
+
+def test_image_statistics_for_series_are_one_line(folder, tmp_path, capsys):
+    args = ["train", "--model", "resnet_tsc", "--data", str(folder), "--max-steps", "1", "--out", str(tmp_path)]
+    assert main([*args, "--set", "data.mean=[0.5,0.5]", "--set", "data.std=[1,1]"]) == 2
+    err = capsys.readouterr().err
+    assert "is not images (series take data.normalize)" in err and "Traceback" not in err
