@@ -91,6 +91,17 @@ def test_the_record_carries_the_choice_to_eval_predict_serve_export_and_finetune
     prepared = task.read(str(tmp_path / "x.npz"), model)
     got = torch.stack([p.input for p in prepared])
     torch.testing.assert_close(got, ds.inputs(np.arange(len(ds)), ds.max_length), rtol=1e-5, atol=1e-5)
+    # ... and so does an aeon .ts file of the same series (labels optional).
+    with np.load(folder / "test.npz") as f:
+        rows = [":".join(",".join(f"{v:.9g}" for v in channel) for channel in series) for series in f["X"]]
+    (tmp_path / "x.ts").write_text("@problemName x\n@classLabel false\n@data\n" + "\n".join(rows) + "\n")
+    from_ts = torch.stack([p.input for p in task.read(str(tmp_path / "x.ts"), model)])
+    torch.testing.assert_close(from_ts, got, rtol=1e-5, atol=1e-5)
+    (tmp_path / "bad.ts").write_text("@problemName x\n@classLabel false\n@data\n1,NaN,3:1,2,3\n")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "bad.ts")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.ts" in err and "nan" in err and "Traceback" not in err
     # ... and so does a server's JSON body.
     body = json.dumps({"series": np.load(folder / "test.npz")["X"][0].tolist()}).encode()
     torch.testing.assert_close(task.decode(body, "body", model, 0).input, got[0], rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ becomes an input, and which inputs check an export. No flip TTA: a reversed seri
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -110,8 +111,8 @@ class SequenceClassification(Classification):
     # ---- A saved sequence model in use --------------------------------------------------------------
 
     def read(self, source: str, model: Any) -> list[Prepared]:
-        """What one ``predict`` argument names: a ``.npz`` of series (``X``: (N, C, L), (C, L) or
-        (L,)), a text file of numbers (one series a row, one channel), or for a text model a text
+        """What one ``predict`` argument names: a ``.ts`` file, a ``.npz`` of series (``X``: (N, C, L),
+        (C, L) or (L,)), a text file of numbers (one series a row, one channel), or for a text model a text
         file or the text itself.
         Series are normalised as the training data was (``_normalize_of``). A sequence longer
         than the run's ``data.max_length`` (where it set one) is refused."""
@@ -289,7 +290,13 @@ def _check_size(path: Path) -> None:
 
 
 def _read_series(path: Path, channels: int) -> list[np.ndarray]:
-    """Series (C, L) from a ``.npz`` (``X``) or a text file of numbers (one series a row)."""
+    """Series (C, L) from a ``.ts`` file (aeon's format, labels optional and ignored), a ``.npz``
+    (``X``) or a text file of numbers (one series a row)."""
+    if path.suffix.lower() == ".ts":
+        items = importlib.import_module("resnetkit.data.sequences.ts_format").read_ts(path, labelled=False)
+        if items.values.shape[1] != channels:
+            raise ValueError(f"{path}: {items.values.shape[1]} channel(s); the model takes {channels}")
+        return [items.values[i, :, : int(n)].astype(np.float64) for i, n in enumerate(items.lengths)]
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as f:
