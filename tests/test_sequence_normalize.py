@@ -105,6 +105,7 @@ def test_the_record_carries_the_choice_to_eval_predict_serve_export_and_finetune
     # ... and so does a server's JSON body.
     body = json.dumps({"series": np.load(folder / "test.npz")["X"][0].tolist()}).encode()
     torch.testing.assert_close(task.decode(body, "body", model, 0).input, got[0], rtol=1e-5, atol=1e-5)
+    assert task.input_facts(model)["normalize"] == "dataset"  # serve's /v1/model says so
 
     # The record survives export: the ONNX file normalises alike, and its parity check ran on real series.
     onnx = tmp_path / "r.onnx"

@@ -164,12 +164,15 @@ class SequenceClassification(Classification):
     def input_facts(self, model: Any) -> dict[str, Any]:
         card = model_card(model)
         body = '{"text": "..."}' if _kind(model, card) == "text" else '{"series": [[...] per channel]}'
-        return {
+        facts = {
             "kind": _kind(model, card),
             "channels": int(card.in_chans or model.in_chans),
             "max_length": card.max_length,
             "body": body,
         }
+        if facts["kind"] == "series":  # what the server does to a series before the model sees it
+            facts["normalize"] = _normalize_of(card)
+        return facts
 
     def warm_input(self, model: Any) -> torch.Tensor:
         if _kind(model, model_card(model)) == "text":
