@@ -55,6 +55,7 @@ def test_study_on_one_dataset_writes_rows_a_report_and_is_resumed_without_rerunn
     report = paths["report"].read_text()
     assert "| ItalyPowerDemand | 96.3 ± 0.4 (10) | 95.5 ± 0.0 (1), 12.0 s | 93.1" in report
     assert "within 1 point of the published mean on 1 of 1 datasets" in report  # 95.5 vs 96.3
+    assert "- ItalyPowerDemand: recipe=time-series;epochs=2\n" in report  # what the ResNet rows were made with
 
     # A second run reuses every row: nothing is trained or fitted again.
     def refuse(*args, **kwargs):
@@ -103,6 +104,7 @@ def test_verdicts_are_computed_from_the_rows():
     assert any("MiniRocket matches or beats the published ResNet mean on 1 of 3 datasets" in line for line in lines)
     assert any(
         line.startswith("JapaneseVowels: per-series z-normalisation changes MiniRocket's accuracy by -17.0")
+        and line.endswith("the ResNets see it with data.normalize=dataset).")
         for line in lines
     )
     assert any(line.startswith("fortunes: TF-IDF + LR 56.0 ± 0.2% over 3 seeds") for line in lines)
@@ -130,6 +132,14 @@ def test_resnet_config_is_the_recipe_on_the_cell(tmp_path):
     assert (cfg.model.name, cfg.data.name, cfg.epochs, cfg.seed) == ("plain_tsc", "ucr:JapaneseVowels", 7, 3)
     assert cfg.recipe == "time-series" and cfg.out == str(tmp_path / "runs" / "JapaneseVowels")
     assert cfg.run_name == "plain_tsc-s3"
+    # The multivariate datasets are standardised with their training split's statistics (their
+    # levels carry the class); the univariate ones per series, and their settings stay as before.
+    budget = SequenceBudget(epochs=300)
+    assert cfg.data.normalize == "dataset"
+    assert sequences.settings_of(Cell("JapaneseVowels", "resnet_tsc", 0), budget).endswith(";normalize=dataset")
+    gun = sequences.resnet_config(Cell("GunPoint", "resnet_tsc", 0), tmp_path, budget)
+    assert gun.data.normalize == "series"
+    assert sequences.settings_of(Cell("GunPoint", "resnet_tsc", 0), budget) == "recipe=time-series;epochs=300"
 
 
 @pytest.mark.parametrize(

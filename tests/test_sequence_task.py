@@ -184,7 +184,7 @@ def test_text_model_trains_and_reads_files_and_strings(tmp_path, capsys):
     (tmp_path / "a.txt").write_text("waves on the shore\n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "empty.txt").write_text("  \n")
-    capsys.readouterr()
+    assert "texts/s)" in capsys.readouterr().out  # the unit is the task's: "done: 2 steps in ... (N texts/s)"
     assert main(["predict", run, str(tmp_path / "a.txt"), "stars at night", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["image"] for r in records] == [str(tmp_path / "a.txt"), "stars at night"]

@@ -206,6 +206,8 @@ def data_defaults(card: ModelCard) -> dict[str, Any]:
         out["image_size"] = card.image_size[0]
     if card.in_chans is not None and card.kind is None:  # a sequence's channels are its data's, never converted
         out["channels"] = card.in_chans
-    if card.mean is not None and card.std is not None:
+    if card.kind == "series":  # its normalisation, with the new data's own statistics where "dataset"
+        out["normalize"] = str(card.data_config.get("normalize") or "series")
+    elif card.mean is not None and card.std is not None and card.kind is None:
         out |= {"mean": list(card.mean), "std": list(card.std)}
     return out

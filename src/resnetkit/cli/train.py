@@ -251,8 +251,9 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
     if os.environ.get("RANK", "0") != "0":  # under torchrun, global rank 0 reports
         return 0
     best = result.best
-    print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} img/s)")
     task = get_task(result.task)
+    rate = f"{result.images_per_second:.0f} {result.units}/s"
+    print(f"done: {result.steps} steps in {result.seconds / 60:.1f} min ({rate})")
     metric, label = task.monitor, task.labels.get(task.monitor, task.monitor)  # the task's headline
     if best and f"eval_{metric}" in best:
         print(f"best validation {label} {100 * best[f'eval_{metric}']:.2f}% at epoch {best['epoch']} (best.pt)")

@@ -14,7 +14,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from ..artifacts import atomic_write, atomic_write_text
-from .sequences import ALL_METHODS, DATASETS, SERIES, TEXT
+from .sequences import ALL_METHODS, BASELINES, DATASETS, SERIES, TEXT, normalize_of
 from .transfer_report import write_csv
 
 ROW_KEYS = (
@@ -164,7 +164,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"{d}: per-series z-normalisation changes MiniRocket's accuracy by "
                 f"{100 * (norm['mean'] - raw['mean']):+.1f} points ({100 * raw['mean']:.1f}% on the raw values, "
-                f"{100 * norm['mean']:.1f}% on the normalised series the ResNets see)."
+                f"{100 * norm['mean']:.1f}% per series normalised{_resnet_input(d)})."
             )
     for d in TEXT:
         base, res, plain = cells.get((d, "tfidf-logreg")), cells.get((d, "resnet_text")), cells.get((d, "plain_text"))
@@ -211,6 +211,22 @@ def plot_accuracy(summary: list[dict[str, Any]], path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
+def _resnet_input(dataset: str) -> str:
+    mode = normalize_of(dataset)
+    if mode == "series":
+        return ", as the ResNets see it"
+    return f"; the ResNets see it with data.normalize={mode}"
+
+
+def _resnet_settings(rows: list[dict[str, Any]]) -> list[str]:
+    """What each dataset's ResNet rows were made with (epochs, normalisation), from the rows."""
+    made: dict[str, set[str]] = {}
+    for r in rows:
+        if r["method"] not in BASELINES:
+            made.setdefault(r["dataset"], set()).add(r["settings"])
+    return [f"{d}: {', '.join(sorted(made[d]))}" for d in DATASETS if d in made]
+
+
 def report_text(rows: list[dict[str, Any]], command: str = "", notes: list[str] | None = None) -> str:
     summary = summarize(rows)
     cells = _cells(summary)
@@ -240,6 +256,9 @@ def report_text(rows: list[dict[str, Any]], command: str = "", notes: list[str] 
         out += ["", f"Pending (no rows yet): {', '.join(LABELS.get(m, m) for m in pending)}."]
     out += ["", "![accuracy per dataset and method](accuracy.png)", ""]
     out += ["## Findings (computed from results.csv)", ""] + [f"- {line}" for line in verdicts(rows)]
+    settings = _resnet_settings(rows)
+    if settings:
+        out += ["", "## What the ResNet rows were made with (from results.csv)", ""] + [f"- {s}" for s in settings]
     out += ["", "## Published ResNet accuracies", ""]
     out += [f"- {d}: {p.mean:.1f} ({p.std:.1f}), {p.runs} runs: {p.source}" for d, p in PUBLISHED.items()]
     return "\n".join(out) + "\n"

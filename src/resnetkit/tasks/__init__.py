@@ -33,6 +33,7 @@ def task_for(card: ModelCard) -> Task:
         scenes=SceneSpec(**(data.get("scenes") or {})),
         seed=card.seed,
         max_length=data.get("max_length"),
+        normalize=data.get("normalize") or "series",
     )
 
 

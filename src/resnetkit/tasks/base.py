@@ -109,6 +109,11 @@ class Task(ABC):
     def dataset_meta(self, train: Any, name: str, image_size: int) -> dict[str, Any]:
         """What a checkpoint keeps about the data so the model can be used without it."""
 
+    def units(self, meta: Mapping[str, Any]) -> str:
+        """What the items of a dataset with this ``dataset_meta`` are called in the console
+        ("20 steps of 5 images", "12 images/s")."""
+        return "images"
+
     @abstractmethod
     def build_model(self, model_name: str, meta: Mapping[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
         """A fresh model with the head this task and dataset need."""

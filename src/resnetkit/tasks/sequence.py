@@ -7,6 +7,7 @@ becomes an input, and which inputs check an export. No flip TTA: a reversed seri
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,15 @@ from ..data import DatasetError
 from ..models import create_model, is_model, model_task
 from .base import Batch, PredictOptions, Prepared, TensorSpec
 from .classification import Classification
-from .sequence_data import TEXT_QUANTUM, BucketLoader, SequenceDataset, common_length, load_split, model_input, znorm
+from .sequence_data import (
+    TEXT_QUANTUM,
+    BucketLoader,
+    SequenceDataset,
+    common_length,
+    load_split,
+    model_input,
+    normalize_series,
+)
 
 MAX_FILE_BYTES = 256 * 2**20  # a series file or text read for prediction
 
@@ -30,7 +39,9 @@ MAX_FILE_BYTES = 256 * 2**20  # a series file or text read for prediction
 @dataclass
 class SequenceClassification(Classification):
     """``seed`` draws the held-out split of data that has none (texts); ``max_length`` refuses
-    longer sequences (``data.max_length``)."""
+    longer sequences (``data.max_length``); ``normalize`` is how series are normalised
+    (``data.normalize``: "series", "dataset" or "none"; a saved model's record says which, and
+    for "dataset" its training split's per-channel ``mean``/``std``, so every tool feeds it alike)."""
 
     name: ClassVar[str] = "sequence"
     class_subsets: ClassVar[bool] = False
@@ -40,6 +51,7 @@ class SequenceClassification(Classification):
 
     seed: int = 0
     max_length: int | None = None
+    normalize: str = "series"
 
     def __post_init__(self) -> None:
         self.tta_flip = False
@@ -51,12 +63,14 @@ class SequenceClassification(Classification):
         return ("train", "test")
 
     def load_dataset(self, name: str, split: str, data_dir: str | None, download: bool, image_size: int) -> Any:
-        return SequenceDataset.of(load_split(name, split, seed=self.seed, max_length=self.max_length, root=data_dir))
+        return SequenceDataset.of(
+            load_split(name, split, seed=self.seed, max_length=self.max_length, root=data_dir, normalize=self.normalize)
+        )
 
     def dataset_meta(self, train: Any, name: str, image_size: int) -> dict[str, Any]:
         if len(train.classes) < 2:
             raise DatasetError(f"{name}: only {len(train.classes)} class; classification needs at least two")
-        return {
+        meta = {
             "name": name,
             "classes": list(train.classes),
             "in_chans": train.in_chans,
@@ -64,6 +78,12 @@ class SequenceClassification(Classification):
             "max_length": self.max_length or train.max_length,
             "task": self.name,
         }
+        if train.mean is not None:  # data.normalize=dataset: what predict, serve and export apply to new series
+            meta |= {"mean": list(train.mean), "std": list(train.std)}
+        return meta
+
+    def units(self, meta: Mapping[str, Any]) -> str:
+        return "texts" if meta.get("kind") == "text" else "series"
 
     def build_model(self, model_name: str, meta: Mapping[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
         kind = meta.get("kind", "series")
@@ -91,10 +111,11 @@ class SequenceClassification(Classification):
     # ---- A saved sequence model in use --------------------------------------------------------------
 
     def read(self, source: str, model: Any) -> list[Prepared]:
-        """What one ``predict`` argument names: a ``.npz`` of series (``X``: (N, C, L), (C, L) or
-        (L,)), a text file of numbers (one series a row, one channel), or for a text model a text
-        file or the text itself. Series are z-normalised per channel as the training data was.
-        A sequence longer than the run's ``data.max_length`` (where it set one) is refused."""
+        """What one ``predict`` argument names: a ``.ts`` file, a ``.npz`` of series (``X``: (N, C, L),
+        (C, L) or (L,)), a text file of numbers (one series a row, one channel), or for a text model a text
+        file or the text itself.
+        Series are normalised as the training data was (``_normalize_of``). A sequence longer
+        than the run's ``data.max_length`` (where it set one) is refused."""
         card = model_card(model)
         kind = _kind(model, card)
         limit = card.data_config.get("max_length")
@@ -111,7 +132,7 @@ class SequenceClassification(Classification):
         _check_size(path)
         rows = _read_series(path, int(card.in_chans or model.in_chans))
         names = [source] if len(rows) == 1 else [f"{source}#{i}" for i in range(len(rows))]
-        return [self._prepare_series(r, n, limit) for r, n in zip(rows, names, strict=True)]
+        return [self._prepare_series(r, n, limit, card) for r, n in zip(rows, names, strict=True)]
 
     def decode(self, data: bytes, name: str, model: Any, max_pixels: int) -> Prepared:
         """A JSON body (``serve``): ``{"series": [...]}`` (numbers for one channel, one list per
@@ -138,17 +159,20 @@ class SequenceClassification(Classification):
         series = series[None] if series.ndim == 1 else series
         if series.ndim != 2 or series.shape[0] != channels or series.shape[1] < 1:
             raise ValueError(f"{name}: 'series' of shape {series.shape}; the model takes {channels} channel(s) x L")
-        return self._prepare_series(series, name, limit)
+        return self._prepare_series(series, name, limit, card)
 
     def input_facts(self, model: Any) -> dict[str, Any]:
         card = model_card(model)
         body = '{"text": "..."}' if _kind(model, card) == "text" else '{"series": [[...] per channel]}'
-        return {
+        facts = {
             "kind": _kind(model, card),
             "channels": int(card.in_chans or model.in_chans),
             "max_length": card.max_length,
             "body": body,
         }
+        if facts["kind"] == "series":  # what the server does to a series before the model sees it
+            facts["normalize"] = _normalize_of(card)
+        return facts
 
     def tensor_input(self, model: Any) -> TensorSpec | None:
         """A series z-normalised per channel, ``[C, L]``; a text model takes files only (its bytes)."""
@@ -167,12 +191,12 @@ class SequenceClassification(Classification):
             return self._prepare_text(b"a" * TEXT_QUANTUM, "warm-up", None).input
         return torch.zeros(int(model_card(model).in_chans or model.in_chans), 64)
 
-    def _prepare_series(self, series: np.ndarray, name: str, max_length: int | None) -> Prepared:
+    def _prepare_series(self, series: np.ndarray, name: str, max_length: int | None, card: Any) -> Prepared:
         if not np.isfinite(series).all():
             raise ValueError(f"{name}: NaN or infinite values in the series (NaN is refused, not imputed)")
         if max_length is not None and series.shape[-1] > max_length:
             raise ValueError(f"{name}: {series.shape[-1]} steps, longer than the model's max_length {max_length}")
-        x = torch.from_numpy(znorm(series.astype(np.float64)))
+        x = torch.from_numpy(normalize_series(series.astype(np.float64), _normalize_of(card), card.mean, card.std))
         return Prepared(name, x, x, (1, int(x.shape[-1])))
 
     def _prepare_text(self, data: bytes, name: str, max_length: int | None) -> Prepared:
@@ -209,9 +233,7 @@ class SequenceClassification(Classification):
         name = data or card.data
         if not name:
             raise ValueError(f"{source}: the model does not say what it was trained on; pass --data")
-        ds = SequenceDataset.of(
-            load_split(name, split, seed=self.seed, max_length=card.data_config.get("max_length"), root=data_dir)
-        )
+        ds = SequenceDataset.of(load_split(name, split, seed=self.seed, root=data_dir, **_feeding(card)))
         if len(ds.classes) != model.num_classes:
             raise ValueError(f"{name} has {len(ds.classes)} classes but {source} predicts {model.num_classes}")
         if card.in_chans is not None and ds.in_chans != card.in_chans:
@@ -236,9 +258,7 @@ class SequenceClassification(Classification):
         card = model_card(network)
         if card.data:
             try:
-                ds = SequenceDataset.of(
-                    load_split(card.data, "test", seed=self.seed, max_length=card.data_config.get("max_length"))
-                )
+                ds = SequenceDataset.of(load_split(card.data, "test", seed=self.seed, **_feeding(card)))
             except (DatasetError, ImportError, OSError, ValueError):
                 pass  # its data is not here: random inputs below
             else:
@@ -257,6 +277,21 @@ def _kind(model: Any, card: Any) -> str:
     return str(card.kind or ("text" if getattr(model, "vocab_size", None) is not None else "series"))
 
 
+def _normalize_of(card: Any) -> str:
+    """How the model's training normalised its series (records from before the option: per series)."""
+    return str(card.data_config.get("normalize") or "series")
+
+
+def _feeding(card: Any) -> dict[str, Any]:
+    """``load_split``'s options that make data look as the model's training data did: its length
+    limit, its normalisation and (``dataset``) the training split's statistics, not the new data's."""
+    mode = _normalize_of(card)
+    stats = (tuple(card.mean), tuple(card.std)) if mode == "dataset" and card.mean is not None else None
+    if mode == "dataset" and stats is None:
+        raise ValueError("the model was trained with data.normalize='dataset' but its record has no mean/std")
+    return {"max_length": card.data_config.get("max_length"), "normalize": mode, "stats": stats}
+
+
 def _text_bucket(length: int) -> int:
     from .sequence_data import bucket_length
 
@@ -270,7 +305,13 @@ def _check_size(path: Path) -> None:
 
 
 def _read_series(path: Path, channels: int) -> list[np.ndarray]:
-    """Series (C, L) from a ``.npz`` (``X``) or a text file of numbers (one series a row)."""
+    """Series (C, L) from a ``.ts`` file (aeon's format, labels optional and ignored), a ``.npz``
+    (``X``) or a text file of numbers (one series a row)."""
+    if path.suffix.lower() == ".ts":
+        items = importlib.import_module("resnetkit.data.sequences.ts_format").read_ts(path, labelled=False)
+        if items.values.shape[1] != channels:
+            raise ValueError(f"{path}: {items.values.shape[1]} channel(s); the model takes {channels}")
+        return [items.values[i, :, : int(n)].astype(np.float64) for i, n in enumerate(items.lengths)]
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as f:

@@ -26,12 +26,38 @@ PAD_SYMBOL = 256  # the byte models' padding index (``models.stem.ByteEmbedding`
 KINDS = ("series", "text")
 
 
-def load_split(spec: str, split: str, *, seed: int = 0, max_length: int | None = None, root: Any = None) -> Any:
+def load_split(
+    spec: str,
+    split: str,
+    *,
+    seed: int = 0,
+    max_length: int | None = None,
+    root: Any = None,
+    normalize: str = "series",
+    stats: Any = None,
+) -> Any:
     """``resnetkit.data.sequences.load_sequences``: the readers of UCR/UEA, .ts, .npz, CSV and
     texts. Imported here, when a sequence is first read, so the task does not tie the stack's
     import order to them."""
     readers = importlib.import_module("resnetkit.data.sequences")
-    return readers.load_sequences(spec, split, seed=seed, max_length=max_length, root=root)
+    return readers.load_sequences(
+        spec, split, seed=seed, max_length=max_length, root=root, normalize=normalize, stats=stats
+    )
+
+
+def normalize_series(x: np.ndarray, mode: str, mean: Any = None, std: Any = None) -> np.ndarray:
+    """One series (C, L) float64 prepared as a model trained with ``data.normalize=mode`` saw its
+    data: per channel over its own steps ("series"), with the training split's ``mean``/``std``
+    ("dataset"), or as it is ("none"); float32."""
+    readers = importlib.import_module("resnetkit.data.sequences")
+    values = np.ascontiguousarray(x, dtype=np.float32)[None]
+    lengths = np.array([x.shape[-1]], dtype=np.int64)
+    if mode == "series":
+        return znorm(x)
+    if mode == "dataset" and (mean is None or std is None):
+        raise ValueError("the model was trained with data.normalize='dataset' but its record has no mean/std")
+    stats = (tuple(mean), tuple(std)) if mode == "dataset" else None
+    return np.asarray(readers.normalized(values, lengths, mode, stats)[0], dtype=np.float32)
 
 
 def is_sequence_spec(spec: str) -> bool:
@@ -53,6 +79,8 @@ class SequenceDataset:
     classes: tuple[str, ...]
     kind: str
     source: str = ""
+    mean: tuple[float, ...] | None = None  # the training split's per-channel statistics (data.normalize=dataset)
+    std: tuple[float, ...] | None = None
 
     @classmethod
     def of(cls, split: Any) -> SequenceDataset:
@@ -64,6 +92,8 @@ class SequenceDataset:
             tuple(split.classes),
             str(split.kind),
             str(getattr(split, "source", "")),
+            getattr(split, "mean", None),
+            getattr(split, "std", None),
         )
         ds.check()
         return ds
@@ -100,8 +130,9 @@ class SequenceDataset:
     def subset(self, indices: Any) -> SequenceDataset:
         idx = np.asarray(indices, dtype=np.int64)
         return SequenceDataset(
-            self.values[idx], self.lengths[idx], self.targets[idx], self.classes, self.kind, self.source
-        )
+            self.values[idx], self.lengths[idx], self.targets[idx], self.classes, self.kind, self.source, self.mean,
+            self.std,
+        )  # fmt: skip
 
     def split(self, fraction: float | int, seed: int = 0) -> tuple[SequenceDataset, SequenceDataset]:
         """(rest, held out): a seeded, class-stratified share (``fraction`` < 1) or count held out."""

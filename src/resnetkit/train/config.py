@@ -58,6 +58,10 @@ class DataConfig:
     # Sequences (ucr:NAME, fortunes, .ts/.npz/CSV, text folders): a series or text longer than this
     # is an error naming it (None: any length the data holds).
     max_length: int | None = None
+    # How series are normalised: "series" (each on its own, per channel: UCR practice), "dataset"
+    # (the training split's per-channel mean/std, kept in the model's record so every tool applies
+    # them to new series) or "none" (the values as read).
+    normalize: str = "series"
     # At most this share of the training set in a batch (a small one trains in several steps an
     # epoch): dl-4-tsc's min(N/10, 64) is batch_size 64 with batch_fraction 0.1.
     batch_fraction: float | None = None
@@ -214,6 +218,8 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_minutes: must be a finite number >= 0, got {self.checkpoint_minutes}")
         if self.data.batch_fraction is not None and not 0 < self.data.batch_fraction <= 1:
             raise ConfigError(f"data.batch_fraction: must lie in (0, 1] (or null), got {self.data.batch_fraction}")
+        if self.data.normalize not in ("series", "dataset", "none"):
+            raise ConfigError(f"data.normalize: {self.data.normalize!r}, expected one of series, dataset, none")
         if self.data.max_length is not None and self.data.max_length < 1:
             raise ConfigError(f"data.max_length: must be at least 1 (or null), got {self.data.max_length}")
         if self.data.labels_per_class is not None and self.data.labels_per_class < 1:

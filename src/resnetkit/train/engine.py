@@ -82,6 +82,7 @@ class FitResult:
     model: nn.Module | None = field(repr=False, default=None)  # the model the run folder stands for, eval mode
     test_weights: str = "last.pt"  # the checkpoint whose weights ``test`` measured
     task: str = "classification"  # what was trained: its headline metric is the task's ``monitor``
+    units: str = "images"  # what its items are called (the task's ``units``): "images", "series", "texts"
 
 
 def build_task(cfg: TrainConfig) -> Task:
@@ -92,6 +93,7 @@ def build_task(cfg: TrainConfig) -> Task:
         scenes=cfg.data.scenes,
         seed=cfg.seed,
         max_length=cfg.data.max_length,
+        normalize=cfg.data.normalize,
     )
 
 
@@ -418,6 +420,7 @@ class Trainer:
             self.evaluator.eval(),
             self.test_weights,
             self.task.name,
+            self.task.units(self.data.meta),
         )
 
     def _call(self, point: str) -> None:

@@ -251,7 +251,7 @@ class Progress(HookBase):
     def before_train(self) -> None:
         t = self.trainer
         log.info(
-            "run folder %s | %s %s on %s (%s), %d process(es) | %d steps of %d images%s | evaluating on %s",
+            "run folder %s | %s %s on %s (%s), %d process(es) | %d steps of %d %s%s | evaluating on %s",
             t.run_dir,
             t.task.name,
             t.cfg.model.name,
@@ -260,6 +260,7 @@ class Progress(HookBase):
             t.ctx.world_size,
             t.total_steps,
             t.data.batch_size,
+            t.task.units(t.data.meta),
             f" in {t.cfg.grad_accum_steps} micro-batches" if t.cfg.grad_accum_steps > 1 else "",
             self._eval_description(),
         )
@@ -306,7 +307,8 @@ class Progress(HookBase):
         step, total, batch = t.state.step, t.total_steps, t.cfg.data.batch_size
         rate = t.images_per_second
         eta = (total - step) * batch / max(rate, 1e-9)
-        log.info("step %d/%d  loss %.4f  %.0f img/s  ETA %s", step, total, t.loss.item(), rate, _duration(eta))
+        unit = t.task.units(t.data.meta)
+        log.info("step %d/%d  loss %.4f  %.0f %s/s  ETA %s", step, total, t.loss.item(), rate, unit, _duration(eta))
 
     def _epoch_line(self, row: dict[str, Any]) -> str:
         t = self.trainer
@@ -318,7 +320,7 @@ class Progress(HookBase):
             text += f"  {t.data.eval_set} {t.task.monitor} {_fmt(row[key])}"
             if t.state.best is not None:
                 text += f" (best {_fmt(t.state.best[key])})"
-        return text + f"  lr {row['lr']:.4g}  {row['images_per_second']:.0f} img/s"
+        return text + f"  lr {row['lr']:.4g}  {row['images_per_second']:.0f} {t.task.units(t.data.meta)}/s"
 
     def _eval_description(self) -> str:
         data = self.trainer.data

@@ -208,6 +208,8 @@ def _as_configured(ds: Any, d: Any) -> Any:
             raise DatasetError(f"data.channels={d.channels}: {d.name} images cannot be converted")
         ds = ds.with_channels(d.channels)
     if d.mean is not None:
+        if not hasattr(ds, "with_stats"):
+            raise DatasetError(f"data.mean/std: {d.name} is not images (series take data.normalize)")
         if len(d.mean) != ds.in_chans:
             raise DatasetError(
                 f"data.mean/std have {len(d.mean)} values for {ds.in_chans}-channel images of {d.name}"

@@ -12,7 +12,7 @@ from .inputs import SequenceInputs, read_series_inputs, read_text_inputs, series
 from .items import ReadItems, class_order
 from .limits import MAX_CHANNELS, MAX_ITEMS, MAX_LENGTH, MAX_VALUES
 from .load import TEST_FRACTION, load_sequences
-from .normalize import znormalize
+from .normalize import NORMALIZE, channel_stats, check_normalize, normalized, znormalize
 from .record import SequenceSplit
 from .specs import SERIES_EXTENSIONS, is_sequence_spec
 from .ucr import ucr_names
@@ -22,14 +22,18 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_LENGTH",
     "MAX_VALUES",
+    "NORMALIZE",
     "SERIES_EXTENSIONS",
     "TEST_FRACTION",
     "ReadItems",
     "SequenceInputs",
     "SequenceSplit",
+    "channel_stats",
+    "check_normalize",
     "class_order",
     "is_sequence_spec",
     "load_sequences",
+    "normalized",
     "read_series_inputs",
     "read_text_inputs",
     "series_inputs",

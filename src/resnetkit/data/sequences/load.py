@@ -11,15 +11,25 @@ from ..errors import DatasetError
 from ..memory import split_indices
 from .items import ReadItems, check_classes, class_order, encode
 from .limits import MAX_LENGTH
-from .normalize import znormalize
+from .normalize import channel_stats, check_normalize, normalized
 from .record import SequenceSplit
 from .specs import plan
 
 TEST_FRACTION = 0.2  # held out of a single file or corpus, per class in proportion (stratified)
 
 
+Stats = tuple[tuple[float, ...], tuple[float, ...]]
+
+
 def load_sequences(
-    spec: str, split: str, *, seed: int = 0, max_length: int | None = None, root: str | Path | None = None
+    spec: str,
+    split: str,
+    *,
+    seed: int = 0,
+    max_length: int | None = None,
+    root: str | Path | None = None,
+    normalize: str = "series",
+    stats: Stats | None = None,
 ) -> SequenceSplit:
     """One split ("train" or "test") of the series or texts ``spec`` names.
 
@@ -37,9 +47,12 @@ def load_sequences(
     the test split is mapped with the training split's classes, and a test label the training
     split lacks is an error. Every class needs at least two training examples.
 
-    Series are z-normalised per series and per channel over their valid steps (UCR practice:
-    ``normalize.znormalize``; a constant channel becomes zeros). Items of unequal length are
-    zero-padded to the longest in the split and ``lengths`` records each one.
+    Series are normalised as ``normalize`` says (``normalize.NORMALIZE``): "series" (default,
+    UCR practice) z-normalises each series per channel over its valid steps (a constant channel
+    becomes zeros); "dataset" standardises every split with the training split's per-channel mean
+    and std (``stats`` where given: a saved model's, else computed here from the training split,
+    and recorded in the split's ``mean``/``std``); "none" keeps the values as read. Items of
+    unequal length are zero-padded to the longest in the split and ``lengths`` records each one.
 
     A series or text longer than ``max_length`` is an error, except in the fortunes corpus, whose
     longer items are dropped (its rule; default 1024 bytes). NaN and infinite values, empty texts,
@@ -50,6 +63,7 @@ def load_sequences(
     ``fortunes`` (instead of ``/usr/share/games/fortunes``); paths are read as given."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}; for validation use SequenceSplit.split")
+    check_normalize(normalize)
     if max_length is not None and not 1 <= max_length <= MAX_LENGTH:
         raise DatasetError(f"max_length={max_length} is outside 1..{MAX_LENGTH:,}")
     readers = plan(spec, root)
@@ -59,10 +73,12 @@ def load_sequences(
     if readers.test is None:
         keep, held = _held_out(targets, seed, train.source)
         check_classes(targets[keep], classes, train.source, f" once {TEST_FRACTION:.0%} is held out as test")
-        return _finish(train, targets, keep if split == "train" else held, classes, readers.source)
+        scale = _stats(train, keep, normalize, stats)
+        return _finish(train, targets, keep if split == "train" else held, classes, readers.source, normalize, scale)
     check_classes(targets, classes, train.source)
+    scale = _stats(train, None, normalize, stats)
     if split == "train":
-        return _finish(train, targets, None, classes, readers.source)
+        return _finish(train, targets, None, classes, readers.source, normalize, scale)
     test = readers.test(max_length)
     if test.kind != train.kind:
         raise DatasetError(f"{test.source}: holds {test.kind}, but the training file {train.source} holds {train.kind}")
@@ -72,7 +88,24 @@ def load_sequences(
         )
     # A training .npz that names its classes makes a test .npz's integer labels indices into them.
     by_index = train.classes is not None and test.classes is None
-    return _finish(test, encode(test, classes, "the training split's", by_index), None, classes, readers.source)
+    test_targets = encode(test, classes, "the training split's", by_index)
+    return _finish(test, test_targets, None, classes, readers.source, normalize, scale)
+
+
+def _stats(items: ReadItems, rows: np.ndarray | None, normalize: str, given: Stats | None) -> Stats | None:
+    """The training split's per-channel mean and std where ``normalize`` is "dataset" (``given``:
+    a saved model's, used as they are)."""
+    if normalize != "dataset" or items.kind != "series":
+        return None
+    if given is not None:
+        if len(given[0]) != items.values.shape[1]:
+            raise DatasetError(
+                f"{items.source}: {items.values.shape[1]} channels, but the model's mean/std have {len(given[0])}"
+            )
+        return given
+    if rows is None:
+        return channel_stats(items.values, items.lengths)
+    return channel_stats(items.values[rows], items.lengths[rows])
 
 
 def _held_out(targets: np.ndarray, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,12 +119,19 @@ def _held_out(targets: np.ndarray, seed: int, source: str) -> tuple[np.ndarray, 
 
 
 def _finish(
-    items: ReadItems, targets: np.ndarray, rows: np.ndarray | None, classes: tuple[str, ...], source: str
+    items: ReadItems,
+    targets: np.ndarray,
+    rows: np.ndarray | None,
+    classes: tuple[str, ...],
+    source: str,
+    normalize: str,
+    stats: Stats | None,
 ) -> SequenceSplit:
     values, lengths = items.values, items.lengths
     if rows is not None:
         lengths, targets = lengths[rows], targets[rows]
         values = values[rows, :, : int(lengths.max())]
     if items.kind == "series":  # in place: the reader's array (or the rows' copy) is ours
-        values = znormalize(values, lengths)
-    return SequenceSplit(np.ascontiguousarray(values), lengths, targets, tuple(classes), items.kind, source)
+        values = normalized(values, lengths, normalize, stats)
+    mean, std = stats if stats is not None else (None, None)
+    return SequenceSplit(np.ascontiguousarray(values), lengths, targets, tuple(classes), items.kind, source, mean, std)

@@ -16,9 +16,11 @@ from ..memory import split_indices
 class SequenceSplit:
     """Series or texts of one split, zero-padded to the longest item in it.
 
-    ``values``: series float32 (N, C, L), z-normalised per series and channel; text uint8 (N, 1, L),
-    the UTF-8 bytes. Past each item's ``lengths[i]`` (1..L) the values are zeros. ``targets`` are
-    indices into ``classes``; ``kind`` is "series" or "text"; ``source`` names what was read."""
+    ``values``: series float32 (N, C, L), normalised as ``load_sequences``' ``normalize`` says (by
+    default per series and channel); text uint8 (N, 1, L), the UTF-8 bytes. Past each item's
+    ``lengths[i]`` (1..L) the values are zeros. ``targets`` are indices into ``classes``; ``kind``
+    is "series" or "text"; ``source`` names what was read. ``mean``/``std``: the training split's
+    per-channel statistics the series were standardised with (``normalize="dataset"``), else None."""
 
     values: np.ndarray
     lengths: np.ndarray
@@ -26,6 +28,8 @@ class SequenceSplit:
     classes: tuple[str, ...]
     kind: str
     source: str
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         dtype = np.float32 if self.kind == "series" else np.uint8
