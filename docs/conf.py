@@ -13,6 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))  # cli_parser, the parser the CLI page is drawn from
 
 import resnetkit  # noqa: E402
 
@@ -30,7 +31,7 @@ extensions = [
     "sphinxarg.ext",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "make_screenshots.py", "results/**/README.md"]
+exclude_patterns = ["_build", "_generated", "results/README.md", "results/**/README.md"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
@@ -41,6 +42,7 @@ html_static_path: list[str] = []
 html_theme_options = {"navigation_with_keys": True}
 
 autosummary_generate = True
+templates_path = ["_templates"]
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": False}
@@ -88,12 +90,35 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+def _models_key() -> str:
+    """A hash of the model code: the table is measured again whenever it changes (profiling every
+    model takes about 40 s of CPU, which a build with an unchanged registry need not spend)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((HERE.parent / "src" / "resnetkit" / "models").rglob("*.py")):
+        digest.update(path.as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _generate(app: object) -> None:
-    _write(GENERATED / "models.md", _model_table())
+    key = GENERATED / "models.key"
+    if not (GENERATED / "models.md").exists() or not key.exists() or key.read_text() != _models_key():
+        _write(GENERATED / "models.md", _model_table())
+        _write(key, _models_key())
     schema = _openapi()
     _write(GENERATED / "openapi.json", json.dumps(schema, indent=2) + "\n")
     _write(GENERATED / "routes.md", _routes_table(schema))
 
 
+def _clean_api_pages(app: object) -> None:
+    """autosummary writes a page per name but never removes one: a name taken off the API page
+    would leave an orphan page (a warning, so a failed build)."""
+    import shutil
+
+    shutil.rmtree(HERE / "reference" / "generated", ignore_errors=True)
+
+
 def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("builder-inited", _clean_api_pages, priority=100)  # before autosummary writes them
     app.connect("builder-inited", _generate)

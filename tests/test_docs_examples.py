@@ -178,3 +178,53 @@ def test_readme_is_a_front_page() -> None:
     for target in __import__("re").findall(r"\]\((?!https?://)([^)#]+)", readme):
         assert (ROOT / target).exists(), f"README links to {target}, which does not exist"
     assert os.path.exists(ROOT / "docs" / "conf.py")
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site: Path):
+    """The built site over HTTP on 127.0.0.1 at a free port (what `python -m http.server` does)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_site))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.mark.slow
+def test_site_in_a_browser_searches_and_links_with_nothing_fetched_from_outside(site_url: str, tmp_path: Path) -> None:
+    """Headless Chromium: the home page loads, the search box finds the fine-tuning tutorial by the
+    word "finetune", the API reference links to create_model's page, and no request leaves the
+    machine (fonts, scripts and the search index are all local)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-sync"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=flags
+        )
+        try:
+            page = browser.new_page()
+            outside: list[str] = []
+            page.on("request", lambda r: None if r.url.startswith(site_url) else outside.append(r.url))
+            page.goto(f"{site_url}/index.html")
+            assert "resnetkit" in page.title()
+            page.fill("input[name=q]", "finetune")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#search-results ul.search li", timeout=60_000)
+            found = page.locator("#search-results ul.search li a").all_text_contents()
+            assert any("Fine-tune with few labels" in t for t in found), found
+            page.goto(f"{site_url}/reference/api.html")
+            page.locator("a", has_text="create_model").first.click()
+            page.wait_for_load_state()
+            assert page.url.endswith("resnetkit.create_model.html")
+            assert "create_model" in (page.locator("dt.sig").first.text_content() or "")
+            assert not outside, outside
+        finally:
+            browser.close()
