@@ -30,7 +30,8 @@ EXAMPLE_PAGES = [p for p in pages() if blocks(p)]
 @pytest.fixture(scope="session")
 def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``runs/my-run``: ResNet-20 on Fashion-MNIST for 2 steps, made once for all workers."""
-    root = tmp_path_factory.getbasetemp().parent / "docs-examples"
+    base = tmp_path_factory.getbasetemp()  # under xdist, each worker's folder in this session's
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "docs-examples"
     root.mkdir(exist_ok=True)
     run = root / "my-run"
     with FileLock(str(root / "lock")):
