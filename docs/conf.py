@@ -49,6 +49,8 @@ autodoc_default_options = {"members": False}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 nitpicky = False
+# Help texts and commands are shown as typed: "--set" must not become an en dash, nor quotes curl.
+smartquotes = False
 
 GENERATED = HERE / "_generated"
 
