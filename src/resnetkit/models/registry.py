@@ -103,6 +103,8 @@ def _natural_key(name: str) -> list:
 
 
 def list_pretrained() -> list[str]:
+    """The pretrained tags shipped in the wheel (``resnet20.fashion_mnist``, ...), sorted; each is a
+    SOURCE every command and ``load_model`` accept."""
     return sorted(p.name[: -len(".json")] for p in WEIGHTS_DIR.glob("*.json"))
 
 
