@@ -42,27 +42,61 @@ def main() -> None:
     leave = (plain + ckpt) // 2 + CONTEXT
     free, total = torch.cuda.mem_get_info()
     hold = free - leave
-    print(f"{MODEL}: plain step {plain / 2**30:.2f} GB, checkpointed {ckpt / 2**30:.2f} GB; another process "
-          f"holds {hold / 2**30:.1f} of {total / 2**30:.1f} GB, leaving about {leave / 2**30:.2f} GB", flush=True)
+    print(
+        f"{MODEL}: plain step {plain / 2**30:.2f} GB, checkpointed {ckpt / 2**30:.2f} GB; another process "
+        f"holds {hold / 2**30:.1f} of {total / 2**30:.1f} GB, leaving about {leave / 2**30:.2f} GB",
+        flush=True,
+    )
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import torch,time; x=torch.empty({hold}, dtype=torch.uint8, device='cuda'); "
-         "print('held', flush=True); time.sleep(600)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import torch,time; x=torch.empty({hold}, dtype=torch.uint8, device='cuda'); "
+            "print('held', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     try:
         with tempfile.TemporaryDirectory() as tmp:
             image_folder(Path(tmp) / "data")
             for extra in ([], ["--grad-checkpointing"]):
-                cmd = [sys.executable, "-m", "resnetkit", "train", "--model", MODEL, "--data", f"{tmp}/data",
-                       "--set", "data.image_size=32", "--batch-size", "128", "--epochs", "1", "--max-steps", "1",
-                       "--device", "cuda", "--no-progress", "--out", f"{tmp}/runs", *extra]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "resnetkit",
+                    "train",
+                    "--model",
+                    MODEL,
+                    "--data",
+                    f"{tmp}/data",
+                    "--set",
+                    "data.image_size=32",
+                    "--batch-size",
+                    "128",
+                    "--epochs",
+                    "1",
+                    "--max-steps",
+                    "1",
+                    "--device",
+                    "cuda",
+                    "--no-progress",
+                    "--out",
+                    f"{tmp}/runs",
+                    *extra,
+                ]
                 start = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 lines = (proc.stdout + proc.stderr).strip().splitlines()
                 tail = [line for line in lines[:-2] if "memory guard" in line] + lines[-2:]
-                print(f"train {' '.join(extra) or '(plain)'}: exit {proc.returncode} in "
-                      f"{time.perf_counter() - start:.1f} s", *tail, sep="\n  ", flush=True)
+                print(
+                    f"train {' '.join(extra) or '(plain)'}: exit {proc.returncode} in "
+                    f"{time.perf_counter() - start:.1f} s",
+                    *tail,
+                    sep="\n  ",
+                    flush=True,
+                )
     finally:
         holder.kill()
 
