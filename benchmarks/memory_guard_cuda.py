@@ -62,30 +62,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             image_folder(Path(tmp) / "data")
             for extra in ([], ["--grad-checkpointing"]):
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "resnetkit",
-                    "train",
-                    "--model",
-                    MODEL,
-                    "--data",
-                    f"{tmp}/data",
-                    "--set",
-                    "data.image_size=32",
-                    "--batch-size",
-                    "128",
-                    "--epochs",
-                    "1",
-                    "--max-steps",
-                    "1",
-                    "--device",
-                    "cuda",
-                    "--no-progress",
-                    "--out",
-                    f"{tmp}/runs",
-                    *extra,
-                ]
+                flags = f"--model {MODEL} --data {tmp}/data --set data.image_size=32 --batch-size 128 --epochs 1"
+                flags += f" --max-steps 1 --device cuda --no-progress --out {tmp}/runs"
+                cmd = [sys.executable, "-m", "resnetkit", "train", *flags.split(), *extra]
                 start = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 lines = (proc.stdout + proc.stderr).strip().splitlines()
