@@ -9,6 +9,7 @@ a data limit fails where the activations are allocated, as an OOM kill would, bu
 the test can see. A cgroup limit (what kills a process in a container) needs privileges the
 tests do not have; the guard reads it (runtime/memory.py) and the override stands in for it."""
 
+import os
 import resource
 import subprocess
 import sys
@@ -161,3 +162,17 @@ def test_a_real_train_process_under_a_data_limit_refuses_instead_of_dying(tmp_pa
     last = guarded.stderr.strip().splitlines()[-1]
     assert last.startswith("resnetkit train: error: a training step needs") and "RLIMIT_DATA" in last
     assert "Traceback" not in guarded.stderr
+
+
+@pytest.mark.slow
+def test_under_nproc_rank_0_prints_the_refusal_once_and_the_launcher_exits_2(tmp_path):
+    """Two real gloo workers on 127.0.0.1 (``--nproc 2``): the ranks gather the guard's verdict and
+    all stop; only global rank 0 prints it, and the launcher passes the workers' exit 2 through."""
+    env = {**os.environ, MEMORY_LIMIT_ENV: "1M", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "resnetkit", "train", "--nproc", "2", "--model", "resnet20", "--data", "digits"]
+    cmd += ["--batch-size", "64", "--max-steps", "1", "--no-progress", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "a training step needs" in errors[0] and "--grad-checkpointing" in errors[0], errors
+    assert "Traceback" not in proc.stderr

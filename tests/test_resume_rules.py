@@ -51,3 +51,14 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_in_its_folder(tmp
     assert "nothing to resume" in err and f"run it again: {command}" in err
     assert main(shlex.split(command)[1:]) == 0
     assert (run / "last.pt").is_file() and (run / "summary.json").is_file()
+
+
+def test_under_nproc_another_run_length_is_refused_once_before_any_worker_starts(tmp_path, capsys, monkeypatch):
+    import resnetkit.train.launch as launch
+
+    run = _run_folder(tmp_path)
+    (run / "last.pt").write_bytes(b"")
+    monkeypatch.setattr(launch, "launch_local", lambda *a: pytest.fail("workers were started"))
+    assert main(["train", "--resume", str(run), "--nproc", "2", "--max-steps", "4"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert f"--max-steps 4: {run / 'config.yaml'} has max_steps: 2" in err

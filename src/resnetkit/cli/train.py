@@ -218,12 +218,15 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
 
     from ..tasks import get_task
     from ..train import TrainingDiverged, TrainingInterrupted, fit
+    from ..train.memory_guard import MemoryGuardError
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         from ..artifacts import default_run_name
         from ..train.launch import launch_local, strip_flags
 
         cfg = _train_config(args, extra, _source_defaults(args.weights))  # fail here, once, not in every worker
+        if args.resume:
+            _check_resume_length(args)
         argv = strip_flags(args.argv, ("--nproc", "--max-restarts"))
         if cfg.run_name is None and not args.resume:  # one folder for every worker and restart
             argv += ["--name", default_run_name(cfg.model.name, cfg.data.name)]
@@ -242,6 +245,10 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
         )
     try:
         result = fit(cfg, resume=resume, argv=["resnetkit", *args.argv])
+    except MemoryGuardError:
+        if os.environ.get("RANK", "0") != "0":
+            return 2  # every rank holds the same refusal (gathered); global rank 0 prints it
+        raise
     except TrainingInterrupted as e:
         print(f"\nresnetkit train: {e}", file=sys.stderr)
         return 128 + int(e.signum)  # 130 for Ctrl-C, 143 for SIGTERM, as the shell reports them

@@ -23,6 +23,8 @@ def launch_local(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
     try:
         run(args)
     except ChildFailedError as e:
+        if {failure.exitcode for failure in e.failures.values()} == {2}:
+            return 2  # bad input or the memory guard's refusal: the workers said why, in one line
         print(f"resnetkit train: a worker failed: {e}", file=sys.stderr)
         return 1
     except SignalException as e:
