@@ -10,20 +10,20 @@ what the model sees of a text, and its prediction, never depends on the texts ba
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..data import DatasetError
+from ..data.sequences.record import SequenceSplit
 
 TEXT_QUANTUM = 64  # bytes: a text is padded to the next multiple (VDCNN pads every text to 1,014)
 PAD_SYMBOL = 256  # the byte models' padding index (``models.stem.ByteEmbedding``: vocab_size)
-KINDS = ("series", "text")
 
 
 def load_split(
@@ -68,86 +68,26 @@ def is_sequence_spec(spec: str) -> bool:
     return bool(readers.is_sequence_spec(spec))
 
 
-@dataclass
-class SequenceDataset:
-    """A split's arrays: ``values`` (N, C, L) float32 z-normalised series or uint8 UTF-8 bytes,
-    zero past each item's ``lengths``; ``targets`` class indices into ``classes``."""
-
-    values: np.ndarray
-    lengths: np.ndarray
-    targets: np.ndarray
-    classes: tuple[str, ...]
-    kind: str
-    source: str = ""
-    mean: tuple[float, ...] | None = None  # the training split's per-channel statistics (data.normalize=dataset)
-    std: tuple[float, ...] | None = None
+class SequenceDataset(SequenceSplit):
+    """A split as the task trains, evaluates and embeds on it: the readers' ``SequenceSplit`` (the
+    one record of a sequence split: values, lengths, targets, classes, kind, source, statistics,
+    ``subset`` and the stratified ``split``), checked where it enters the engine, with its batching
+    by length."""
 
     @classmethod
-    def of(cls, split: Any) -> SequenceDataset:
-        """From a ``SequenceSplit`` (or anything with its fields), checked."""
-        ds = cls(
-            np.asarray(split.values),
-            np.asarray(split.lengths, dtype=np.int64),
-            np.asarray(split.targets, dtype=np.int64),
-            tuple(split.classes),
-            str(split.kind),
-            str(getattr(split, "source", "")),
-            getattr(split, "mean", None),
-            getattr(split, "std", None),
-        )
-        ds.check()
-        return ds
-
-    def check(self) -> None:
-        where = self.source or "the sequences"
-        if self.kind not in KINDS:
-            raise DatasetError(f"{where}: kind {self.kind!r}, expected one of {', '.join(KINDS)}")
-        if self.values.ndim != 3 or len(self.values) != len(self.lengths) or len(self.values) != len(self.targets):
-            raise DatasetError(
-                f"{where}: values {self.values.shape}, lengths {self.lengths.shape} and targets "
-                f"{self.targets.shape} do not describe N sequences of (C, L)"
-            )
-        if len(self.lengths) and (self.lengths.min() < 1 or self.lengths.max() > self.values.shape[2]):
-            raise DatasetError(f"{where}: lengths must lie in 1..{self.values.shape[2]}")
-        if len(self.targets) and (self.targets.min() < 0 or self.targets.max() >= len(self.classes)):
-            raise DatasetError(f"{where}: targets must be class indices below {len(self.classes)}")
-        if self.kind == "text" and (self.values.dtype != np.uint8 or self.values.shape[1] != 1):
-            raise DatasetError(f"{where}: a text split holds uint8 bytes (N, 1, L), not {self.values.dtype}")
-        if self.kind == "series" and not np.isfinite(self.values).all():
+    def of(cls, split: SequenceSplit) -> SequenceDataset:
+        """The readers' split, checked: shapes, dtypes and ranges (``SequenceSplit``'s own checks)
+        and finite series, each error naming the split's source."""
+        where = getattr(split, "source", "") or "the sequences"
+        try:
+            ds = cls(**{f.name: getattr(split, f.name) for f in dataclasses.fields(SequenceSplit)})
+        except ValueError as e:
+            raise DatasetError(f"{where}: {e}") from None
+        if ds.kind == "text" and ds.in_chans != 1:
+            raise DatasetError(f"{where}: a text split holds bytes (N, 1, L), not {ds.values.shape}")
+        if ds.kind == "series" and not np.isfinite(ds.values).all():
             raise DatasetError(f"{where}: NaN or infinite values in the series")
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    @property
-    def in_chans(self) -> int:
-        return int(self.values.shape[1])
-
-    @property
-    def max_length(self) -> int:
-        return int(self.values.shape[2])
-
-    def subset(self, indices: Any) -> SequenceDataset:
-        idx = np.asarray(indices, dtype=np.int64)
-        return SequenceDataset(
-            self.values[idx], self.lengths[idx], self.targets[idx], self.classes, self.kind, self.source, self.mean,
-            self.std,
-        )  # fmt: skip
-
-    def split(self, fraction: float | int, seed: int = 0) -> tuple[SequenceDataset, SequenceDataset]:
-        """(rest, held out): a seeded, class-stratified share (``fraction`` < 1) or count held out."""
-        n = len(self)
-        count = int(fraction) if fraction >= 1 else max(1, round(n * float(fraction)))
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(n)
-        # Stratified: every class gives its share, in the permutation's order.
-        held: list[int] = []
-        for c in range(len(self.classes)):
-            members = order[self.targets[order] == c]
-            held += members[: round(len(members) * count / max(n, 1))].tolist()
-        held_set = set(held)
-        rest = [i for i in range(n) if i not in held_set]
-        return self.subset(sorted(rest)), self.subset(sorted(held))
+        return ds
 
     def bucket_lengths(self) -> np.ndarray:
         """The length each item is batched at (``bucket_length``)."""
