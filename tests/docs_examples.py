@@ -6,8 +6,8 @@ A directive is an HTML comment on the line before the fence (Markdown and the si
 - ``<!-- example: illustrative REASON -->``: not run; counted and listed, at most 10% of blocks;
 - ``<!-- example: small -->``: ``resnetkit train``/``finetune`` lines run with ``--epochs 1 --max-steps 2``
   (the page says the real command trains longer);
-- ``<!-- example: args FLAGS -->``: FLAGS appended to every ``train``/``finetune``/``experiment`` command (a later
-  flag wins in argparse: the tests' small settings over the page's real ones);
+- ``<!-- example: args FLAGS -->``: FLAGS appended to every ``train``/``finetune``/``experiment``/``analyze``
+  command (a later flag wins in argparse: the tests' small settings over the page's real ones);
 - ``<!-- example: output -->`` before a ``text`` block: the Python block above must print exactly it;
 - ``<!-- example: numbers-vary -->``: shown output is checked with every number as a wildcard.
 
@@ -28,7 +28,7 @@ SHELL = {"bash", "sh", "shell", "console"}
 FENCE = re.compile(r"^(```+)\s*([\w-]*)\s*$")
 DIRECTIVE = re.compile(r"^<!--\s*example:\s*([\w-]+)\s*(.*?)\s*-->\s*$")
 SMALL = ["--epochs", "1", "--max-steps", "2"]
-TRAINING = ("train", "finetune", "experiment")  # the commands `small` and `args` shorten
+TRAINING = ("train", "finetune", "experiment", "analyze")  # the commands `args` shortens (`small`: the first two)
 
 
 @dataclass
