@@ -352,9 +352,9 @@ def test_malformed_framing_answers_json_and_counts_as_a_400(server, request_byte
     assert counted(server, "400") == before_400 + 1 and counted(server, "415") == before_415
 
 
-def test_the_readme_client_example_runs(server, tmp_path, monkeypatch, capsys):
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### The Open Inference Protocol (v2)", 1)[1]
+def test_the_docs_client_example_runs(server, tmp_path, monkeypatch, capsys):
+    page = (Path(__file__).parents[1] / "docs" / "reference" / "serving.md").read_text(encoding="utf-8")
+    section = page.split("## The Open Inference Protocol (v2)", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     for name, source in (("shirt.png", INPUTS[0]), ("boot.png", INPUTS[1])):
         shutil.copy(source, tmp_path / name)

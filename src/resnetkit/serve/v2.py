@@ -42,6 +42,9 @@ DTYPES: dict[str, Any] = {
 }
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
 
+# Triton's classification extension: an output parameter (not resnetkit's classification task).
+TRITON_CLASSIFICATION = "classification"
+
 
 @dataclass
 class TensorRequest:
@@ -264,7 +267,7 @@ def _outputs(header: dict, task: Task, model: Any) -> list[tuple[str, bool]]:
             raise HTTPError(400, f"output {name!r}: the model's outputs are {', '.join(known)}")
         if not isinstance(oparams, dict):
             raise HTTPError(400, f"output {name!r}: 'parameters' must be an object")
-        if "classification" in oparams:
+        if TRITON_CLASSIFICATION in oparams:
             raise HTTPError(400, f"output {name!r}: the classification extension is not served; ask for top_classes")
         chosen.append((name, bool(oparams.get("binary_data", binary_all))))
     return chosen
