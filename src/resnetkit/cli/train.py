@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from .options import add_max_image_pixels
@@ -247,7 +248,10 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
         result = fit(cfg, resume=resume, argv=["resnetkit", *args.argv])
     except MemoryGuardError:
         if os.environ.get("RANK", "0") != "0":
-            return 2  # every rank holds the same refusal (gathered); global rank 0 prints it
+            # Every rank holds the same refusal (gathered); global rank 0 prints it. The others
+            # exit a moment later, so the launcher does not stop rank 0 before it has printed.
+            time.sleep(1.0)
+            return 2
         raise
     except TrainingInterrupted as e:
         print(f"\nresnetkit train: {e}", file=sys.stderr)

@@ -23,8 +23,11 @@ def launch_local(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
     try:
         run(args)
     except ChildFailedError as e:
-        if {failure.exitcode for failure in e.failures.values()} == {2}:
-            return 2  # bad input or the memory guard's refusal: the workers said why, in one line
+        codes = {failure.exitcode for failure in e.failures.values()}
+        # Bad input or the memory guard's refusal (exit 2): the workers said why, in one line. The
+        # agent stops the rest of the group with SIGTERM (a negative exit code) as the first exits.
+        if 2 in codes and all(code == 2 or code < 0 for code in codes):
+            return 2
         print(f"resnetkit train: a worker failed: {e}", file=sys.stderr)
         return 1
     except SignalException as e:
