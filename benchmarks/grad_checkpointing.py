@@ -1,16 +1,20 @@
-"""Peak memory and step time of a training step with and without activation checkpointing.
+"""Peak memory and step time of a training step with and without activation checkpointing, and
+the memory guard's estimate beside each, on the CPU or a CUDA device.
 
     python benchmarks/grad_checkpointing.py [--steps 2] [--json results/grad_checkpointing.json]
     python benchmarks/grad_checkpointing.py --only preact_resnet1001 --steps 2
+    python benchmarks/grad_checkpointing.py --device cuda --steps 5 --json results/grad_checkpointing_cuda.json
 
-Each configuration runs in a fresh process, so its peak is its own: the process's peak resident
-memory (VmHWM of /proc/self/status, everything included: PyTorch, the model, gradients, optimizer
-state, activations) and the resident memory before its first step (PyTorch, model, optimizer,
-batch: what no setting of the step changes). The step is resnetkit's: SGD with momentum, the
-precision ``auto`` means on this host, channels_last; one warm-up step, then ``--steps`` timed.
-Before a configuration runs, the memory guard's estimate (``resnetkit.train.memory_guard``) is
-compared with the memory available; one that would not fit is reported, not run, so a shared
-machine is not pushed into its OOM killer. Nothing here is asserted.
+Each configuration runs in a fresh process, so its peak is its own. The step is resnetkit's: SGD
+with momentum, the precision ``auto`` means on the device (bf16 autocast where it is native),
+channels_last; warm-up steps (one on the CPU, two on CUDA), then ``--steps`` timed. On the CPU the
+peak is the process's resident memory (VmHWM: PyTorch, the model, gradients, optimizer state,
+activations) with glibc's mmap threshold fixed as ``train`` fixes it, beside the resident memory
+before the first step (what no setting of the step changes). On CUDA it is
+``torch.cuda.max_memory_allocated`` over the timed steps (the tensors: weights, gradients, momentum,
+activations, workspaces) beside the caching allocator's reservation, which is what the guard
+extrapolates. A configuration that the guard says would not fit in what is available is reported,
+not run, so a shared machine is not pushed into its OOM killer. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -30,28 +34,38 @@ CASES = [
 ]
 
 
-def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int) -> dict:
+def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str) -> dict:
     """One configuration, in this process (the child)."""
     import torch
 
     from resnetkit.models import create_model
-    from resnetkit.runtime.memory import current_rss, format_size, memory_budget, peak_memory, reset_peak
+    from resnetkit.runtime.memory import (
+        current_rss,
+        fix_mmap_threshold,
+        format_size,
+        memory_budget,
+        peak_memory,
+        reset_peak,
+    )
     from resnetkit.train import TrainConfig
     from resnetkit.train.engine import build_task
     from resnetkit.train.memory_guard import estimate_step_memory
     from resnetkit.train.precision import Precision
 
-    device = torch.device("cpu")
+    device = torch.device(dev)
+    cuda = device.type == "cuda"
+    if not cuda:
+        fix_mmap_threshold()
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=10, in_chans=in_chans)
-    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.set_grad_checkpointing(checkpointing)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     precision = Precision("auto", device)
     task = build_task(TrainConfig.from_dict({"model": {"name": model_name}}))
-    x = torch.randn(batch, in_chans, size, size).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, in_chans, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
     before = current_rss()
     trainer = SimpleNamespace(model=model, task=task, device=device, precision=precision, optimizer=optimizer)
     need = estimate_step_memory(trainer, x, y, batch)
@@ -62,81 +76,96 @@ def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing
         "image_size": size,
         "grad_checkpointing": checkpointing,
         "precision": precision.mode,
-        "threads": torch.get_num_threads(),
-        "rss_before_step": before,
+        "device": torch.cuda.get_device_name(device) if cuda else f"cpu, {torch.get_num_threads()} threads",
         "estimated_peak": need.peak if need else None,
     }
     if need is not None and budget is not None and need.peak > budget.limit:
         available = f"{format_size(budget.limit)} available ({budget.source})"
-        result["skipped"] = f"needs about {format_size(need.peak)}, {available}"
-        return result
-    reset_peak(device)  # the probes' peaks are smaller; measure the step's own
-    times = []
-    for _ in range(1 + steps):
-        start = time.perf_counter()
+        return result | {"skipped": f"needs about {format_size(need.peak)}, {available}"}
+
+    def step() -> None:
         with precision.autocast():
             loss = task.loss(task.forward(model, x, y), y)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(2 if cuda else 1):
+        step()
+    reset_peak(device)  # the probes' peaks are smaller; measure the steps' own (reset_peak synchronizes)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
-    result["step_seconds"] = times[1:]
-    result["peak_rss"] = peak_memory(device)
-    return result
+    result["step_seconds"] = times
+    if cuda:
+        return result | {
+            "peak": torch.cuda.max_memory_allocated(device),
+            "peak_reserved": torch.cuda.max_memory_reserved(device),
+        }
+    return result | {"peak": peak_memory(device), "rss_before_step": before}
 
 
-def run_case(model: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int) -> dict:
+def run_case(model: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str) -> dict:
     cmd = [sys.executable, __file__, "--child", model, str(batch), str(size), str(in_chans), str(int(checkpointing))]
-    proc = subprocess.run([*cmd, str(steps)], capture_output=True, text=True)
+    proc = subprocess.run([*cmd, str(steps), dev], capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"model": model, "grad_checkpointing": checkpointing, "error": proc.stderr.strip().splitlines()[-1:]}
+        return {"model": model, "grad_checkpointing": checkpointing, "error": proc.stderr.strip()[-300:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def table(results: list[dict]) -> str:
+    cuda = any("peak_reserved" in r for r in results)
+    extra = "peak reserved" if cuda else "RSS before the step"
+    peak = "peak allocated" if cuda else "peak RSS"
     lines = [
-        "| model | batch, size | checkpointing | peak RSS | RSS before the step | step (s) | memory vs plain "
+        f"| model | batch, size | checkpointing | {peak} | {extra} | guard's estimate | step (s) | memory vs plain "
         "| time vs plain |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     plain: dict[str, dict] = {}
     for r in results:
+        state = "on" if r["grad_checkpointing"] else "off"
         where = f"{r.get('batch')}, {r.get('image_size')}px"
-        if "peak_rss" not in r:
-            why = r.get("skipped") or r.get("error")
-            state = "on" if r["grad_checkpointing"] else "off"
-            lines.append(f"| {r['model']} | {where} | {state} | not run: {why} |||||")
+        if "peak" not in r:
+            lines.append(f"| {r['model']} | {where} | {state} | not run: {r.get('skipped') or r.get('error')} ||||||")
             continue
         step = sum(r["step_seconds"]) / len(r["step_seconds"])
         ref = plain.get(r["model"]) if r["grad_checkpointing"] else None
         if not r["grad_checkpointing"]:
             plain[r["model"]] = r | {"step": step}
-        mem = f"{ref['peak_rss'] / r['peak_rss']:.2f}x less" if ref else ""
+        mem = f"{ref['peak'] / r['peak']:.2f}x less" if ref else ""
         slow = f"{step / ref['step']:.2f}x" if ref else ""
+        est = f"{r['estimated_peak'] / 2**30:.2f} GB" if r["estimated_peak"] else "-"
+        other = r.get("peak_reserved", r.get("rss_before_step", 0))
         lines.append(
-            f"| {r['model']} | {where} | {'on' if r['grad_checkpointing'] else 'off'} | "
-            f"{r['peak_rss'] / 2**30:.2f} GB | {r['rss_before_step'] / 2**30:.2f} GB | {step:.1f} | {mem} | {slow} |"
+            f"| {r['model']} | {where} | {state} | {r['peak'] / 2**30:.2f} GB | {other / 2**30:.2f} GB | {est} | "
+            f"{step:.3g} | {mem} | {slow} |"
         )
     return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
+    p.add_argument("--steps", type=int, default=2, help="timed steps after the warm-up")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     p.add_argument("--only", help="one model of the table")
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    p.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        model, batch, size, chans, ckpt, steps = a.child
-        print(json.dumps(measure(model, int(batch), int(size), int(chans), ckpt == "1", int(steps))))
+        model, batch, size, chans, ckpt, steps, dev = a.child
+        print(json.dumps(measure(model, int(batch), int(size), int(chans), ckpt == "1", int(steps), dev)))
         return
     results = []
     for model, batch, size, chans in CASES:
         if a.only and model != a.only:
             continue
-        for checkpointing in (False, True):  # one at a time: the machine is shared
-            results.append(run_case(model, batch, size, chans, checkpointing, a.steps))
+        for checkpointing in (False, True):  # one at a time: the machine may be shared
+            results.append(run_case(model, batch, size, chans, checkpointing, a.steps, a.device))
             print(json.dumps(results[-1]), flush=True)
     print(table(results))
     if a.json:

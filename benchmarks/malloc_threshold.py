@@ -1,48 +1,105 @@
-"""Why the memory guard underestimates the deep nets on CPU, and the checkpointed peak stays high:
-glibc's dynamic mmap threshold. A freed mmapped chunk raises the threshold to its size, so later
-activation-sized tensors come from heap arenas, whose freed memory stays resident (and the
+"""glibc's dynamic mmap threshold and resnetkit's fix (``runtime.memory.fix_mmap_threshold``, which
+``train`` applies on CPU): its effect on a step's peak memory and on the guard's estimate, and its
+cost in training speed. By default a freed mmapped chunk raises glibc's threshold to its size, so
+later activation-sized tensors come from heap arenas, whose freed memory stays resident (and the
 backward thread allocates from another arena than the forward's). The resident peak then grows
-faster than the live tensors, and not linearly in the batch, so the guard's two small probes
-miss it. Fixing the threshold (``mallopt(M_MMAP_THRESHOLD, 128 KiB)``) returns each freed tensor.
+faster than the live tensors, and not linearly in the batch, so the guard's two small probes miss
+it. With the threshold held at 128 KiB each freed tensor goes back to the OS, at the price of page
+faults on the next allocation.
 
-    python benchmarks/malloc_threshold.py resnet110 128 CKPT MALLOPT   (CKPT, MALLOPT: 0 or 1)
+    python benchmarks/malloc_threshold.py memory resnet110 128 CKPT MALLOPT   (CKPT, MALLOPT: 0 or 1)
+    python benchmarks/malloc_threshold.py speed [--model resnet20] [--batch-size 128] [--rounds 3]
 
-Prints the peak RSS above the process baseline of steps on 1/8, 1/4 and all of the batch (MB,
-seconds) and the guard's straight-line extension of the first two to the batch. Nothing asserted.
+``memory`` prints the peak RSS above the process baseline of steps on 1/8, 1/4 and all of the batch
+(MB, seconds) and the guard's straight-line extension of the first two to the batch. ``speed``
+times training steps in fresh processes, glibc's default and the fixed threshold taking turns, and
+prints each one's images/s and the ratio of their medians. Nothing is asserted.
 """
 
-import ctypes
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
 import sys
 import time
 
 import torch
 
 from resnetkit.models import create_model
-from resnetkit.runtime.memory import current_rss, peak_memory, reset_peak
+from resnetkit.runtime.memory import current_rss, fix_mmap_threshold, peak_memory, reset_peak
 
-M_MMAP_THRESHOLD = -3  # glibc malloc.h
 
-name, batch, ck, mall = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
-if mall:
-    ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 17)  # a fixed threshold: no dynamic raise
-cpu = torch.device("cpu")
-torch.manual_seed(0)
-m = create_model(name, num_classes=10, in_chans=3).to(memory_format=torch.channels_last).train()
-m.set_grad_checkpointing(ck)
-opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-y = torch.randint(0, 10, (batch,))
-base = current_rss()
-out = {}
-for n in (batch // 8, batch // 4, batch):
-    reset_peak(cpu)
-    t = time.perf_counter()
-    torch.nn.functional.cross_entropy(m(x[:n]), y[:n]).backward()
-    if n == batch:
-        opt.step()
-    opt.zero_grad(set_to_none=True)
-    out[n] = ((peak_memory(cpu) - base) >> 20, round(time.perf_counter() - t, 1))
-n1, n2 = batch // 8, batch // 4
-est = out[n2][0] + (out[n2][0] - out[n1][0]) / (n2 - n1) * (batch - n2)
-mode = ("ckpt" if ck else "plain", "mallopt" if mall else "default")
-print(name, batch, *mode, "base", base >> 20, out, "est", int(est))
+def memory(name: str, batch: int, ck: bool, mall: bool) -> None:
+    if mall:
+        fix_mmap_threshold()
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    m = create_model(name, num_classes=10, in_chans=3).to(memory_format=torch.channels_last).train()
+    m.set_grad_checkpointing(ck)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    base = current_rss()
+    out = {}
+    for n in (batch // 8, batch // 4, batch):
+        reset_peak(cpu)
+        t = time.perf_counter()
+        torch.nn.functional.cross_entropy(m(x[:n]), y[:n]).backward()
+        if n == batch:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        out[n] = ((peak_memory(cpu) - base) >> 20, round(time.perf_counter() - t, 1))
+    n1, n2 = batch // 8, batch // 4
+    est = out[n2][0] + (out[n2][0] - out[n1][0]) / (n2 - n1) * (batch - n2)
+    mode = ("ckpt" if ck else "plain", "mallopt" if mall else "default")
+    print(name, batch, *mode, "base", base >> 20, out, "est", int(est))
+
+
+def one_rate(model: str, batch: int, steps: int, fixed: bool) -> float:
+    """Training images/s in this process (fp32, channels_last, as resnetkit trains on CPU)."""
+    from resnetkit.train.bench import train_rate
+
+    if fixed:
+        fix_mmap_threshold()
+    return train_rate(model, batch, steps, 28, 1, True, "fp32")[0]
+
+
+def speed(model: str, batch: int, steps: int, rounds: int) -> None:
+    rates: dict[str, list[float]] = {"default": [], "fixed": []}
+    for _ in range(rounds):
+        for mode in rates:
+            code = f"import sys; sys.path.insert(0, {sys.path[0]!r}); import malloc_threshold as m; " + (
+                f"print(m.one_rate({model!r}, {batch}, {steps}, {mode == 'fixed'}))"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            rates[mode].append(float(out.stdout.strip().splitlines()[-1]))
+            print(f"{mode:8s} {rates[mode][-1]:7.0f} img/s", flush=True)
+    ratio = statistics.median(rates["fixed"]) / statistics.median(rates["default"])
+    record = {"model": model, "batch": batch, "steps": steps, "images_per_second": rates, "fixed_vs_default": ratio}
+    print(json.dumps(record))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    m = sub.add_parser("memory")
+    m.add_argument("model")
+    m.add_argument("batch", type=int)
+    m.add_argument("ckpt", choices=("0", "1"))
+    m.add_argument("mallopt", choices=("0", "1"))
+    s = sub.add_parser("speed")
+    s.add_argument("--model", default="resnet20")
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--steps", type=int, default=20)
+    s.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args()
+    if a.what == "memory":
+        memory(a.model, a.batch, a.ckpt == "1", a.mallopt == "1")
+    else:
+        speed(a.model, a.batch_size, a.steps, a.rounds)
+
+
+if __name__ == "__main__":
+    main()

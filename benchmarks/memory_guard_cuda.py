@@ -5,7 +5,7 @@ should be refused (one line, exit 2) before its first step, the checkpointed one
 
     python benchmarks/memory_guard_cuda.py results/grad_checkpointing_cuda.json
 
-The peaks come from ``grad_checkpointing_cuda.py``'s JSON (peak reserved). Prints each run's exit
+The peaks come from ``grad_checkpointing.py --device cuda``'s JSON (peak reserved). Prints each run's exit
 code, wall time and last lines. Nothing asserted: a record of what the guard did on a GPU.
 """
 

@@ -166,13 +166,28 @@ def test_predict_refuses_bad_series_in_one_line(tmp_path, capsys):
     np.savez(tmp_path / "nan.npz", X=nan)
     np.savez(tmp_path / "two.npz", X=np.zeros((1, 2, 20)))
     (tmp_path / "ragged.txt").write_text("1 2 3\n4 5\n")
-    (tmp_path / "one.csv").write_text("0,1,2,3,2,1,0,0,0,0\n")
+    # UCR style: a .csv/.tsv row is its label, then the series; other text files are values only.
+    values = "0,1,2,3,2,1,0,0,0,0"
+    (tmp_path / "one.csv").write_text(f"late,{values}\n")
+    (tmp_path / "one.tsv").write_text("early\t" + values.replace(",", "\t") + "\n")
+    (tmp_path / "one.txt").write_text(values + "\n")
+    (tmp_path / "unlabelled.csv").write_text(values + "\n")
     capsys.readouterr()
-    for name, message in (("nan.npz", "NaN"), ("two.npz", "(N, 1, L)"), ("ragged.txt", "different lengths")):
+    for name, message in (
+        ("nan.npz", "NaN"),
+        ("two.npz", "(N, 1, L)"),
+        ("ragged.txt", "different lengths"),
+        ("unlabelled.csv", "line 1: first field '0' is not one of the model's classes (early, late)"),
+    ):
         assert main(["predict", run, str(tmp_path / name)]) == 2
         err = capsys.readouterr().err
-        assert message in err and name in err and "Traceback" not in err
-    assert main(["predict", run, str(tmp_path / "one.csv")]) == 0
+        assert message in err and name in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # The label is read and set aside: the three files predict the same series alike.
+    tops = []
+    for name in ("one.csv", "one.tsv", "one.txt"):
+        assert main(["predict", run, str(tmp_path / name), "--json"]) == 0
+        tops.append([t["prob"] for t in json.loads(capsys.readouterr().out)[0]["top"]])
+    assert tops[0] == tops[1] == tops[2]
 
 
 def test_text_model_trains_and_reads_files_and_strings(tmp_path, capsys):

@@ -8,7 +8,7 @@ from torch import nn
 from .layers import LayerFn, conv3x3
 from .ops import OPS_2D, Ops
 
-STEMS = ("imagenet", "deep", "cifar", "none")
+STEMS = ("imagenet", "deep", "cifar", "pool", "none")
 
 
 class ByteEmbedding(nn.Embedding):
@@ -44,6 +44,9 @@ def stem_layers(
     "deep": three 3x3 convs instead of the 7x7, the "c" tweak of Bag of Tricks (arXiv:1812.01187,
     Fig. 2b), laid out as timm's ``conv1.{0,1,3,4,6}`` so its checkpoints load.
     "cifar": one 3x3/1 conv, no pooling (He et al. 2015, §4.2).
+    "pool": the cifar stem, then a 2x2 max-pool: the full-resolution conv sees every pixel and the
+    stages run at half the resolution, a quarter of the cost (the conv-then-pool downsampling of
+    Page's ResNet-9 and airbench, which train small images fast).
     "none": the first unit reads the input itself (Wang et al. 2017's time-series ResNet).
     ``norm_layer=None`` (pre-activation nets) leaves out the stem's norm and act: the first unit
     normalizes its own input. ``vocab_size``: a ``ByteEmbedding`` (``embed``) comes first.
@@ -79,5 +82,8 @@ def stem_layers(
         feature = "act1"
     if stem_type == "cifar":
         return children, 1, {"num_chs": out_chs, "reduction": 1, "module": feature}
+    if stem_type == "pool":
+        children["maxpool"] = ops.max_pool(2, stride=2)
+        return children, 2, {"num_chs": out_chs, "reduction": 1, "module": feature}
     children["maxpool"] = ops.max_pool(3, stride=2, padding=1)
     return children, 4, {"num_chs": out_chs, "reduction": 2, "module": feature}

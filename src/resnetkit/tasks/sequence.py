@@ -112,8 +112,9 @@ class SequenceClassification(Classification):
 
     def read(self, source: str, model: Any) -> list[Prepared]:
         """What one ``predict`` argument names: a ``.ts`` file, a ``.npz`` of series (``X``: (N, C, L),
-        (C, L) or (L,)), a text file of numbers (one series a row, one channel), or for a text model a text
-        file or the text itself.
+        (C, L) or (L,)), a UCR-style ``.csv``/``.tsv`` (a label, one of the model's classes, then the
+        series: a row each), another text file of numbers (one series a row, values only, one channel),
+        or for a text model a text file or the text itself.
         Series are normalised as the training data was (``_normalize_of``). A sequence longer
         than the run's ``data.max_length`` (where it set one) is refused."""
         card = model_card(model)
@@ -130,7 +131,7 @@ class SequenceClassification(Classification):
         if not path.is_file():
             raise ValueError(f"{source}: no such file (a series model reads .npz or a text file of numbers)")
         _check_size(path)
-        rows = _read_series(path, int(card.in_chans or model.in_chans))
+        rows = _read_series(path, int(card.in_chans or model.in_chans), card.classes)
         names = [source] if len(rows) == 1 else [f"{source}#{i}" for i in range(len(rows))]
         return [self._prepare_series(r, n, limit, card) for r, n in zip(rows, names, strict=True)]
 
@@ -304,15 +305,36 @@ def _check_size(path: Path) -> None:
         raise ValueError(f"{path}: {size} bytes, more than the {MAX_FILE_BYTES} a prediction reads")
 
 
-def _read_series(path: Path, channels: int) -> list[np.ndarray]:
+def _read_series(path: Path, channels: int, classes: tuple[str, ...] | None = None) -> list[np.ndarray]:
     """Series (C, L) from a ``.ts`` file (aeon's format, labels optional and ignored), a ``.npz``
-    (``X``) or a text file of numbers (one series a row)."""
-    if path.suffix.lower() == ".ts":
+    (``X``), a UCR-style ``.csv``/``.tsv`` (each row its label, then the series) or any other text
+    file of numbers (one series a row, every field a value).
+
+    The suffix decides whether a row starts with a label, and the labels are checked against the
+    model's classes: a file of values only named ``.csv`` would otherwise lose each series' first
+    value without a word, or a labelled one given as ``.txt`` predict on its labels as values."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        items = importlib.import_module("resnetkit.data.sequences.delimited").read_delimited(path)
+        if channels != 1:
+            raise ValueError(f"{path}: UCR-style rows hold one channel; the model takes {channels}")
+        if classes is not None:
+            known = set(classes)
+            for i, label in enumerate(items.labels):
+                if label not in known:
+                    shown = ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
+                    raise ValueError(
+                        f"{items.place(i)}: first field {label[:20]!r} is not one of the model's classes ({shown}); "
+                        f"a {suffix} row is UCR style (its label, then the series): a file of values only is read "
+                        "as .txt"
+                    )
+        return [items.values[i, :, : int(n)].astype(np.float64) for i, n in enumerate(items.lengths)]
+    if suffix == ".ts":
         items = importlib.import_module("resnetkit.data.sequences.ts_format").read_ts(path, labelled=False)
         if items.values.shape[1] != channels:
             raise ValueError(f"{path}: {items.values.shape[1]} channel(s); the model takes {channels}")
         return [items.values[i, :, : int(n)].astype(np.float64) for i, n in enumerate(items.lengths)]
-    if path.suffix == ".npz":
+    if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as f:
                 if "X" not in f.files:
