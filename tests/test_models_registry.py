@@ -172,7 +172,8 @@ def _paper_rounded(name, n):
 
 @pytest.mark.parametrize("name", [n for n in MODELS if n.startswith(("resnet", "plain", "preact"))])
 def test_depth_is_the_number_in_the_name(name):
-    depth = int("".join(c for c in name.split("_")[-1] if c.isdigit()))
+    numbered = next(part for part in name.split("_") if any(c.isdigit() for c in part))  # resnet8_pool
+    depth = int("".join(c for c in numbered if c.isdigit()))
     assert weighted_depth(create_model(name)) == depth + (2 if name.endswith(("c", "d")) else 0)
 
 

@@ -1,0 +1,29 @@
+"""The time-to-accuracy recipe (issue 24): a residual net of the registry, trained by the one
+engine; its accuracy and time are measured by benchmarks/fast_recipe.py, not here."""
+
+import json
+
+from resnetkit.cli import main
+from resnetkit.models import create_model, model_task
+from resnetkit.models.profile import count_macs
+from resnetkit.train import TrainConfig, recipe
+
+
+def test_the_recipe_names_a_registered_residual_net_cheaper_than_resnet20():
+    cfg = TrainConfig.from_dict(recipe("fashion-mnist-fast"))
+    assert cfg.model.name == "resnet8_pool" and model_task(cfg.model.name) == "classification"
+    assert cfg.epochs == 10 and cfg.data.name == "fashion-mnist" and cfg.tta_flip
+    net = create_model(cfg.model.name, in_chans=1)
+    assert all(block.residual for block in net.blocks()) and len(net.blocks()) == 3
+    assert net.feature_info.reduction() == [1, 2, 4, 8]  # the pool stem: every stage at half resolution
+    assert count_macs(net, 28, 1) < 0.8 * count_macs(create_model("resnet20", in_chans=1), 28, 1)
+
+
+def test_the_recipe_trains_through_the_cli(tmp_path, capsys):
+    args = ["train", "--recipe", "fashion-mnist-fast", "--max-steps", "3", "--out", str(tmp_path), "--name", "f"]
+    assert main([*args, "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert summary["model"] == "resnet8_pool" and summary["steps"] == 3
+    assert summary["test"]["n"] == 10000 and "plain_top1" in summary["test"]  # flip TTA measured
+    config = (tmp_path / "f" / "config.yaml").read_text()
+    assert "recipe: fashion-mnist-fast" in config and "batch_size: 256" in config
