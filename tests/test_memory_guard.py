@@ -10,6 +10,7 @@ the test can see. A cgroup limit (what kills a process in a container) needs pri
 tests do not have; the guard reads it (runtime/memory.py) and the override stands in for it."""
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -180,3 +181,23 @@ def test_under_nproc_rank_0_prints_the_refusal_once_and_the_launcher_exits_2(tmp
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "a training step needs" in errors[0] and "--grad-checkpointing" in errors[0], errors
     assert "Traceback" not in proc.stderr
+
+
+def test_a_tight_cpu_step_returns_freed_activations_to_the_os(tmp_path):
+    """Above half the memory available (but within it) the guard fixes glibc's mmap threshold, so
+    freed activations leave the process; with room to spare it leaves malloc alone (page faults
+    cost small nets much of their speed). Real train processes: the setting is process-wide."""
+
+    def run(limit: str) -> str:
+        env = {**os.environ, MEMORY_LIMIT_ENV: limit, "OMP_NUM_THREADS": "1"}
+        args = [*_train_args(tmp_path, "resnet20", 256), "--name", f"r{limit}"]
+        proc = subprocess.run([sys.executable, "-m", "resnetkit", *args], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout + proc.stderr
+
+    roomy = run("64G")
+    assert "memory is tight" not in roomy
+    need = re.search(r"a step needs about (\d+) MB", roomy)
+    assert need is not None, roomy[-2000:]
+    tight = run(f"{int(int(need.group(1)) * 1.6)}M")  # the estimate is 63% of this
+    assert "memory is tight, so freed activations go back to the OS" in tight

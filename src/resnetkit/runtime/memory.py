@@ -110,8 +110,9 @@ def fix_mmap_threshold() -> bool:
     the forward's: the resident peak outgrows the live tensors, and not in proportion to the batch,
     which the memory guard's probes extrapolate along. Measured (benchmarks/malloc_threshold.py,
     ResNet-110, batch 128, 32px): the checkpointed step's peak 3.2x lower, the plain one's 1.2x,
-    and the guard's estimate within 2% of both. Process-wide and lasting; False where the C library
-    is not glibc (nothing changes there)."""
+    and the guard's estimate within 2% of both; but ResNet-20 trained at 0.54x its speed (the page
+    faults of every new tensor), so the memory guard calls this only for a step that is short of
+    memory. Process-wide and lasting; False where the C library is not glibc (nothing changes)."""
     global _threshold_fixed
     if not _threshold_fixed:
         try:

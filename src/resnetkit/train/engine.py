@@ -31,7 +31,6 @@ from ..artifacts import (
     save_checkpoint,
 )
 from ..models import set_grad_checkpointing
-from ..runtime.memory import fix_mmap_threshold
 from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
 from .distributed import elastic_run_name, init_distributed, restart_count
@@ -209,10 +208,6 @@ class Trainer:
         self.cfg = cfg
         self.task = build_task(cfg)
         self.ctx, self.device = init_distributed(cfg.device)
-        if self.device.type == "cpu":
-            # Freed activations go back to the OS rather than stay resident in malloc's arenas: a
-            # lower peak, and one the memory guard's probes extrapolate to (fix_mmap_threshold).
-            fix_mmap_threshold()
         if self.ctx.is_main:  # before any data is read or model built
             ensure_writable(Path(ckpt["run_dir"]) if ckpt is not None else Path(cfg.out))
         seed_everything(cfg.seed, cfg.deterministic)

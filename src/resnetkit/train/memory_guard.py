@@ -23,7 +23,16 @@ from dataclasses import dataclass
 
 import torch
 
-from ..runtime.memory import MEMORY_LIMIT_ENV, Budget, current_rss, format_size, memory_budget, peak_memory, reset_peak
+from ..runtime.memory import (
+    MEMORY_LIMIT_ENV,
+    Budget,
+    current_rss,
+    fix_mmap_threshold,
+    format_size,
+    memory_budget,
+    peak_memory,
+    reset_peak,
+)
 from .hooks import HookBase
 
 log = logging.getLogger("resnetkit.train")
@@ -113,6 +122,10 @@ def estimate_step_memory(trainer, x: torch.Tensor, y, batch: int) -> StepMemory 
 # memory PyTorch reserved (benchmarks/README.md), on CPU within 2% once glibc's mmap threshold is
 # fixed (runtime.memory.fix_mmap_threshold). A step that fits only without this margin is refused.
 SAFETY_MARGIN = 0.15
+# A CPU step estimated above this share of the memory available has glibc's mmap threshold fixed
+# for the rest of the process (runtime.memory.fix_mmap_threshold): a lower peak, paid for in page
+# faults, which cost a small net's steps much of their speed, so only where memory is short.
+TIGHT = 0.5
 
 
 def check_fits(need: StepMemory, budget: Budget, processes: int) -> str | None:
@@ -164,6 +177,8 @@ class MemoryGuard(HookBase):
                 rss = current_rss()
                 budget = Budget(rss + (budget.limit - rss) // local, f"{budget.source}, shared by {local} processes")
             refusal = check_fits(need, budget, local)
+            if refusal is None and t.device.type == "cpu" and need.peak > TIGHT * budget.limit and fix_mmap_threshold():
+                log.info("memory guard: memory is tight, so freed activations go back to the OS (a lower peak)")
             if not need.exhausted:
                 log.info(
                     "memory guard: a step needs about %s of %s available (%s)",
