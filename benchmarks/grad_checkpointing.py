@@ -9,8 +9,9 @@ Each configuration runs in a fresh process, so its peak is its own. The step is 
 with momentum, the precision ``auto`` means on the device (bf16 autocast where it is native),
 channels_last; warm-up steps (one on the CPU, two on CUDA), then ``--steps`` timed. On the CPU the
 peak is the process's resident memory (VmHWM: PyTorch, the model, gradients, optimizer state,
-activations) with glibc's mmap threshold fixed as ``train`` fixes it, beside the resident memory
-before the first step (what no setting of the step changes). On CUDA it is
+activations), beside the resident memory before the first step (what no setting of the step
+changes); malloc holds freed memory as ``train`` has it on the CPU, and returns it where the memory
+guard would have it returned (a step estimated above half the memory available). On CUDA it is
 ``torch.cuda.max_memory_allocated`` over the timed steps (the tensors: weights, gradients, momentum,
 activations, workspaces) beside the caching allocator's reservation, which is what the guard
 extrapolates. A configuration that the guard says would not fit in what is available is reported,
@@ -41,21 +42,22 @@ def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing
     from resnetkit.models import create_model
     from resnetkit.runtime.memory import (
         current_rss,
-        fix_mmap_threshold,
         format_size,
+        hold_freed_memory,
         memory_budget,
         peak_memory,
         reset_peak,
+        return_freed_memory,
     )
     from resnetkit.train import TrainConfig
     from resnetkit.train.engine import build_task
-    from resnetkit.train.memory_guard import estimate_step_memory
+    from resnetkit.train.memory_guard import TIGHT, estimate_step_memory
     from resnetkit.train.precision import Precision
 
     device = torch.device(dev)
     cuda = device.type == "cuda"
     if not cuda:
-        fix_mmap_threshold()
+        hold_freed_memory()  # as train runs on the CPU
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=10, in_chans=in_chans)
     model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -82,6 +84,9 @@ def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing
     if need is not None and budget is not None and need.peak > budget.limit:
         available = f"{format_size(budget.limit)} available ({budget.source})"
         return result | {"skipped": f"needs about {format_size(need.peak)}, {available}"}
+    # As the guard does in train: a tight CPU step returns its freed activations to the OS.
+    tight = not cuda and need is not None and budget is not None and need.peak > TIGHT * budget.limit
+    result["freed_memory_returned"] = tight and return_freed_memory()
 
     def step() -> None:
         with precision.autocast():

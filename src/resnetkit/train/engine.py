@@ -31,6 +31,7 @@ from ..artifacts import (
     save_checkpoint,
 )
 from ..models import set_grad_checkpointing
+from ..runtime.memory import hold_freed_memory
 from ..tasks import Evaluation, Task, get_task
 from .config import TrainConfig
 from .distributed import elastic_run_name, init_distributed, restart_count
@@ -208,6 +209,8 @@ class Trainer:
         self.cfg = cfg
         self.task = build_task(cfg)
         self.ctx, self.device = init_distributed(cfg.device)
+        if self.device.type == "cpu":
+            hold_freed_memory()  # activations reuse freed heap memory, not fresh page-faulted mmaps
         if self.ctx.is_main:  # before any data is read or model built
             ensure_writable(Path(ckpt["run_dir"]) if ckpt is not None else Path(cfg.out))
         seed_everything(cfg.seed, cfg.deterministic)

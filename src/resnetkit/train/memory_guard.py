@@ -27,11 +27,11 @@ from ..runtime.memory import (
     MEMORY_LIMIT_ENV,
     Budget,
     current_rss,
-    fix_mmap_threshold,
     format_size,
     memory_budget,
     peak_memory,
     reset_peak,
+    return_freed_memory,
 )
 from .hooks import HookBase
 
@@ -120,11 +120,11 @@ def estimate_step_memory(trainer, x: torch.Tensor, y, batch: int) -> StepMemory 
 
 # The estimate may fall short of the step it is for: measured on an H200 it came within 13% of the
 # memory PyTorch reserved (benchmarks/README.md), on CPU within 2% once glibc's mmap threshold is
-# fixed (runtime.memory.fix_mmap_threshold). A step that fits only without this margin is refused.
+# returned to the OS (runtime.memory.return_freed_memory). A step that fits only without this margin is refused.
 SAFETY_MARGIN = 0.15
-# A CPU step estimated above this share of the memory available has glibc's mmap threshold fixed
-# for the rest of the process (runtime.memory.fix_mmap_threshold): a lower peak, paid for in page
-# faults, which cost a small net's steps much of their speed, so only where memory is short.
+# A CPU step estimated above this share of the memory available has its freed memory returned to
+# the OS from then on (runtime.memory.return_freed_memory): a lower peak, paid for in page faults,
+# which cost a small net's steps much of their speed, so only where memory is short.
 TIGHT = 0.5
 
 
@@ -177,7 +177,8 @@ class MemoryGuard(HookBase):
                 rss = current_rss()
                 budget = Budget(rss + (budget.limit - rss) // local, f"{budget.source}, shared by {local} processes")
             refusal = check_fits(need, budget, local)
-            if refusal is None and t.device.type == "cpu" and need.peak > TIGHT * budget.limit and fix_mmap_threshold():
+            tight = refusal is None and t.device.type == "cpu" and need.peak > TIGHT * budget.limit
+            if tight and return_freed_memory():
                 log.info("memory guard: memory is tight, so freed activations go back to the OS (a lower peak)")
             if not need.exhausted:
                 log.info(
