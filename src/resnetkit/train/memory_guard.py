@@ -118,9 +118,9 @@ def estimate_step_memory(trainer, x: torch.Tensor, y, batch: int) -> StepMemory 
     return StepMemory(peak, tuple(probes), batch)
 
 
-# The estimate may fall short of the step it is for: measured on an H200 it came within 13% of the
-# memory PyTorch reserved (benchmarks/README.md), on CPU within 2% once glibc's mmap threshold is
-# returned to the OS (runtime.memory.return_freed_memory). A step that fits only without this margin is refused.
+# The estimate may fall short of the step it is for: on an H200 it came within 13% of the memory
+# PyTorch reserved (benchmarks/README.md), on the CPU within 2% where freed memory is returned to
+# the OS (runtime.memory.return_freed_memory). A step that fits only without this margin is refused.
 SAFETY_MARGIN = 0.15
 # A CPU step estimated above this share of the memory available has its freed memory returned to
 # the OS from then on (runtime.memory.return_freed_memory): a lower peak, paid for in page faults,
