@@ -201,3 +201,28 @@ def test_a_tight_cpu_step_returns_freed_activations_to_the_os(tmp_path):
     assert need is not None, roomy[-2000:]
     tight = run(f"{int(int(need.group(1)) * 1.6)}M")  # the estimate is 63% of this
     assert "memory is tight, so freed activations go back to the OS" in tight
+
+
+ALLOCATOR_PROBE = """
+import sys, torch
+from resnetkit.runtime.memory import current_rss, hold_freed_memory, return_freed_memory
+
+def kept_after_free():  # MB of a freed 256 MB tensor still resident
+    before = current_rss()
+    x = torch.ones(64 * 2**20)
+    del x
+    return (current_rss() - before) >> 20
+
+print(kept_after_free(), hold_freed_memory(), kept_after_free(), return_freed_memory(), kept_after_free())
+"""
+
+
+def test_training_holds_freed_memory_and_a_tight_step_returns_it():
+    """glibc's default gives a freed 256 MB tensor back at once (its own mmap, page-faulted anew
+    next time); held, it stays resident for the next step; returned, it goes back again. A fresh
+    process: the setting is process-wide."""
+    proc = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    default, held, kept, returned, back = proc.stdout.split()
+    assert held == returned == "True"
+    assert int(default) < 32 and int(kept) > 200 and int(back) < 32, proc.stdout
