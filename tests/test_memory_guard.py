@@ -28,6 +28,7 @@ from resnetkit.runtime.memory import (
     parse_size,
     peak_memory,
     reset_peak,
+    trim_freed_memory,
 )
 from resnetkit.train import TrainConfig
 from resnetkit.train.engine import build_task
@@ -64,6 +65,7 @@ def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
     x, y = torch.randn(192, 1, 28, 28), torch.randint(0, 10, (192,))
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     rng = torch.get_rng_state()
+    trim_freed_memory()  # what an earlier test's training left held for reuse (the probes trim it too)
     before = current_rss()
     need = estimate_step_memory(trainer, x, y, 192)
     assert need is not None and [n for n, _ in need.probes] == [24, 48]

@@ -117,6 +117,18 @@ def _mallopt(threshold: int) -> bool:
     return ok
 
 
+def trim_freed_memory() -> bool:
+    """Give back what malloc holds freed right now (``malloc_trim(0)``), whatever the setting: a
+    measurement of the memory a step needs then starts from the live tensors, not from blocks an
+    earlier step left for reuse. False where the C library is not glibc."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
+
+
 def hold_freed_memory() -> bool:
     """Keep freed blocks of any size (to 1 GiB) in malloc's heap for the next step to reuse, as
     PyTorch's CUDA caching allocator keeps GPU memory: what CPU training runs with. By default glibc

@@ -32,6 +32,7 @@ from ..runtime.memory import (
     peak_memory,
     reset_peak,
     return_freed_memory,
+    trim_freed_memory,
 )
 from .hooks import HookBase
 
@@ -89,6 +90,8 @@ def estimate_step_memory(trainer, x: torch.Tensor, y, batch: int) -> StepMemory 
     try:
         with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
             for n in (n1, n2):
+                if device.type == "cpu":
+                    trim_freed_memory()  # held for reuse (hold_freed_memory), freed blocks would hide the need
                 reset_peak(device)
                 exhausted = n
                 for _ in range(PROBE_PASSES):
