@@ -4,6 +4,7 @@ text file, a string), embed, export to ONNX with a dynamic length, finetune, and
 The readers live on another branch: ``sequence_helpers`` stands in for them with their interface."""
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -172,12 +173,16 @@ def test_predict_refuses_bad_series_in_one_line(tmp_path, capsys):
     (tmp_path / "one.tsv").write_text("early\t" + values.replace(",", "\t") + "\n")
     (tmp_path / "one.txt").write_text(values + "\n")
     (tmp_path / "unlabelled.csv").write_text(values + "\n")
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive, archive.open("X.npy", "w") as member:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (1 << 26, 1, 16)}  # 8 GiB in ~200 bytes
+        np.lib.format.write_array_header_1_0(member, header)
     capsys.readouterr()
     for name, message in (
         ("nan.npz", "NaN"),
         ("two.npz", "(N, 1, L)"),
         ("ragged.txt", "different lengths"),
         ("unlabelled.csv", "line 1: first field '0' is not one of the model's classes (early, late)"),
+        ("liar.npz", "declares 8,589,934,592 bytes"),
     ):
         assert main(["predict", run, str(tmp_path / name)]) == 2
         err = capsys.readouterr().err

@@ -335,6 +335,7 @@ def _read_series(path: Path, channels: int, classes: tuple[str, ...] | None = No
             raise ValueError(f"{path}: {items.values.shape[1]} channel(s); the model takes {channels}")
         return [items.values[i, :, : int(n)].astype(np.float64) for i, n in enumerate(items.lengths)]
     if suffix == ".npz":
+        importlib.import_module("resnetkit.data.sequences.arrays").check_npz(path)  # declared sizes first
         try:
             with np.load(path, allow_pickle=False) as f:
                 if "X" not in f.files:

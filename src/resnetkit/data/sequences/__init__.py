@@ -5,10 +5,9 @@
 ``.npz``, UCR-style ``.tsv``/``.csv``, a ``text,label`` CSV, folders of ``.txt`` per class) into a
 ``SequenceSplit``: values padded to the longest item, their lengths, class indices and names.
 Every reader checks its input before training can start: one line naming the file and the
-problem, sizes bounded by ``limits`` before anything is allocated. ``inputs`` reads what is to be
-predicted (files without labels, strings, lists of numbers) with the same checks and preparation."""
+problem, sizes bounded by ``limits`` before anything is allocated. What is to be predicted is read
+by the sequence task (``tasks.sequence``), which prepares it as the model's record says."""
 
-from .inputs import SequenceInputs, read_series_inputs, read_text_inputs, series_inputs, text_inputs
 from .items import ReadItems, class_order
 from .limits import MAX_CHANNELS, MAX_ITEMS, MAX_LENGTH, MAX_VALUES
 from .load import TEST_FRACTION, load_sequences
@@ -26,7 +25,6 @@ __all__ = [
     "SERIES_EXTENSIONS",
     "TEST_FRACTION",
     "ReadItems",
-    "SequenceInputs",
     "SequenceSplit",
     "channel_stats",
     "check_normalize",
@@ -34,10 +32,6 @@ __all__ = [
     "is_sequence_spec",
     "load_sequences",
     "normalized",
-    "read_series_inputs",
-    "read_text_inputs",
-    "series_inputs",
-    "text_inputs",
     "ucr_names",
     "znormalize",
 ]

@@ -70,6 +70,13 @@ def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return found
 
 
+def check_npz(path: str | Path) -> None:
+    """Every array of an ``.npz`` checked from its header (names, dtype, declared size against the
+    limits and the zip entry) before any is read: what a reader of unlabelled series calls before
+    ``np.load``, so a small file declaring gigabytes is refused at no cost."""
+    _headers(Path(path))
+
+
 def _load(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
