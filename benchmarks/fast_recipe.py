@@ -79,8 +79,8 @@ def train(config: str, seed: int, out: Path) -> dict:
         extra = ["--recipe", "fashion-mnist", "--max-steps", "468"]  # one epoch of batch 128
     else:
         extra = ["--recipe", RECIPE, *ABLATIONS[config]]
-    if (out / name).exists() and not (out / name / "summary.json").exists():
-        shutil.rmtree(out / name)  # a run the last session's end cut short: timed again from the start
+    if (out / name).exists():  # not in the CSV (run() checked): cut short, so timed again from the start
+        shutil.rmtree(out / name)
     cmd = [sys.executable, "-m", "resnetkit", "train", *extra, "--seed", str(seed), "--out", str(out)]
     cmd += ["--name", name, "--no-progress"]
     start = time.perf_counter()
