@@ -310,9 +310,9 @@ def _read_series(path: Path, channels: int, classes: tuple[str, ...] | None = No
     (``X``), a UCR-style ``.csv``/``.tsv`` (each row its label, then the series) or any other text
     file of numbers (one series a row, every field a value).
 
-    The suffix decides whether a row starts with a label, and the labels are checked against the
-    model's classes: a file of values only named ``.csv`` would otherwise lose each series' first
-    value without a word, or a labelled one given as ``.txt`` predict on its labels as values."""
+    The suffix decides whether a row starts with a label (the UCR archive's files are ``.tsv``; a
+    file of values only is ``.txt``), and a ``.csv``/``.tsv``'s labels must be the model's classes:
+    a values-only file named ``.csv`` would otherwise lose each series' first value without a word."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         items = importlib.import_module("resnetkit.data.sequences.delimited").read_delimited(path)
