@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from .config import ConfigError
 
+# Both Fashion-MNIST recipes: Nesterov SGD, weight decay without norm/bias decay, label smoothing.
+FASHION_SGD = {
+    "name": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "decay_norm_and_bias": False,
+    "label_smoothing": 0.1,
+}
+
 RECIPES: dict[str, dict] = {
     # He et al. 2015 §4.2, exactly: batch 128, SGD momentum 0.9, weight decay 1e-4 on every weight,
     # lr 0.1 divided by 10 at 32k and 48k iterations, stop at 64k, 45k/5k split, pad-4 crop + flip.
@@ -27,15 +38,7 @@ RECIPES: dict[str, dict] = {
     "fashion-mnist": {
         "model": {"name": "resnet20"},
         "data": {"name": "fashion-mnist", "val_size": 0, "batch_size": 128, "pad": 2, "flip": True, "erasing": 0.25},
-        "optim": {
-            "name": "sgd",
-            "lr": 0.1,
-            "momentum": 0.9,
-            "nesterov": True,
-            "weight_decay": 5e-4,
-            "decay_norm_and_bias": False,
-            "label_smoothing": 0.1,
-        },
+        "optim": FASHION_SGD,
         "schedule": {"name": "cosine", "warmup_epochs": 1.0},
         "epochs": 40,
         "ema_decay": 0.999,
@@ -48,15 +51,7 @@ RECIPES: dict[str, dict] = {
     "fashion-mnist-fast": {
         "model": {"name": "resnet8_pool"},
         "data": {"name": "fashion-mnist", "val_size": 0, "batch_size": 256, "pad": 2, "flip": True, "erasing": 0.0},
-        "optim": {
-            "name": "sgd",
-            "lr": 0.2,
-            "momentum": 0.9,
-            "nesterov": True,
-            "weight_decay": 5e-4,
-            "decay_norm_and_bias": False,
-            "label_smoothing": 0.1,
-        },
+        "optim": {**FASHION_SGD, "lr": 0.2},  # batch 256: twice the shipped recipe's batch and lr
         "schedule": {"name": "onecycle", "warmup_epochs": 0.0},
         "epochs": 10,
         "ema_decay": 0.0,
