@@ -9,7 +9,9 @@ A directive is an HTML comment on the line before the fence (Markdown and the si
 - ``<!-- example: args FLAGS -->``: FLAGS appended to every ``train``/``finetune``/``experiment``/``analyze``
   command (a later flag wins in argparse: the tests' small settings over the page's real ones);
 - ``<!-- example: output -->`` before a ``text`` block: the Python block above must print exactly it;
-- ``<!-- example: numbers-vary -->``: shown output is checked with every number as a wildcard.
+- ``<!-- example: numbers-vary -->``: shown output is checked with every number as a wildcard;
+- ``<!-- example: precision-varies -->``: shown output is checked with fp32, bf16 and fp16 as one word
+  (what a fast path picks depends on the CPU).
 
 In a shell block, ``$ resnetkit ...`` lines are followed by the output they print, which is checked;
 lines that are not ``resnetkit`` commands (``make``, ``curl``, ``torchrun``) are not run, and a block
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,16 +144,20 @@ def all_blocks() -> list[Block]:
 
 
 NUMBER = re.compile(r"-?\d[\d,]*(\.\d+)?(e[-+]?\d+)?%?")
+FLOAT_PRECISION = re.compile(r"\b(fp32|bf16|fp16)\b")
 
 
-def same_output(expected: list[str], actual: str, numbers_vary: bool) -> bool:
-    """Shown output against printed output, line by line, trailing space ignored; with
-    ``numbers_vary`` every number matches any number."""
+def same_output(expected: list[str], actual: str, directives: Collection[str] = ()) -> bool:
+    """Shown output against printed output, line by line, trailing space ignored. ``directives`` (a
+    block's) may loosen it: ``numbers-vary``, every number matches any number; ``precision-varies``,
+    the floating-point precision words match one another (which one a fast path runs at depends
+    on the CPU: bf16 where it has native bf16, else fp32)."""
     got = [line.rstrip() for line in actual.strip("\n").splitlines()]
     want = [line.rstrip() for line in "\n".join(expected).strip("\n").splitlines()]
-    if numbers_vary:
-        got = [NUMBER.sub("#", line) for line in got]
-        want = [NUMBER.sub("#", line) for line in want]
-        got = [re.sub(r"\s+", " ", line) for line in got]
-        want = [re.sub(r"\s+", " ", line) for line in want]
+    if "numbers-vary" in directives:
+        got = [re.sub(r"\s+", " ", NUMBER.sub("#", line)) for line in got]
+        want = [re.sub(r"\s+", " ", NUMBER.sub("#", line)) for line in want]
+    if "precision-varies" in directives:
+        got = [FLOAT_PRECISION.sub("float", line) for line in got]
+        want = [FLOAT_PRECISION.sub("float", line) for line in want]
     return got == want

@@ -57,7 +57,7 @@ def _run_python(block: Block, namespace: dict) -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(block.text, block.name, "exec"), namespace)
     if block.output is not None:
-        assert same_output(block.output.splitlines(), out.getvalue(), "numbers-vary" in block.directives), (
+        assert same_output(block.output.splitlines(), out.getvalue(), block.directives), (
             f"{block.name}: printed\n{out.getvalue()}\nthe page shows\n{block.output}"
         )
 
@@ -69,7 +69,7 @@ def _run_shell(block: Block) -> None:
             rc = cli_main(command.argv)
         assert rc == 0, f"{block.name}: resnetkit {' '.join(command.argv)} exited {rc}"
         if command.expected:
-            assert same_output(command.expected, out.getvalue(), "numbers-vary" in block.directives), (
+            assert same_output(command.expected, out.getvalue(), block.directives), (
                 f"{block.name}: resnetkit {' '.join(command.argv)} printed\n{out.getvalue()}\n"
                 f"the page shows\n" + "\n".join(command.expected)
             )
@@ -113,8 +113,10 @@ def test_collector_reads_directives_and_outputs(tmp_path: Path) -> None:
     assert found[0].commands()[0].argv == ["train", "--model", "resnet20", "--epochs", "1", "--max-steps", "2"]
     assert found[1].commands()[0].expected == ["model  params", "resnet20  1"]
     assert found[2].output == "1"
-    assert same_output(["a 1.5%  b"], "a 2.25%   b\n", numbers_vary=True)
-    assert not same_output(["a 1.5%"], "a 2.25%\n", numbers_vary=False)
+    assert same_output(["a 1.5%  b"], "a 2.25%   b\n", {"numbers-vary"})
+    assert not same_output(["a 1.5%"], "a 2.25%\n")
+    assert same_output(["layers fp32"], "layers bf16\n", {"precision-varies"})
+    assert not same_output(["layers fp32"], "layers bf16\n", {"numbers-vary"})
 
 
 def test_top_level_names_have_docstrings_and_api_pages() -> None:
