@@ -33,6 +33,7 @@ from ..artifacts import (
 from ..models import set_grad_checkpointing
 from ..runtime.memory import hold_freed_memory
 from ..tasks import Evaluation, Task, get_task
+from .bf16_guard import Bf16ConvGuard
 from .config import TrainConfig
 from .distributed import elastic_run_name, init_distributed, restart_count
 from .ema import build_ema
@@ -193,8 +194,8 @@ class Trainer:
             after_epoch
         after_train
 
-    Each call point goes to every hook (``hooks.py`` says what each sees) in this order: MemoryGuard
-    (unless ``memory_guard`` is off), EMAUpdate, NaNGuard, EvalHook, MetricsWriter, Checkpointer,
+    Each call point goes to every hook (``hooks.py`` says what each sees) in this order: Bf16ConvGuard,
+    MemoryGuard (unless ``memory_guard`` is off), EMAUpdate, NaNGuard, EvalHook, MetricsWriter, Checkpointer,
     Progress, then the step callbacks and the ``hooks`` given. Ctrl-C or SIGTERM stops the run at the
     next step boundary, after a checkpoint."""
 
@@ -252,7 +253,8 @@ class Trainer:
 
         self.hooks: list[HookBase] = []
         self.register_hooks(
-            [MemoryGuard()] * cfg.memory_guard
+            [Bf16ConvGuard()]
+            + [MemoryGuard()] * cfg.memory_guard
             + [EMAUpdate(), NaNGuard(), EvalHook(), MetricsWriter(), Checkpointer(), Progress(PROGRESS_SECONDS)]
         )
         self.register_hooks([StepCallbacks(callbacks), *hooks] if callbacks else hooks)
