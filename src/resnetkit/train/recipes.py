@@ -46,16 +46,18 @@ RECIPES: dict[str, dict] = {
     },
     # Time to accuracy (benchmarks/fast_recipe.py): a wide, shallow net at half resolution
     # (resnet8_pool), batches of 256 at lr 0.2 on a one-cycle schedule (Smith & Topin 2018: up over
-    # the first 30%, then down to zero), label smoothing, pad-2 crop and flip done on whole batches in
-    # memory, flip TTA. No EMA and no random erasing: they pay off on long runs, not on ten epochs.
+    # the first 30%, then down to zero), label smoothing. No augmentation and no flip TTA: over ten
+    # epochs the augmented net underfits (training top-1 93.7%, about its test accuracy), and on a
+    # 5,000-image validation split the plain one scored as well (93.32% against 93.24%) for less
+    # time. No EMA and no random erasing: they pay off on long runs, not on ten epochs.
     "fashion-mnist-fast": {
         "model": {"name": "resnet8_pool"},
-        "data": {"name": "fashion-mnist", "val_size": 0, "batch_size": 256, "pad": 2, "flip": True, "erasing": 0.0},
+        "data": {"name": "fashion-mnist", "val_size": 0, "batch_size": 256, "pad": 0, "flip": False, "erasing": 0.0},
         "optim": {**FASHION_SGD, "lr": 0.2},  # batch 256: twice the shipped recipe's batch and lr
         "schedule": {"name": "onecycle", "warmup_epochs": 0.0},
         "epochs": 10,
         "ema_decay": 0.0,
-        "tta_flip": True,
+        "tta_flip": False,
     },
     # Garment scenes, as docs/results/dense trained them: DeepLabV3 on ResNet-20 (ASPP 64 wide),
     # SGD 0.05 with a short warmup, 3 epochs of 3000 scenes.
