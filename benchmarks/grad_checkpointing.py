@@ -3,6 +3,7 @@ the memory guard's estimate beside each, on the CPU or a CUDA device.
 
     python benchmarks/grad_checkpointing.py [--steps 2] [--json results/grad_checkpointing.json]
     python benchmarks/grad_checkpointing.py --only preact_resnet1001 --steps 2
+    python benchmarks/grad_checkpointing.py --allocator return --steps 2 --json results/grad_checkpointing_return.json
     python benchmarks/grad_checkpointing.py --device cuda --steps 5 --json results/grad_checkpointing_cuda.json
 
 Each configuration runs in a fresh process, so its peak is its own. The step is resnetkit's: SGD
@@ -11,7 +12,8 @@ channels_last; warm-up steps (one on the CPU, two on CUDA), then ``--steps`` tim
 peak is the process's resident memory (VmHWM: PyTorch, the model, gradients, optimizer state,
 activations), beside the resident memory before the first step (what no setting of the step
 changes); malloc holds freed memory as ``train`` has it on the CPU, and returns it where the memory
-guard would have it returned (a step estimated above half the memory available). On CUDA it is
+guard would have it returned (a step estimated above half the memory available), or always with
+``--allocator return``. On CUDA it is
 ``torch.cuda.max_memory_allocated`` over the timed steps (the tensors: weights, gradients, momentum,
 activations, workspaces) beside the caching allocator's reservation, which is what the guard
 extrapolates. A configuration that the guard says would not fit in what is available is reported,
@@ -35,7 +37,9 @@ CASES = [
 ]
 
 
-def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str) -> dict:
+def measure(
+    model_name: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str, allocator: str
+) -> dict:
     """One configuration, in this process (the child)."""
     import torch
 
@@ -86,7 +90,7 @@ def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing
         return result | {"skipped": f"needs about {format_size(need.peak)}, {available}"}
     # As the guard does in train: a tight CPU step returns its freed activations to the OS.
     tight = not cuda and need is not None and budget is not None and need.peak > TIGHT * budget.limit
-    result["freed_memory_returned"] = tight and return_freed_memory()
+    result["freed_memory_returned"] = (tight or allocator == "return") and not cuda and return_freed_memory()
 
     def step() -> None:
         with precision.autocast():
@@ -114,9 +118,11 @@ def measure(model_name: str, batch: int, size: int, in_chans: int, checkpointing
     return result | {"peak": peak_memory(device), "rss_before_step": before}
 
 
-def run_case(model: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str) -> dict:
+def run_case(
+    model: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str, allocator: str
+) -> dict:
     cmd = [sys.executable, __file__, "--child", model, str(batch), str(size), str(in_chans), str(int(checkpointing))]
-    proc = subprocess.run([*cmd, str(steps), dev], capture_output=True, text=True)
+    proc = subprocess.run([*cmd, str(steps), dev, allocator], capture_output=True, text=True)
     if proc.returncode != 0:
         return {"model": model, "grad_checkpointing": checkpointing, "error": proc.stderr.strip()[-300:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -159,18 +165,25 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     p.add_argument("--only", help="one model of the table")
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--allocator",
+        choices=["guard", "return"],
+        default="guard",
+        help="CPU: hold freed memory unless the guard finds the step tight (as train does), or return it always "
+        "(what a step gets on a machine where memory is tight)",
+    )
+    p.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        model, batch, size, chans, ckpt, steps, dev = a.child
-        print(json.dumps(measure(model, int(batch), int(size), int(chans), ckpt == "1", int(steps), dev)))
+        model, batch, size, chans, ckpt, steps, dev, allocator = a.child
+        print(json.dumps(measure(model, int(batch), int(size), int(chans), ckpt == "1", int(steps), dev, allocator)))
         return
     results = []
     for model, batch, size, chans in CASES:
         if a.only and model != a.only:
             continue
         for checkpointing in (False, True):  # one at a time: the machine may be shared
-            results.append(run_case(model, batch, size, chans, checkpointing, a.steps, a.device))
+            results.append(run_case(model, batch, size, chans, checkpointing, a.steps, a.device, a.allocator))
             print(json.dumps(results[-1]), flush=True)
     print(table(results))
     if a.json:
