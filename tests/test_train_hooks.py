@@ -68,6 +68,7 @@ def test_hooks_are_called_in_the_documented_order(tmp_path):
 
     calls = recorder.calls
     assert calls[0][3]["hooks"] == [
+        "Bf16ConvGuard",
         "MemoryGuard",
         "EMAUpdate",
         "NaNGuard",
