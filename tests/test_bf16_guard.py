@@ -35,24 +35,28 @@ def test_strided_convs_are_the_downsampling_3x3s_and_the_stem():
     assert names == {"conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1"}
 
 
-def test_a_single_point_input_is_refused_in_the_first_step_only(monkeypatch):
+def test_a_single_point_input_is_refused_in_bf16_training_forwards_only(monkeypatch):
     monkeypatch.setattr(bf16_guard, "cpu_supports_bf16", lambda: True)
     model = create_model("resnet18", num_classes=3, in_chans=1)
     guard = _guard(model)
     guard.before_train()
-    model(torch.randn(2, 1, 32, 32)).sum().backward()  # every stage's input 2x2 or more
-    with pytest.raises(UnsafeBf16Conv, match=r"layer 'layer4.0.conv1' \(3x3 conv, stride 2\) gets a 1x1 input"):
+    bf16 = torch.autocast("cpu", dtype=torch.bfloat16)
+    with bf16:
+        model(torch.randn(2, 1, 32, 32)).float().sum().backward()  # every stage's input 2x2 or more
+    with bf16, pytest.raises(UnsafeBf16Conv, match=r"layer 'layer4.0.conv1' \(3x3 conv, stride 2\) gets a 1x1 input"):
         model(torch.randn(2, 1, 16, 16))
-    guard.after_step()
-    model(torch.randn(2, 1, 16, 16))  # the hooks are gone after the first step
-    assert all(not m._forward_pre_hooks for m in model.modules())
+    model(torch.randn(2, 1, 16, 16))  # fp32: right, so not refused
+    with bf16, torch.no_grad():
+        model(torch.randn(2, 1, 16, 16))  # evaluation: no weight gradient
+    guard.after_train()
+    assert all(not m._forward_pre_hooks for m in model.modules())  # the model leaves the run clean
 
 
 def test_1d_nets_on_short_series_are_caught(monkeypatch):
     monkeypatch.setattr(bf16_guard, "cpu_supports_bf16", lambda: True)
     model = create_model("resnet18", spatial_dims=1, in_chans=2, num_classes=3)
     _guard(model).before_train()
-    with pytest.raises(UnsafeBf16Conv, match="gets a 1 input"):
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(UnsafeBf16Conv, match="gets a 1 input"):
         model(torch.randn(2, 2, 16))
 
 
