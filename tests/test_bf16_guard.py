@@ -1,6 +1,6 @@
 """The bf16 convolution guard (resnetkit.train.bf16_guard): under native CPU bf16, a strided
-convolution fed a single point is refused in the first step, before any backward pass, in one line;
-other shapes, other precisions and CPUs without native bf16 train as before. The CPU is patched so
+convolution fed a single point is refused in any bf16 training forward, before its backward pass, in
+one line; other shapes, fp32, evaluation and CPUs without native bf16 train as before. The CPU is patched so
 the rule is tested on any host; the fault itself shows on AVX-512 BF16 hosts only."""
 
 from types import SimpleNamespace

@@ -2,10 +2,10 @@
 AMX): the weight gradient of a convolution with a kernel and a stride over 1 whose input is a
 single point (1x1 in 2-D, length 1 in 1-D) comes out of uninitialized memory, anything from NaN
 to 1e36, differently on every call (oneDNN 3.12 in PyTorch 2.13, its ``jit_bf16`` backward-weights
-kernel; seen at 16 and 64 channels, not at 8; fp32 and inputs of 2 or more are right). A stride on a single point
-changes nothing in the forward pass, so nothing looks wrong until the weights are ruined: an
-ImageNet-layout ResNet on 16px images, or a 1-D family net on series shorter than 17, hits it in
-its last stage. Found by this project's checkpointing test, which compares gradients bit for bit.
+kernel; seen at 16 and 64 channels, not at 8; fp32 and inputs of 2 or more are right). A stride
+on a single point changes nothing in the forward pass, so nothing looks wrong until the weights
+are ruined: an ImageNet-layout ResNet on 16px images, or a 1-D family net on series shorter than
+17, hits it in its last stage. Found by this project's checkpointing test, which compares gradients bit for bit.
 
 The guard watches every training forward in bf16 (the memory guard's probes included; a later
 batch may be smaller, as a short bucket of series or a small image) and refuses, in one line,
@@ -60,7 +60,7 @@ class Bf16ConvGuard(HookBase):
         if not affected(t.precision.mode, t.device):
             return
         for name, conv in strided_convs(t.model).items():
-            self._handles.append(conv.register_forward_pre_hook(self._check(name, conv)))
+            self._handles.append(conv.register_forward_pre_hook(self._check(name)))
 
     def after_train(self) -> None:
         for handle in self._handles:
@@ -68,8 +68,8 @@ class Bf16ConvGuard(HookBase):
         self._handles.clear()
 
     @staticmethod
-    def _check(name: str, conv: _ConvNd):
-        def hook(module: nn.Module, args: tuple) -> None:
+    def _check(name: str):
+        def hook(conv: _ConvNd, args: tuple) -> None:
             x = args[0]
             if torch.is_grad_enabled() and _in_bf16(x) and x.dim() > 2 and all(s == 1 for s in x.shape[2:]):
                 size = "x".join(str(s) for s in x.shape[2:])
