@@ -142,6 +142,18 @@ def test_resnet_config_is_the_recipe_on_the_cell(tmp_path):
     assert sequences.settings_of(Cell("GunPoint", "resnet_tsc", 0), budget) == "recipe=time-series;epochs=300"
 
 
+@pytest.mark.skipif("time-series" not in RECIPES, reason="the time-series recipe lands with the sequence task")
+def test_texts_get_their_own_epochs_unless_told(tmp_path):
+    # The recipe's 300 epochs are hours a run on the fortunes corpus: the texts default to
+    # TEXT_EPOCHS, the series to the recipe's, and --epochs sets both.
+    default = SequenceBudget()
+    text, series = Cell("fortunes", "resnet_text", 0), Cell("GunPoint", "resnet_tsc", 0)
+    assert sequences.resnet_config(text, tmp_path, default).epochs == sequences.TEXT_EPOCHS < 300
+    assert sequences.resnet_config(series, tmp_path, default).epochs == RECIPES["time-series"]["epochs"]
+    assert sequences.settings_of(text, default) == f"recipe=time-series;epochs={sequences.TEXT_EPOCHS}"
+    assert sequences.resnet_config(text, tmp_path, SequenceBudget(epochs=4)).epochs == 4
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
