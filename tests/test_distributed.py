@@ -221,3 +221,23 @@ def test_detection_under_ddp_measures_the_whole_test_set(tmp_path):
     single = json.loads((out / "eval.json").read_text())
     assert single["n"] == 11 and single["detections"] == summary["test"]["detections"] > 0
     assert single["map"] == pytest.approx(summary["test"]["map"], abs=1e-6)
+
+
+def test_a_rank_that_fails_to_set_up_leaves_the_process_group(tmp_path, monkeypatch):
+    """A gloo group still alive at interpreter exit can abort the process in teardown (SIGABRT)
+    instead of letting it exit with its one-line error: a Trainer that fails after joining the
+    group leaves it before the error propagates."""
+    from resnetkit.train import engine
+    from resnetkit.train.distributed import DistContext
+
+    closed = []
+
+    class Group(DistContext):
+        def close(self, finished):
+            closed.append(finished)
+
+    monkeypatch.setattr(engine, "init_distributed", lambda device: (Group(0, 1, 0, True), torch.device("cpu")))
+    (tmp_path / "a-file").write_text("")  # --out names a file: the set-up refuses it
+    with pytest.raises(Exception, match="a-file"):
+        engine.Trainer(config(str(tmp_path / "a-file"), "x", False, 1))
+    assert closed == [False]

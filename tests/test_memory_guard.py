@@ -149,7 +149,7 @@ def test_override_below_the_need_refuses_in_one_line_and_no_guard_runs(tmp_path,
 @pytest.mark.slow
 def test_a_real_train_process_under_a_data_limit_refuses_instead_of_dying(tmp_path):
     """ResNet-110 on 1,024 digits needs about 1.2 GB; under a 650 MB RLIMIT_DATA the unguarded
-    run dies in its first forward (exit 1, a traceback); the guarded one refuses after its probes
+    run dies in its first forward (exit 1 and a traceback, or a signal); the guarded one refuses after its probes
     (which fit: a quarter of the batch) with one line, exit 2."""
     limit = 650 * 2**20
 
@@ -162,8 +162,12 @@ def test_a_real_train_process_under_a_data_limit_refuses_instead_of_dying(tmp_pa
             [sys.executable, "-m", "resnetkit", *args], preexec_fn=limited, capture_output=True, text=True, timeout=300
         )
 
+    # Unguarded, the process dies: most often PyTorch's allocator raises (exit 1), but an
+    # allocation that fails inside a native library can crash it outright (SIGSEGV, seen once in
+    # five suite runs). Either way the run is lost, which is what the guard is for.
     unguarded = run("--no-memory-guard")
-    assert unguarded.returncode == 1 and "can't allocate memory" in unguarded.stderr, unguarded.stderr[-2000:]
+    died = unguarded.returncode < 0 or (unguarded.returncode == 1 and "can't allocate memory" in unguarded.stderr)
+    assert died, (unguarded.returncode, unguarded.stderr[-2000:])
     guarded = run()
     assert guarded.returncode == 2, guarded.stderr[-2000:]
     last = guarded.stderr.strip().splitlines()[-1]

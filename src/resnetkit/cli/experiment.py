@@ -178,7 +178,11 @@ def add_sequences(exp: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per dataset and method (default: 5)")
     p.add_argument("--datasets", help="comma-separated (default: the six time-series datasets and fortunes)")
     p.add_argument("--methods", help="comma-separated (default: all: resnet_tsc, plain_tsc, minirocket, ...)")
-    p.add_argument("--epochs", type=int, help="epochs of every ResNet run (default: the time-series recipe's 300 for the series, 10 for the texts)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs of every ResNet run (default: the time-series recipe's 300 for the series, 10 for the texts)",
+    )
     p.add_argument("--quick", action="store_true", help="small settings (2 epochs, few kernels): a smoke test")
     p.add_argument("-o", "--out", default="runs/sequences", help="output folder (default: runs/sequences)")
     _add_restart(p)

@@ -210,6 +210,23 @@ class Trainer:
         self.cfg = cfg
         self.task = build_task(cfg)
         self.ctx, self.device = init_distributed(cfg.device)
+        try:
+            self._set_up(ckpt, callbacks, argv, hooks)
+        except BaseException:
+            # A rank that fails to set up (bad data, a resume the ranks disagree on, a refusal)
+            # leaves the process group at once: a gloo group still alive when the interpreter
+            # exits can abort the process (SIGABRT in teardown) instead of exiting with its error.
+            self.ctx.close(finished=False)
+            raise
+
+    def _set_up(
+        self,
+        ckpt: Checkpoint | None,
+        callbacks: Sequence[StepCallback],
+        argv: list[str] | None,
+        hooks: Sequence[HookBase],
+    ) -> None:
+        cfg = self.cfg
         if self.device.type == "cpu":
             hold_freed_memory()  # activations reuse freed heap memory, not fresh page-faulted mmaps
         if self.ctx.is_main:  # before any data is read or model built
