@@ -11,6 +11,10 @@ Fashion-MNIST test PNGs (its recipe's flip TTA runs each image twice, offline as
 image a request; the client is a separate process of bounded concurrency. Nothing is asserted.
 ``v1`` posts each image as multipart; ``v2`` posts it as the Open Inference Protocol's binary
 tensor data (a BYTES ``file`` input, the top classes asked back in binary), as tritonclient does.
+``--client raw`` (the default) sends ready-made HTTP/1.1 bytes over keep-alive sockets and reads
+back only the status and the body's length, as wrk and h2load do, so the load generator's CPU stays
+small beside the server's on a shared machine; ``--client httpx`` builds each request with httpx,
+as a Python service calling the server would.
 """
 
 from __future__ import annotations
@@ -70,6 +74,70 @@ def v2_request(body: tuple[str, bytes, str]) -> tuple[bytes, dict[str, str]]:
     return head + element, {"Inference-Header-Content-Length": str(len(head))}
 
 
+def multipart(body: tuple[str, bytes, str], boundary: str = "resnetkit-load") -> tuple[bytes, dict[str, str]]:
+    """One image as the ``file`` field of a multipart/form-data body, as /v1/predict takes it."""
+    name, data, kind = body
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+    head += f"Content-Type: {kind}\r\n\r\n"
+    content = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return content, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def raw_requests(url: str, bodies: list[tuple[str, bytes, str]], v2_model: str | None) -> list[bytes]:
+    """Every request of the load as the bytes sent on the wire (HTTP/1.1, keep-alive)."""
+    host = url.split("://", 1)[1]
+    path = f"/v2/models/{v2_model}/infer" if v2_model else "/v1/predict"
+    out = []
+    for body in bodies:
+        content, headers = v2_request(body) if v2_model else multipart(body)
+        lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(content)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        out.append(("\r\n".join(lines) + "\r\n\r\n").encode() + content)
+    return out
+
+
+async def load_raw(
+    url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float, v2_model: str | None = None
+) -> dict:
+    """``load`` with the requests sent as ready bytes over ``concurrency`` keep-alive sockets, and
+    the responses read to their Content-Length: a few microseconds of client CPU a request."""
+    requests = raw_requests(url, bodies, v2_model)
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    latencies: list[float] = []
+    errors = 0
+    stop = 0.0
+
+    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> int:
+        writer.write(requests[n % len(requests)])
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await reader.readexactly(length)
+        return int(head[9:12])
+
+    async def worker(i: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal errors
+        n = i
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            status = await exchange(reader, writer, n)
+            n += concurrency
+            latencies.append(time.perf_counter() - start)
+            errors += status != 200
+
+    streams = [await asyncio.open_connection(host, int(port)) for _ in range(concurrency)]
+    await asyncio.gather(*(exchange(r, w, 0) for r, w in streams))  # warm, as ``load`` does
+    stop = time.perf_counter() + seconds
+    begin, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker(i, r, w) for i, (r, w) in enumerate(streams)))
+    elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
+    for _, w in streams:
+        w.close()
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "cpu": cpu}
+
+
 async def load(
     url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float, v2_model: str | None = None
 ) -> dict:
@@ -109,11 +177,18 @@ async def load(
 
 
 def _load_in_process(args: tuple) -> dict:
-    return asyncio.run(load(*args))
+    client, *rest = args
+    return asyncio.run((load_raw if client == "raw" else load)(*rest))
 
 
 def load_from_processes(
-    url: str, bodies: list[tuple[str, bytes, str]], concurrency: int, seconds: float, v2_model: str | None, per: int
+    url: str,
+    bodies: list[tuple[str, bytes, str]],
+    concurrency: int,
+    seconds: float,
+    v2_model: str | None,
+    per: int,
+    client: str = "raw",
 ) -> dict:
     """``concurrency`` connections held by as many client processes as keep each at ``per`` or
     fewer: one httpx process's CPU per request grows with its connections (3.1 ms at 8, 8.5 ms at
@@ -121,11 +196,12 @@ def load_from_processes(
     processes = -(-concurrency // per)
     shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        parts = pool.map(_load_in_process, [(url, bodies, c, seconds, v2_model) for c in shares])
+        parts = pool.map(_load_in_process, [(client, url, bodies, c, seconds, v2_model) for c in shares])
     latencies = sorted(t for p in parts for t in p["latencies"])
     elapsed = max(p["elapsed"] for p in parts)
     return {
         "concurrency": concurrency,
+        "client": client,
         "client_processes": processes,
         "requests": len(latencies),
         "errors": sum(p["errors"] for p in parts),
@@ -155,6 +231,7 @@ def main() -> None:
     p.add_argument("--protocols", nargs="+", choices=["v1", "v2"], default=["v1", "v2"])
     p.add_argument("--batching", nargs="+", choices=["on", "off"], default=["on", "off"])
     p.add_argument("--connections-per-client", type=int, default=8, help="connections one client process holds at most")
+    p.add_argument("--client", choices=["raw", "httpx"], default="raw", help="how requests are sent (see above)")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args()
     report = []
@@ -174,7 +251,7 @@ def main() -> None:
                     for protocol, c in ((p, c) for p in a.protocols for c in a.concurrency):
                         v2_model = served_name(source) if protocol == "v2" else None
                         r = load_from_processes(
-                            server.url, bodies_for(name), c, a.seconds, v2_model, a.connections_per_client
+                            server.url, bodies_for(name), c, a.seconds, v2_model, a.connections_per_client, a.client
                         )
                         r |= {
                             "batching": batching,

@@ -100,3 +100,22 @@ def test_the_batcher_gathers_concurrent_images_up_to_max_batch():
 def test_config_is_checked(bad):
     with pytest.raises(ValueError, match="out of range"):
         ServeConfig(**bad)
+
+
+def test_the_loaded_models_are_frozen_out_of_full_collections():
+    """Full collections walked the whole heap (models, PyTorch, OpenVINO) about once a second
+    under load, 140-160 ms each with the event loop stopped: the server's p99 at 32 connections
+    was 5x its p50 (benchmarks/README.md). Once the models load, what is alive is frozen."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app("resnet20.fashion_mnist")) as client:
+            ready(client)
+            deadline = time.monotonic() + 30
+            while gc.get_freeze_count() == 0:  # frozen after the last model's warm-up
+                assert time.monotonic() < deadline, "nothing was frozen after the models loaded"
+                time.sleep(0.05)
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # the test process's objects go back to the collector

@@ -39,13 +39,16 @@ from . import v2
 from .config import ServeConfig
 from .decode import HTTPError, Upload
 from .guards import BodyGuard, Measure
-from .memory import TRIM_PIXELS, release_freed_memory
+from .memory import TRIM_PIXELS, freeze_loaded_objects, release_freed_memory
 from .metrics import Metrics
 from .seam import Service, Slot, load_service, served_name
 
 log = logging.getLogger("resnetkit.serve")
 
 INLINE_DECODE_BYTES = 64 * 1024
+# A v2 answer for this many image pixels or fewer (a dense one scales with them) is encoded on the
+# event loop: a thread hand-off costs more than encoding it, as decoding a small file does.
+INLINE_ENCODE_PIXELS = 256 * 256
 
 
 def create_app(
@@ -84,6 +87,7 @@ def create_app(
                 slot.error = str(e).splitlines()[0] if str(e) else type(e).__name__
             finally:
                 slot.model = None  # the service holds it now (or nothing does)
+        freeze_loaded_objects()  # full collections then skip the loaded models and libraries
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -335,7 +339,10 @@ def add_v2_routes(
                 body = await request.body()
             except ClientDisconnect:
                 raise HTTPError(400, "the client disconnected before the body was read") from None
-            req, prepared = await loop.run_in_executor(None, parsed, body)
+            if len(body) <= INLINE_DECODE_BYTES:  # as /v1 decodes a small file: inline
+                req, prepared = parsed(body)
+            else:
+                req, prepared = await loop.run_in_executor(None, parsed, body)
             del body
         outputs = await svc.predict(prepared)
         metrics.images.inc(len(prepared))
@@ -346,7 +353,10 @@ def add_v2_routes(
             ]
             return v2.response(slot.name, slot.version, req, svc.task.tensor_outputs(svc.model), items)
 
-        content, header_length = await loop.run_in_executor(None, encoded)
+        if sum(p.size[0] * p.size[1] for p in prepared) <= INLINE_ENCODE_PIXELS:
+            content, header_length = encoded()
+        else:
+            content, header_length = await loop.run_in_executor(None, encoded)
         await _release(prepared)
         if header_length is None:
             return Response(content, media_type="application/json")
