@@ -174,3 +174,19 @@ def test_a_results_file_of_something_else_is_one_line(tmp_path, capsys):
         csv.writer(f).writerows([["study", "top1"], ["x", "0.5"]])
     assert main(["experiment", "sequences", "-o", str(tmp_path), "--datasets", "GunPoint"]) == 2
     assert "not a results file of this study" in capsys.readouterr().err
+
+
+def test_a_study_stopped_by_sigterm_says_how_to_go_on_in_one_line(monkeypatch, capsys, tmp_path):
+    import signal
+    from pathlib import Path
+
+    from resnetkit.train import TrainingInterrupted
+
+    def stopped(*args, **kwargs):
+        raise TrainingInterrupted(Path("runs/x"), 7, signal.SIGTERM)
+
+    monkeypatch.setattr(sequences, "run_study", stopped)
+    code = main(["experiment", "sequences", "--datasets", "GunPoint", "--quick", "-o", str(tmp_path)])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 128 + signal.SIGTERM
+    assert line.startswith("resnetkit experiment: stopped by SIGTERM at step 7") and "same command again" in line

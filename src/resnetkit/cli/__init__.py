@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 
 # One module per command, named as the command is typed; each adds its parser and imports the
@@ -58,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         return _error(args.command, str(e))
     except OSError as e:  # the machine said no (a full disk, a read-only folder, a missing file)
         return _error(args.command, _os_error(e))
+    except KeyboardInterrupt as e:
+        # Ctrl-C, or SIGTERM, which the engine turns into TrainingInterrupted after a checkpoint:
+        # one line that says how to go on (a command that resumes says so: ``on_interrupt``), and
+        # the exit status a shell gives a process the signal ended (130, 143).
+        detail = str(e) or "interrupted"
+        print(f"\nresnetkit {args.command}: {detail}{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
+        return 128 + int(getattr(e, "signum", signal.SIGINT))
     finally:
         set_max_image_pixels(limit)  # main() called from Python leaves the process as it found it
 

@@ -37,6 +37,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_transfer(exp)
     add_dense(exp)
     add_sequences(exp)
+    # Every study reuses its finished runs and resumes an interrupted one.
+    for study in exp.choices.values():
+        study.set_defaults(on_interrupt="; or run the same command again: finished runs are reused")
 
 
 def _add_restart(p: argparse.ArgumentParser) -> None:
