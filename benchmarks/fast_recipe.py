@@ -9,8 +9,8 @@ run again, so an interrupted study picks up where it stopped.
 A run is one ``resnetkit train --recipe fashion-mnist-fast`` process (the one engine, nothing
 else); its wall time is the whole process's, start to exit: start-up, reading the data, training and
 the final test evaluation. The accuracy is the final epoch's test top-1 (``summary.json``); nothing
-is chosen on the test set. A configuration that evaluates with flip TTA (``with-augmentation``, the
-recipe's first version) also measures its weights without it (``plain_top1``) in the same pass.
+is chosen on the test set. A run that evaluates with flip TTA (the recipe does) also measures its
+weights without it (``plain_top1``) in the same pass.
 ``shipped-epoch`` trains the shipped recipe for one epoch to measure an epoch's cost here: its time
 to 94% is that times the epochs it needs (22, its test curve). Training FLOPs are 3x the forward's
 (forward + backward) per training image. Nothing here is asserted.
@@ -32,14 +32,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RECIPE = "fashion-mnist-fast"
-AUGMENTED = ["--set", "data.pad=2", "--set", "data.flip=true", "--set", "tta_flip=true"]
 # Each trick of the recipe and what removing it means (train flags after the recipe's).
 ABLATIONS: dict[str, list[str]] = {
     "full": [],
-    "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20"],
+    "no-narrow-stem (48/96/192, the second version's net)": ["--set", "model.overrides.channels=[48,96,192]"],
+    "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20", "--set", "model.overrides={}"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
-    # not a removal: the first version of the recipe, chosen against this one on a validation split
-    "with-augmentation (pad-2 crop, flip, flip TTA)": AUGMENTED,
+    "no-flip (no flips, no flip TTA)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
     "no-one-cycle (cosine)": ["--set", "schedule.name=cosine"],
     "no-large-batch (128, lr 0.1)": ["--batch-size", "128", "--lr", "0.1"],
     "no-channels-last": ["--set", "channels_last=false"],

@@ -13,8 +13,10 @@ def test_the_recipe_names_a_registered_residual_net_cheaper_than_resnet20():
     cfg = TrainConfig.from_dict(recipe("fashion-mnist-fast"))
     assert cfg.model.name == "resnet8_pool" and model_task(cfg.model.name) == "classification"
     assert cfg.epochs == 10 and cfg.data.name == "fashion-mnist"
-    assert not (cfg.tta_flip or cfg.data.flip or cfg.data.pad)  # chosen on a validation split: plain data
-    net = create_model(cfg.model.name, in_chans=1)
+    # Chosen on a validation split: flips and flip TTA, no crops; a 32-wide stem and first stage.
+    assert cfg.tta_flip and cfg.data.flip and not cfg.data.pad
+    net = create_model(cfg.model.name, in_chans=1, **cfg.model.overrides)
+    assert [info["num_chs"] for info in net.feature_info][1:] == [32, 96, 192]
     assert all(block.residual for block in net.blocks()) and len(net.blocks()) == 3
     assert net.feature_info.reduction() == [1, 2, 4, 8]  # the pool stem: every stage at half resolution
     assert count_macs(net, 28, 1) < 0.8 * count_macs(create_model("resnet20", in_chans=1), 28, 1)
@@ -25,6 +27,6 @@ def test_the_recipe_trains_through_the_cli(tmp_path, capsys):
     assert main([*args, "--no-progress"]) == 0
     summary = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert summary["model"] == "resnet8_pool" and summary["steps"] == 3
-    assert summary["test"]["n"] == 10000 and "plain_top1" not in summary["test"]  # no flip TTA
+    assert summary["test"]["n"] == 10000 and "plain_top1" in summary["test"]  # flip TTA, and without
     config = (tmp_path / "f" / "config.yaml").read_text()
     assert "recipe: fashion-mnist-fast" in config and "batch_size: 256" in config

@@ -186,10 +186,11 @@ def resnet1202(**kwargs):
     return _cifar(1202, **kwargs)
 
 
-# Fast small-image training (the fashion-mnist-fast recipe): one basic unit a stage, wider than
-# ResNet-20 (48/96/192) and after a conv-then-pool stem, so every stage runs at half ResNet-20's
-# resolution: 7 convs and 23M multiply-adds at 28px against ResNet-20's 19 and 31M. Wide, shallow
-# convs run faster per multiply-add on a CPU than 16-channel ones.
+# Fast small-image training: one basic unit a stage, wider than ResNet-20 (48/96/192) and after a
+# conv-then-pool stem, so every stage runs at half ResNet-20's resolution: 7 convs and 23M
+# multiply-adds at 28px against ResNet-20's 19 and 31M. Wide, shallow convs run faster per
+# multiply-add on a CPU than 16-channel ones. The fashion-mnist-fast recipe narrows the stem and
+# first stage to 32 (``channels=(32, 96, 192)``: 18M multiply-adds, 1.45x the training speed).
 @register_model(ResNet)
 def resnet8_pool(**kwargs):
     return ResNet(
