@@ -218,7 +218,7 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
     import os
 
     from ..tasks import get_task
-    from ..train import TrainingDiverged, TrainingInterrupted, fit
+    from ..train import TrainingDiverged, fit
     from ..train.memory_guard import MemoryGuardError
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -253,9 +253,6 @@ def _train(args: argparse.Namespace, extra: dict | None = None) -> int:
             time.sleep(1.0)
             return 2
         raise
-    except TrainingInterrupted as e:
-        print(f"\nresnetkit train: {e}", file=sys.stderr)
-        return 128 + int(e.signum)  # 130 for Ctrl-C, 143 for SIGTERM, as the shell reports them
     except TrainingDiverged as e:
         print(f"resnetkit train: error: {e}", file=sys.stderr)
         return 1

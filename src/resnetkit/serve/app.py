@@ -22,7 +22,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +44,7 @@ from .metrics import Metrics
 from .seam import Service, Slot, load_service, served_name
 
 log = logging.getLogger("resnetkit.serve")
+T = TypeVar("T")
 
 INLINE_DECODE_BYTES = 64 * 1024
 # A v2 answer for this many image pixels or fewer (a dense one scales with them) is encoded on the
@@ -319,7 +320,6 @@ def add_v2_routes(
     async def infer(name: str, version: str | None, request: Request) -> Response:
         slot = slot_named(name, version)
         svc = slot.get()
-        loop = asyncio.get_running_loop()
 
         def parsed(body: bytes) -> tuple[v2.TensorRequest, list[Prepared]]:
             header, binary = v2.body_parts(
@@ -339,10 +339,7 @@ def add_v2_routes(
                 body = await request.body()
             except ClientDisconnect:
                 raise HTTPError(400, "the client disconnected before the body was read") from None
-            if len(body) <= INLINE_DECODE_BYTES:  # as /v1 decodes a small file: inline
-                req, prepared = parsed(body)
-            else:
-                req, prepared = await loop.run_in_executor(None, parsed, body)
+            req, prepared = await _inline_if(len(body) <= INLINE_DECODE_BYTES, parsed, body)
             del body
         outputs = await svc.predict(prepared)
         metrics.images.inc(len(prepared))
@@ -353,10 +350,8 @@ def add_v2_routes(
             ]
             return v2.response(slot.name, slot.version, req, svc.task.tensor_outputs(svc.model), items)
 
-        if sum(p.size[0] * p.size[1] for p in prepared) <= INLINE_ENCODE_PIXELS:
-            content, header_length = encoded()
-        else:
-            content, header_length = await loop.run_in_executor(None, encoded)
+        small = sum(p.size[0] * p.size[1] for p in prepared) <= INLINE_ENCODE_PIXELS
+        content, header_length = await _inline_if(small, encoded)
         await _release(prepared)
         if header_length is None:
             return Response(content, media_type="application/json")
@@ -406,17 +401,21 @@ def _version() -> str:
 
 async def _decoded(request: Request, svc: Service, config: ServeConfig, most: int | None = None) -> list[Prepared]:
     uploads = await _uploads(request, most or config.max_images, svc.task.media_types)
-    loop = asyncio.get_running_loop()
     pixels = config.max_image_pixels
 
     async def one(upload: Upload) -> Prepared:
-        # A small file decodes faster than a thread hand-off takes (and every hand-off contends
-        # for the GIL with the loop): inline. A large one goes to a thread, so it never stalls the loop.
-        if len(upload.data) <= INLINE_DECODE_BYTES:
-            return svc.decode(upload, pixels)
-        return await loop.run_in_executor(None, svc.decode, upload, pixels)
+        return await _inline_if(len(upload.data) <= INLINE_DECODE_BYTES, svc.decode, upload, pixels)
 
     return list(await asyncio.gather(*(one(u) for u in uploads)))
+
+
+async def _inline_if(small: bool, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``: on the event loop when the work is ``small`` (a small file decodes faster
+    than a thread hand-off takes, and every hand-off contends for the GIL with the loop), else on
+    a thread, so a large one never stalls the loop."""
+    if small:
+        return fn(*args)
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 async def _uploads(request: Request, most: int, raw_types: tuple[str, ...]) -> list[Upload]:
