@@ -66,12 +66,17 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
 PROBE_PASSES = 2  # forward + backward passes per probe (see the module's docstring)
 
 
+# How a failed CPU allocation reads: PyTorch's allocator, or oneDNN, which reports a scratch buffer
+# it could not allocate as a primitive it could not create (seen under RLIMIT_DATA in CI, in the
+# backward of a convolution).
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "not enough memory", "could not create a primitive")
+
+
 def _out_of_memory(error: BaseException) -> bool:
-    """An allocation that failed: CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError."""
+    """An allocation that failed: CUDA's OutOfMemoryError, or the CPU's RuntimeError."""
     if isinstance(error, torch.OutOfMemoryError):
         return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
+    return isinstance(error, RuntimeError) and any(text in str(error) for text in CPU_OUT_OF_MEMORY)
 
 
 def estimate_step_memory(trainer, x: torch.Tensor, y, batch: int) -> StepMemory | None:
