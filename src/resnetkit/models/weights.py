@@ -3,6 +3,7 @@ via safetensors, ``.pth``/``.pt``/``.bin`` via ``torch.load(weights_only=True)``
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -222,13 +223,22 @@ def guess_architecture(sd: Mapping[str, torch.Tensor], limit: int = 3) -> list[s
 
     target = signature(sd)
     scored = []
-    for name in list_models():
-        with torch.device("meta"):
-            model = model_entrypoint(name)()
-        own = signature(model.state_dict())
-        score = len(own & target) / max(len(own | target), 1)
-        if score > 0.5:
-            scored.append((score, name))
+    # Building every model makes tens of thousands of modules, none of them garbage: with the
+    # collector on, its full passes over a large heap (late in a long-lived process) cost several
+    # times the building itself.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for name in list_models():
+            with torch.device("meta"):
+                model = model_entrypoint(name)()
+            own = signature(model.state_dict())
+            score = len(own & target) / max(len(own | target), 1)
+            if score > 0.5:
+                scored.append((score, name))
+    finally:
+        if collecting:
+            gc.enable()
     scored.sort(reverse=True)
     exact = [n for s, n in scored if s == 1.0]
     return exact or [f"{n} ({s:.0%} of keys match)" for s, n in scored[:limit]]
