@@ -111,6 +111,26 @@ def test_cifar_stem_on_imagenet_layout():
     assert not hasattr(model, "maxpool")
 
 
+def test_the_early_pool_stem_pools_before_the_norm_and_is_the_pool_stem_where_scales_are_positive():
+    torch.manual_seed(0)
+    late = create_model("resnet8_pool", in_chans=1).eval()
+    early = create_model("resnet8_pool", in_chans=1, stem_type="pool_early").eval()
+    assert early.stem_names == ("conv1", "maxpool", "bn1", "act1") and late.stem_names[-1] == "maxpool"
+    assert early.feature_info.reduction() == [1, 2, 4, 8] and early.feature_info[0]["module"] == "conv1"
+    with torch.no_grad():  # running statistics and affine terms that are not the identity
+        for bn in (m for m in late.modules() if isinstance(m, nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.bias.uniform_(-1, 1)
+            bn.weight.uniform_(0.5, 2)
+    early.load_state_dict(late.state_dict())  # the same parameters under the same names
+    x = torch.randn(4, 1, 28, 28)
+    # A max commutes with a positive scale and shift (BatchNorm in eval mode), and with ReLU.
+    torch.testing.assert_close(early(x), late(x))
+    with torch.no_grad():
+        early.bn1.weight.neg_(), late.bn1.weight.neg_()  # negative scales: the max becomes a min
+    assert not torch.allclose(early.forward_stem(x), late.forward_stem(x))
+    assert not torch.allclose(early(x), late(x))
+
+
 def test_unknown_override_and_model_are_clear_errors():
     with pytest.raises(ValueError, match=r"unknown option.*shortcutt"):
         create_model("resnet18", shortcutt="A")

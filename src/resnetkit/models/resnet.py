@@ -14,7 +14,7 @@ class ResNet(ResNetBase):
     """``block`` and ``layers`` choose the depth; the rest are the knobs of the papers:
 
     shortcut: "A" | "B" | "C" (He et al. 2015 §3.3) or "none" for the plain twin.
-    stem_type: "imagenet" | "deep" | "cifar"; avg_down: the Bag-of-Tricks "d" projection.
+    stem_type: one of stem.STEMS ("imagenet", "deep", "cifar", "pool", ...); avg_down: the Bag-of-Tricks "d" projection.
     groups / width_per_group: ResNeXt (Xie et al. 2017) and wide (Zagoruyko & Komodakis 2016) bottlenecks.
     output_stride: 8 or 16 trades stride for dilation in the last stages.
     spatial_dims: 1 builds the same net for sequences (Conv1d, BatchNorm1d, 1-D pools);
