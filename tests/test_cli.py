@@ -49,6 +49,8 @@ def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
         "--set",
         "tta_flip=true",
         "--set",
+        "tta_shift=1",
+        "--set",
         "data.val_size=100",
     ]
     assert main(args) == 0
@@ -58,11 +60,14 @@ def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     assert main(["eval", str(tmp_path / "cli" / "best.pt"), "--json", "--precision", "fp32"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"top1", "top5", "n", "per_class", "confusion"} <= set(report) and report["n"] == 360
-    # eval repeats the run's own evaluation (here flip TTA) unless told otherwise, and keeps the
-    # confusion matrix as a PNG beside its JSON
-    assert report["tta_flip"] is True
+    # eval repeats the run's own evaluation (here flip and shift TTA) unless told otherwise, and
+    # keeps the confusion matrix as a PNG beside its JSON
+    assert report["tta_flip"] is True and report["tta_shift"] == 1 and "plain_top1" in report
     assert (tmp_path / "runs" / "eval" / "cli-best" / "confusion.png").is_file()
     assert main(["eval", str(tmp_path / "cli"), "--no-tta-flip", "--precision", "fp32", "--out", "e"]) == 0
+    assert "with ±1 px shift TTA" in capsys.readouterr().out
+    argv = ["eval", str(tmp_path / "cli"), "--no-tta-flip", "--tta-shift", "0", "--precision", "fp32", "--out", "e"]
+    assert main(argv) == 0
     assert "without TTA" in capsys.readouterr().out
     assert json.loads((tmp_path / "e" / "eval.json").read_text())["tta_flip"] is False
 

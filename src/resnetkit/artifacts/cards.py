@@ -20,6 +20,8 @@ from ..models import WeightsError
 # Sizes a record may state: a card is read from files anyone can write (ONNX metadata, safetensors
 # headers), and its numbers size allocations later.
 MAX_CLASSES = 100_000
+# Test-time views moved further than this show mostly repeated edge, not the image the model learned.
+MAX_TTA_SHIFT = 4
 MAX_CHANNELS = 64
 MAX_SIDE = 4_096  # a 4096-px side is 200 MB a float image: past any classifier's input
 MAX_LENGTH = 1_000_000  # steps of a series or bytes of a text
@@ -76,6 +78,11 @@ class ModelCard:
     def tta_flip(self) -> bool:
         """Whether its training evaluated with flip TTA (``eval`` and ``predict`` repeat it)."""
         return bool(self.config.get("tta_flip", False))
+
+    @property
+    def tta_shift(self) -> int:
+        """Pixels its training's evaluation also moved each view left and right (0: none)."""
+        return int(self.config.get("tta_shift", 0))
 
     @property
     def seed(self) -> int:
@@ -136,6 +143,12 @@ class ModelCard:
         config = training.get("config") or {}
         if not isinstance(config, Mapping):
             raise WeightsError(f"{source}: model record field 'training.config' is not an object")
+        shift = config.get("tta_shift", 0)
+        if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_TTA_SHIFT:
+            raise WeightsError(
+                f"{source}: model record field 'training.config.tta_shift' must be a whole number in "
+                f"0-{MAX_TTA_SHIFT}, not {shift!r}"
+            )
         channels = check.integer(raw, "in_chans", 1, MAX_CHANNELS)
         mean, std = check.floats(raw, "mean"), check.floats(raw, "std", positive=True)
         for name, values in (("mean", mean), ("std", std)):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .labels import source_label
-from .options import add_max_image_pixels
+from .options import add_max_image_pixels, add_tta_shift
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="average predictions on the image and its mirror (default: as the model's training evaluated)",
     )
+    add_tta_shift(p)
     p.add_argument("--out", help="folder for confusion.png and eval.json (default: runs/eval/NAME)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_max_image_pixels(p)
@@ -52,6 +53,7 @@ def _eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         out=out,
         tta_flip=args.tta_flip,
+        tta_shift=args.tta_shift,
         precision=args.precision,
     )
     if args.json:

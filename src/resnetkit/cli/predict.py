@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .options import add_max_image_pixels
+from .options import add_max_image_pixels, add_tta_shift
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="average over the image and its mirror (default: as the model's training evaluated)",
     )
+    add_tta_shift(p)
     p.add_argument(
         "--precision",
         default="auto",
@@ -52,7 +53,9 @@ def _predict(args: argparse.Namespace) -> int:
     model = load_source(args.source)
     task = task_of(model)
     runner = fast_path(model, args.precision)
-    options = PredictOptions(top_k=args.top_k, tta_flip=args.tta_flip, min_score=args.min_score)
+    options = PredictOptions(
+        top_k=args.top_k, tta_flip=args.tta_flip, tta_shift=args.tta_shift, min_score=args.min_score
+    )
     records = predict_files(runner, args.images, options, out_dir=args.out)
     print(f"inference path: {path_of(runner)}", file=sys.stderr)
     if args.json:

@@ -25,11 +25,12 @@ def evaluate_source(
     tta_flip: bool | None = None,
     precision: str = "auto",
     device: str = "auto",
+    tta_shift: int | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5/per-class accuracy and confusion of ``source`` (tag, checkpoint, run folder,
     resnetkit safetensors, or an exported ``.onnx`` run in ONNX Runtime) on ``data`` (default: the
     dataset it was trained on), normalized with the statistics it was trained with. ``tta_flip``
-    defaults to what its training did."""
+    and ``tta_shift`` default to what its training did."""
     dev = resolve_device(device)
     return evaluate_model(
         load_source(source, device=dev),
@@ -39,6 +40,7 @@ def evaluate_source(
         batch_size=batch_size,
         out=out,
         tta_flip=tta_flip,
+        tta_shift=tta_shift,
         precision=precision,
         device=dev,
         source=str(source),
@@ -54,6 +56,7 @@ def evaluate_model(
     batch_size: int = 512,
     out: str | os.PathLike[str] | None = None,
     tta_flip: bool | None = None,
+    tta_shift: int | None = None,
     precision: str = "auto",
     device: torch.device | str = "cpu",
     source: str = "model",
@@ -65,7 +68,7 @@ def evaluate_model(
     ran, and with ``out`` it is written as ``eval.json`` beside a plot of its confusion matrix."""
     dev = torch.device(device)
     card = model_card(model)
-    task = task_for(card).with_options(tta_flip=tta_flip)
+    task = task_for(card).with_options(tta_flip=tta_flip, tta_shift=tta_shift)
     ds = task.eval_dataset(card, model, data, data_dir, split, source)
     runner = fast_path(model, precision, dev)
     result = task.evaluate(runner.to(dev), task.eval_loader(ds, batch_size, dev), dev)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.fx.proxy import TraceError
 
 from ..artifacts import ModelCard, atomic_write, model_card
-from ..artifacts.cards import MAX_CLASSES
+from ..artifacts.cards import MAX_CLASSES, MAX_TTA_SHIFT
 from ..models import FeatureListNet, ResNetBase
 from ..models.weights import first_line
 from ..tasks import task_of
@@ -84,6 +84,7 @@ def export_metadata(model: Exportable) -> dict[str, Any]:
         "card": card.to_dict(),  # the whole record: load it back with the file
         "dataset": card.dataset_facts(),  # the facts a reader needs, where readers of format 1 look
         "tta_flip": card.tta_flip,
+        "tta_shift": card.tta_shift,
         "input": INPUT,
         "outputs": output_names(model),
         # 1 for a sequence model (its input [N, C, L], the length dynamic), 2 for images.
@@ -269,7 +270,7 @@ class OnnxClassifier(nn.Module):
         record = self.meta.get("card") or {
             **self.meta.get("dataset", {}),
             "task": self.meta.get("task"),
-            "training": {"config": {"tta_flip": self.meta["tta_flip"]}},
+            "training": {"config": {"tta_flip": self.meta["tta_flip"], "tta_shift": self.meta.get("tta_shift", 0)}},
         }
         self.card = ModelCard.from_dict(record, str(self.path))  # a dense network fails the signature check below
         self.pretrained_cfg = self.card.dataset_facts()
@@ -337,6 +338,11 @@ def _metadata(raw: str, path: Path) -> dict[str, Any]:
         raise ExportError(f"{path}: metadata field 'spatial_dims' must be 1 or 2, not {meta.get('spatial_dims')!r}")
     if not isinstance(meta.get("tta_flip"), bool):
         raise ExportError(f"{path}: metadata field 'tta_flip' is missing or not true/false")
+    shift = meta.get("tta_shift", 0)  # files of before it have none
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_TTA_SHIFT:
+        raise ExportError(
+            f"{path}: metadata field 'tta_shift' must be a whole number in 0-{MAX_TTA_SHIFT}, not {shift!r}"
+        )
     return meta
 
 

@@ -76,11 +76,13 @@ def predict(
     top_k: int = 5,
     tta_flip: bool | None = None,
     batch_size: int = 64,
+    tta_shift: int | None = None,
 ) -> list[Prediction]:
     """The ``top_k`` classes of each image for a classifier (in eval mode), read and normalized as
-    it was trained. ``tta_flip`` averages the logits of the image and its mirror; by default it
-    does what the model's training evaluation did."""
-    options = PredictOptions(top_k=top_k, tta_flip=tta_flip)
+    it was trained. ``tta_flip`` averages the logits of the image and its mirror, ``tta_shift``
+    those of each moved that many pixels left and right; by default they do what the model's
+    training evaluation did."""
+    options = PredictOptions(top_k=top_k, tta_flip=tta_flip, tta_shift=tta_shift)
     out = []
     for r in predict_files(model, paths, options, batch_size=batch_size):
         top = r["top"]

@@ -29,7 +29,7 @@ def publish_run(
 
     By default the checkpoint the run folder stands for is shipped: ``best.pt`` if the run chose
     one on a validation split, else the final weights (``last.pt``). The test accuracy is
-    measured here, with and without flip TTA."""
+    measured here, with and without TTA (flips, and the shifts its training evaluated with)."""
     run = Path(run)
     if not (run / "summary.json").is_file():
         raise ValueError(f"{run}: not a finished run (no summary.json); finish it with resnetkit train --resume {run}")
@@ -37,7 +37,8 @@ def publish_run(
     model = load_model(run / checkpoint)
     metrics: dict[str, Any] = {}
     for tta in (False, True):
-        r = evaluate_model(model, tta_flip=tta, precision="fp32", source=str(run / checkpoint))
+        shift = model_card(model).tta_shift if tta else 0
+        r = evaluate_model(model, tta_flip=tta, tta_shift=shift, precision="fp32", source=str(run / checkpoint))
         metrics["tta_flip" if tta else "plain"] = {k: r[k] for k in ("top1", "top5", "loss", "n")}
     summary = json.loads((run / "summary.json").read_text())
     name = model.model_cfg["name"]

@@ -179,6 +179,7 @@ def create_app(
             "dataset": card.data,
             "accuracy": dict(card.results) if card.results is not None else None,
             "tta_flip": card.tta_flip,
+            "tta_shift": card.tta_shift,
             "explain": svc.task.explainable and isinstance(svc.model, ResNetBase),
             "inference": {
                 "path": path_of(svc.runner),

@@ -23,13 +23,14 @@ def get_task(name: str) -> type[Task]:
 
 
 def task_for(card: ModelCard) -> Task:
-    """The task a model's record names, with the options its training used (flip TTA, label
+    """The task a model's record names, with the options its training used (TTA, label
     smoothing, the scenes and the seed that drew them)."""
     config = card.config
     data = config.get("data") or {}
     return get_task(card.task).from_options(
         label_smoothing=(config.get("optim") or {}).get("label_smoothing", 0.0),
         tta_flip=card.tta_flip,
+        tta_shift=card.tta_shift,
         scenes=SceneSpec(**(data.get("scenes") or {})),
         seed=card.seed,
         max_length=data.get("max_length"),

@@ -39,12 +39,13 @@ class Evaluation(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class PredictOptions:
-    """What a caller may ask of a prediction: classification's ``top_k`` and flip TTA (None: as
-    the model's training evaluated), detection's ``min_score``, and whether a segmentation
+    """What a caller may ask of a prediction: classification's ``top_k`` and TTA (flips and
+    shifts; None: as the model's training evaluated), detection's ``min_score``, and whether a segmentation
     answer carries its mask (a base64 PNG of class indices, as ``serve`` sends it)."""
 
     top_k: int = 5
     tta_flip: bool | None = None
+    tta_shift: int | None = None
     min_score: float = 0.3
     mask: bool = False
 

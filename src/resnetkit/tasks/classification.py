@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..artifacts import model_card, model_dataset
+from ..artifacts.cards import MAX_TTA_SHIFT
 from ..data import DatasetError, ImageDataset, InMemoryDataset, dataset_splits, eval_loader, load_dataset
 from ..data.dense import is_scenes
 from ..models import ResNetBase, create_model
@@ -52,10 +53,31 @@ class EvalResult:
         }
 
 
-def model_logits(model: nn.Module, x: torch.Tensor, tta_flip: bool = False) -> torch.Tensor:
-    """``model(x)``, or with ``tta_flip`` the mean of the logits of ``x`` and of its mirror."""
-    logits: torch.Tensor = model(x)
-    return (logits + model(x.flip(-1))) / 2 if tta_flip else logits
+def shift_x(x: torch.Tensor, pixels: int) -> torch.Tensor:
+    """``x`` moved ``pixels`` to the right (left where negative), the edge column repeated into
+    the gap, as a pad-and-crop augmentation would see it."""
+    p = abs(pixels)
+    padded = F.pad(x, (p, p, 0, 0), mode="replicate")
+    return padded[..., p - pixels : p - pixels + x.shape[-1]]
+
+
+def tta_views(x: torch.Tensor, flip: bool = False, shift: int = 0) -> list[torch.Tensor]:
+    """The views test-time augmentation averages over, ``x`` first: with ``flip`` its mirror, and
+    with ``shift`` each of those moved ``shift`` pixels left and right (the multi-view testing of
+    Krizhevsky et al. 2012 and He et al. 2015 §3.4, as small translations)."""
+    if not 0 <= shift <= MAX_TTA_SHIFT:
+        raise ValueError(f"TTA shift {shift}: pixels from 0 (off) to {MAX_TTA_SHIFT}")
+    views = [x, x.flip(-1)] if flip else [x]
+    if shift:
+        views += [shift_x(v, d) for v in list(views) for d in (shift, -shift)]
+    return views
+
+
+def model_logits(model: nn.Module, x: torch.Tensor, tta_flip: bool = False, tta_shift: int = 0) -> torch.Tensor:
+    """``model(x)``, or the mean of the logits of ``x``'s ``tta_views``."""
+    views = tta_views(x, tta_flip, tta_shift)
+    logits: torch.Tensor = model(views[0])
+    return sum((model(v) for v in views[1:]), logits) / len(views) if len(views) > 1 else logits
 
 
 @torch.no_grad()
@@ -67,9 +89,11 @@ def evaluate(
     tta_flip: bool = False,
     device: torch.device | str = "cpu",
     reduce: Reduce | None = None,
+    tta_shift: int = 0,
 ) -> EvalResult:
-    """Top-1/top-5/loss/confusion of ``model`` over ``loader``; ``reduce`` sums a tensor over
-    processes in distributed runs (identity otherwise)."""
+    """Top-1/top-5/loss/confusion of ``model`` over ``loader``, averaging the logits of the
+    ``tta_views``; ``reduce`` sums a tensor over processes in distributed runs (identity otherwise)."""
+    tta = tta_flip or tta_shift > 0
     was_training = model.training
     model.eval()
     k = min(5, num_classes)
@@ -78,8 +102,9 @@ def evaluate(
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast() if autocast else contextlib.nullcontext():
-            plain = model(x).float()
-            logits = (plain + model(x.flip(-1)).float()) / 2 if tta_flip else plain
+            views = tta_views(x, tta_flip, tta_shift)
+            plain = model(views[0]).float()
+            logits = sum((model(v).float() for v in views[1:]), plain) / len(views) if tta else plain
         topk = logits.topk(k, dim=1).indices
         stats += torch.stack(
             [
@@ -101,14 +126,15 @@ def evaluate(
         loss=float(stats[0]) / n,
         n=int(stats[3]),
         confusion=confusion.view(num_classes, num_classes).cpu(),
-        plain_top1=float(stats[4]) / n if tta_flip else None,
+        plain_top1=float(stats[4]) / n if tta else None,
     )
 
 
 @dataclass
 class Classification(Task):
     """``label_smoothing`` (Szegedy et al. 2016) softens the training targets; ``tta_flip``
-    evaluates on each image and its mirror."""
+    evaluates on each image and its mirror, ``tta_shift`` on each also moved that many pixels left
+    and right (``tta_views``)."""
 
     name: ClassVar[str] = "classification"
     train_metrics: ClassVar[tuple[str, ...]] = ("loss", "top1")
@@ -120,6 +146,7 @@ class Classification(Task):
 
     label_smoothing: float = 0.0
     tta_flip: bool = False
+    tta_shift: int = 0
 
     def __post_init__(self) -> None:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
@@ -169,7 +196,7 @@ class Classification(Task):
         reduce: Reduce | None = None,
     ) -> EvalResult:
         num_classes = int(cast(ResNetBase, model).num_classes)
-        return evaluate(model, loader, num_classes, autocast, self.tta_flip, device, reduce)
+        return evaluate(model, loader, num_classes, autocast, self.tta_flip, device, reduce, self.tta_shift)
 
     # ---- A saved classifier in use ----------------------------------------------------------------
 
@@ -183,13 +210,16 @@ class Classification(Task):
         return Prepared(name, fitted, normalize(fitted, spec), (int(image.shape[-2]), int(image.shape[-1])))
 
     def predict_batch(self, model: Any, inputs: list[torch.Tensor], options: PredictOptions) -> list[torch.Tensor]:
-        """Logits (float32) of each input; with flip TTA the mirrors join the same batch."""
-        tta = model_card(model).tta_flip if options.tta_flip is None else options.tta_flip
+        """Logits (float32) of each input; with TTA its other views join the same batch."""
+        card = model_card(model)
+        flip = card.tta_flip if options.tta_flip is None else options.tta_flip
+        shift = card.tta_shift if options.tta_shift is None else options.tta_shift
         x = torch.stack(inputs)
-        if not tta:
+        views = tta_views(x, flip, shift)
+        if len(views) == 1:
             return list(model(x).float())
-        both = model(torch.cat([x, x.flip(-1)])).float()
-        return list((both[: len(x)] + both[len(x) :]) / 2)
+        every = model(torch.cat(views)).float()
+        return list(every.view(len(views), len(x), *every.shape[1:]).mean(0))
 
     def encode(
         self, output: torch.Tensor, prepared: Prepared, classes: list[str] | None, options: PredictOptions
@@ -231,7 +261,7 @@ class Classification(Task):
         return "   ".join(f"{t['name'] or t['class']} {100 * t['prob']:.1f}%" for t in record["top"])
 
     def settings(self) -> dict[str, Any]:
-        return {"tta_flip": self.tta_flip}
+        return {"tta_flip": self.tta_flip, "tta_shift": self.tta_shift}
 
     def eval_dataset(
         self, card: Any, model: Any, data: str | None, data_dir: str | None, split: str, source: str = "the model"
@@ -254,8 +284,10 @@ class Classification(Task):
 
     def summary(self, report: Mapping[str, Any]) -> list[str]:
         tta = "without TTA"
-        if report.get("tta_flip"):
-            tta = "with flip TTA"
+        views = ["flip"] if report.get("tta_flip") else []
+        views += [f"±{report['tta_shift']} px shift"] if report.get("tta_shift") else []
+        if views:
+            tta = f"with {' and '.join(views)} TTA"
             if "plain_top1" in report:
                 tta += f" (top-1 {100 * report['plain_top1']:.2f}% without)"
         lines = [

@@ -54,7 +54,7 @@ class SequenceClassification(Classification):
     normalize: str = "series"
 
     def __post_init__(self) -> None:
-        self.tta_flip = False
+        self.tta_flip, self.tta_shift = False, 0  # a series mirrored or moved is another series
         super().__post_init__()
 
     # ---- Training ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from ..artifacts.cards import MAX_TTA_SHIFT
 from ..data.scenes import SceneSpec
 
 
@@ -173,6 +174,7 @@ class TrainConfig:
     memory_guard: bool = True
     ema_decay: float = 0.0  # 0: no weight EMA
     tta_flip: bool = False  # evaluate on image + mirror image
+    tta_shift: int = 0  # pixels: also evaluate on each view moved this far left and right (<= MAX_TTA_SHIFT)
     # Without a validation split, also measure the test set after every epoch, as a learning curve
     # only (He et al. 2015 plot test error during training, Fig. 6); no checkpoint is chosen on it.
     test_curve: bool = False
@@ -212,6 +214,8 @@ class TrainConfig:
             raise ConfigError(f"data.test_size: must lie in (0, 1), got {self.data.test_size}")
         if self.data.val_size < 0:
             raise ConfigError(f"data.val_size: must be 0 (none) or more, got {self.data.val_size}")
+        if not 0 <= self.tta_shift <= MAX_TTA_SHIFT:
+            raise ConfigError(f"tta_shift: pixels from 0 (off) to {MAX_TTA_SHIFT}, got {self.tta_shift}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ConfigError(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
         if not math.isfinite(self.checkpoint_minutes) or self.checkpoint_minutes < 0:

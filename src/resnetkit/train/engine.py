@@ -92,6 +92,7 @@ def build_task(cfg: TrainConfig) -> Task:
     return get_task(cfg.task_name).from_options(
         label_smoothing=cfg.optim.label_smoothing,
         tta_flip=cfg.tta_flip,
+        tta_shift=cfg.tta_shift,
         scenes=cfg.data.scenes,
         seed=cfg.seed,
         max_length=cfg.data.max_length,
