@@ -9,8 +9,8 @@ run again, so an interrupted study picks up where it stopped.
 A run is one ``resnetkit train --recipe fashion-mnist-fast`` process (the one engine, nothing
 else); its wall time is the whole process's, start to exit: start-up, reading the data, training and
 the final test evaluation. The accuracy is the final epoch's test top-1 (``summary.json``); nothing
-is chosen on the test set. A run that evaluates with flip TTA (the recipe does) also measures its
-weights without it (``plain_top1``) in the same pass.
+is chosen on the test set. A run that evaluates with TTA (the recipe does: flips and 1 px shifts)
+also measures its weights without it (``plain_top1``) in the same pass.
 ``shipped-epoch`` trains the shipped recipe for one epoch to measure an epoch's cost here: its time
 to 94% is that times the epochs it needs (22, its test curve). Training FLOPs are 3x the forward's
 (forward + backward) per training image. Nothing here is asserted.
@@ -35,17 +35,28 @@ RECIPE = "fashion-mnist-fast"
 # Each trick of the recipe and what removing it means (train flags after the recipe's).
 ABLATIONS: dict[str, list[str]] = {
     "full": [],
-    "no-narrow-stem (48/96/192, the second version's net)": ["--set", "model.overrides.channels=[48,96,192]"],
+    "no-narrow-stem (48/96/192)": [
+        "--set",
+        'model.overrides={"channels": [48, 96, 192], "stem_type": "pool_early"}',
+    ],
+    "no-early-pool (the pool stem: norm and act before the pool, v3's)": [
+        "--set",
+        'model.overrides={"channels": [32, 96, 192], "stem_type": "pool"}',
+    ],
+    "no-shift-tta (flip TTA only)": ["--set", "tta_shift=0"],
     "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20", "--set", "model.overrides={}"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
-    "no-flip (no flips, no flip TTA)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
+    "no-flip (no flips, no flip TTA; shift TTA kept)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
     "no-one-cycle (cosine)": ["--set", "schedule.name=cosine"],
     "no-large-batch (128, lr 0.1)": ["--batch-size", "128", "--lr", "0.1"],
     "no-channels-last": ["--set", "channels_last=false"],
 }
 SHIPPED = "shipped-epoch"
 SHIPPED_EPOCHS_TO_94 = 22  # the shipped recipe's test curve crosses 94% at epoch 22 (issue 24)
-FIELDS = ["config", "seed", "top1", "plain_top1", "wall_seconds", "train_seconds", "epochs", "model", "host"]
+FIELDS = [
+    *("config", "seed", "top1", "plain_top1", "wall_seconds", "train_seconds", "epochs"),
+    *("model", "overrides", "host"),
+]
 
 
 def host() -> str:
@@ -88,6 +99,9 @@ def train(config: str, seed: int, out: Path) -> dict:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     summary = json.loads((out / name / "summary.json").read_text())
+    import yaml
+
+    overrides = (yaml.safe_load((out / name / "config.yaml").read_text())["model"] or {}).get("overrides") or {}
     return {
         "config": config,
         "seed": seed,
@@ -97,6 +111,7 @@ def train(config: str, seed: int, out: Path) -> dict:
         "train_seconds": round(summary["seconds"], 1),
         "epochs": summary["last"]["epoch"],
         "model": summary["model"],
+        "overrides": json.dumps(overrides),
         "host": host(),
     }
 
@@ -118,11 +133,17 @@ def run(a: argparse.Namespace) -> None:
         print(json.dumps(row), flush=True)
 
 
-def train_flops(model: str, epochs: float, images: int = 60000) -> float:
+def train_flops(row: dict, epochs: float, images: int = 60000) -> float:
+    """The training FLOPs of the net a row trained (its overrides: the recipe's, or an ablation's;
+    rows written before they were recorded had v3's 32/96/192 where the model is resnet8_pool)."""
     from resnetkit.models import create_model
     from resnetkit.models.profile import count_macs
 
-    macs = count_macs(create_model(model, num_classes=10, in_chans=1), 28, in_chans=1)
+    if row.get("overrides"):
+        overrides = json.loads(row["overrides"])
+    else:
+        overrides = {"channels": [32, 96, 192]} if row["model"] == "resnet8_pool" else {}
+    macs = count_macs(create_model(row["model"], num_classes=10, in_chans=1, **overrides), 28, in_chans=1)
     return 3 * 2 * macs * images * epochs
 
 
@@ -131,10 +152,10 @@ def report(a: argparse.Namespace) -> None:
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["config"], []).append(r)
-    if "full" in by and any(r["plain_top1"] != r["top1"] for r in by["full"]):  # a recipe with flip TTA
-        by["no-flip-tta (the full runs' plain evaluation)"] = [r | {"top1": r["plain_top1"]} for r in by["full"]]
+    if "full" in by and any(r["plain_top1"] != r["top1"] for r in by["full"]):  # a recipe with TTA
+        by["no-tta (the full runs' plain evaluation)"] = [r | {"top1": r["plain_top1"]} for r in by["full"]]
     print(f"host: {rows[0]['host'] if rows else '?'}\n")
-    print("| configuration | seeds | test top-1 (each) | mean | the same weights without flip TTA (mean) "
+    print("| configuration | seeds | test top-1 (each) | mean | the same weights without TTA (mean) "
           "| wall time (mean) | training FLOPs |")  # fmt: skip
     print("|---|---:|---|---:|---:|---:|---:|")
     for config, rs in by.items():
@@ -143,7 +164,7 @@ def report(a: argparse.Namespace) -> None:
         accs = [float(r["top1"]) for r in rs]
         plain = statistics.mean(float(r["plain_top1"]) for r in rs)
         walls = [float(r["wall_seconds"]) for r in rs]
-        flops = train_flops(rs[0]["model"], float(rs[0]["epochs"]))
+        flops = train_flops(rs[0], float(rs[0]["epochs"]))
         each = ", ".join(f"{100 * x:.2f}" for x in accs)
         print(
             f"| {config} | {len(rs)} | {each} | {100 * statistics.mean(accs):.2f} | {100 * plain:.2f} | "
@@ -152,7 +173,7 @@ def report(a: argparse.Namespace) -> None:
     if SHIPPED in by:
         r = by[SHIPPED][0]
         epoch = float(r["train_seconds"])
-        flops = train_flops(r["model"], SHIPPED_EPOCHS_TO_94)
+        flops = train_flops(r, SHIPPED_EPOCHS_TO_94)
         print(
             f"\nshipped `fashion-mnist` recipe ({r['model']}): one epoch {epoch / 60:.1f} min here, so 94% "
             f"(epoch {SHIPPED_EPOCHS_TO_94}) after about {SHIPPED_EPOCHS_TO_94 * epoch / 60:.0f} min and "

@@ -13,12 +13,14 @@ def test_the_recipe_names_a_registered_residual_net_cheaper_than_resnet20():
     cfg = TrainConfig.from_dict(recipe("fashion-mnist-fast"))
     assert cfg.model.name == "resnet8_pool" and model_task(cfg.model.name) == "classification"
     assert cfg.epochs == 10 and cfg.data.name == "fashion-mnist"
-    # Chosen on a validation split: flips and flip TTA, no crops; a 32-wide stem and first stage.
-    assert cfg.tta_flip and cfg.data.flip and not cfg.data.pad
+    # Chosen on a validation split: flips, flip and shift TTA, no crops; a 32-wide stem and first
+    # stage that pools before its norm.
+    assert cfg.tta_flip and cfg.tta_shift == 1 and cfg.data.flip and not cfg.data.pad
     net = create_model(cfg.model.name, in_chans=1, **cfg.model.overrides)
     assert [info["num_chs"] for info in net.feature_info][1:] == [32, 96, 192]
     assert all(block.residual for block in net.blocks()) and len(net.blocks()) == 3
     assert net.feature_info.reduction() == [1, 2, 4, 8]  # the pool stem: every stage at half resolution
+    assert net.stem_names == ("conv1", "maxpool", "bn1", "act1")
     assert count_macs(net, 28, 1) < 0.8 * count_macs(create_model("resnet20", in_chans=1), 28, 1)
 
 

@@ -52,15 +52,19 @@ RECIPES: dict[str, dict] = {
     # 48 on a CPU (the 28 and 14 px layers are most of a step) at 93.16% against 93.32%; with flips
     # and flip TTA 93.80% (pad-1 crops as well: 93.78%; the 48-wide net
     # with pad-2 crops, flips and TTA: 93.24%). No EMA and no random erasing: they pay off on long
-    # runs, not on ten epochs.
+    # runs, not on ten epochs. Its fourth version pools before the stem's norm and act
+    # ("pool_early": 93.78 / 94.40 / 94.30 on seeds 0-2 against 93.80 / 94.42 / 94.32, about 5% the
+    # faster) and also averages the flips moved a pixel left and right (tta_shift=1: +0.08 to
+    # +0.10 on those seeds, never below flip TTA alone on the five runs measured).
     "fashion-mnist-fast": {
-        "model": {"name": "resnet8_pool", "overrides": {"channels": [32, 96, 192]}},
+        "model": {"name": "resnet8_pool", "overrides": {"channels": [32, 96, 192], "stem_type": "pool_early"}},
         "data": {"name": "fashion-mnist", "val_size": 0, "batch_size": 256, "pad": 0, "flip": True, "erasing": 0.0},
         "optim": {**FASHION_SGD, "lr": 0.2},  # batch 256: twice the shipped recipe's batch and lr
         "schedule": {"name": "onecycle", "warmup_epochs": 0.0},
         "epochs": 10,
         "ema_decay": 0.0,
         "tta_flip": True,
+        "tta_shift": 1,
     },
     # Garment scenes, as docs/results/dense trained them: DeepLabV3 on ResNet-20 (ASPP 64 wide),
     # SGD 0.05 with a short warmup, 3 epochs of 3000 scenes.
