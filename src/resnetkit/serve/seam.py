@@ -61,12 +61,12 @@ def load_service(source: str, config: ServeConfig, on_batch: Any, model: Classif
     model = model if model is not None else load_source(source)
     task, card = task_of(model), model_card(model)
     runner = fast_path(model, config.precision)
-    # The batch-wide options: flip TTA as the model's training evaluated. What a request may ask
+    # The batch-wide options: TTA (flips, shifts) as the model's training evaluated. What a request may ask
     # (top-k, a minimum score) applies when its answer is encoded.
     options = PredictOptions(tta_flip=card.tta_flip, tta_shift=card.tta_shift)
 
     def counted(x: Any) -> Any:
-        """The model call, counted as the images it runs (flip TTA's mirrors included)."""
+        """The model call, counted as the images it runs (TTA's other views included)."""
         on_batch(len(x))
         return runner(x)
 
