@@ -48,7 +48,7 @@ ABLATIONS: dict[str, list[str]] = {
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
     "no-flip (no flips, no flip TTA; shift TTA kept)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
     "no-one-cycle (cosine)": ["--set", "schedule.name=cosine"],
-    "no-large-batch (128, lr 0.1)": ["--batch-size", "128", "--lr", "0.1"],
+    "no-large-batch (128, lr 0.2)": ["--batch-size", "128", "--lr", "0.2"],
     "no-channels-last": ["--set", "channels_last=false"],
 }
 SHIPPED = "shipped-epoch"
