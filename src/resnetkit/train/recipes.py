@@ -46,8 +46,8 @@ RECIPES: dict[str, dict] = {
     },
     # Time to accuracy (benchmarks/fast_recipe.py): a wide, shallow net at half resolution
     # (resnet8_pool with a 32-wide stem and first stage: 32/96/192), batches of 256 (at lr 0.2 until
-    # its fifth version) on a one-cycle schedule (Smith & Topin 2018: up over the first 30%, then down to zero), label
-    # smoothing, horizontal flips and flip TTA. Chosen on a 5,000-image validation split (seed 0,
+    # its fifth version) on a one-cycle schedule (Smith & Topin 2018: up over the first 30%, then
+    # down to zero), label smoothing, horizontal flips and flip TTA. Chosen on a 5,000-image validation split (seed 0,
     # benchmarks/results/fast_recipe_validation.txt): the 32-wide stem trains 1.45x faster than
     # 48 on a CPU (the 28 and 14 px layers are most of a step) at 93.16% against 93.32%; with flips
     # and flip TTA 93.80% (pad-1 crops as well: 93.78%; the 48-wide net
