@@ -89,6 +89,16 @@ def test_gradients_equal_with_dropout_and_stochastic_depth(name, autocast):
     _assert_same_step(model, x, lambda out: F.cross_entropy(out.float(), y), autocast)
 
 
+def test_sync_batchnorm_which_insists_on_a_step_count():
+    """DDP on CUDA converts BatchNorm to nn.SyncBatchNorm, which asserts its step count exists
+    (outside a process group it normalizes as BatchNorm does, so the CPU can run it)."""
+    torch.manual_seed(0)
+    model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(_models()["resnet20"]())
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    x, y = torch.randn(3, 1, 32, 32), torch.tensor([0, 1, 2])
+    _assert_same_step(model, x, lambda out: F.cross_entropy(out.float(), y))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", ["resnet20", "preact"])
 def test_gradients_equal_on_cuda_with_bf16(name, monkeypatch):

@@ -47,11 +47,12 @@ def checkpoint_segment(units: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     ``preserve_rng_state`` replays the RNG so dropout and stochastic depth draw the same masks.
     The recomputation runs the units' forward again, so BatchNorm would update its running
     statistics (and its step count) twice: during it, each norm that tracks statistics runs at
-    momentum 0 (the running statistics times 1 plus the batch's times 0: exactly unchanged) with
-    its step count set aside. Its output is the first forward's (a training-mode norm uses the
-    batch's own statistics) and it saves the same tensors for the backward, as PyTorch's check
-    requires. Nothing is copied, which matters where a step is launch-bound (a 1,001-layer net
-    on a GPU: cloning and restoring three buffers per norm is 6,000 kernels a step)."""
+    momentum 0 (the running statistics times 1 plus the batch's times 0: exactly unchanged) and
+    counts its step into a scratch tensor. Its output is the first forward's (a training-mode norm
+    uses the batch's own statistics) and it saves the same tensors for the backward, as PyTorch's
+    check requires. Nothing is copied back, which matters where a step is launch-bound (a
+    1,001-layer net on a GPU: cloning and restoring three buffers per norm was 6,000 kernels a
+    step)."""
     calls = 0
 
     def run(inp: torch.Tensor) -> torch.Tensor:
@@ -61,8 +62,10 @@ def checkpoint_segment(units: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
             return _sequence(units, inp)
         norms = [m for u in units for m in u.modules() if _tracks_statistics(m)]
         kept = [(m.momentum, m.num_batches_tracked) for m in norms]
+        # A tensor, not None: SyncBatchNorm insists on a count (and momentum 0 never reads it).
+        scratch = torch.zeros((), dtype=torch.long, device=inp.device)
         for m in norms:
-            m.momentum, m.num_batches_tracked = 0.0, None
+            m.momentum, m.num_batches_tracked = 0.0, scratch
         try:  # recomputation may stop early (PyTorch stops it once the saved tensors are back)
             return _sequence(units, inp)
         finally:

@@ -47,16 +47,16 @@ RECIPES: dict[str, dict] = {
     # Time to accuracy (benchmarks/fast_recipe.py): a wide, shallow net at half resolution
     # (resnet8_pool with a 32-wide stem and first stage: 32/96/192), batches of 256 (at lr 0.2 until
     # its fifth version) on a one-cycle schedule (Smith & Topin 2018: up over the first 30%, then
-    # down to zero), label smoothing, horizontal flips and flip TTA. Chosen on a 5,000-image validation split (seed 0,
-    # benchmarks/results/fast_recipe_validation.txt): the 32-wide stem trains 1.45x faster than
-    # 48 on a CPU (the 28 and 14 px layers are most of a step) at 93.16% against 93.32%; with flips
-    # and flip TTA 93.80% (pad-1 crops as well: 93.78%; the 48-wide net
+    # down to zero), label smoothing, horizontal flips and flip TTA. Chosen on a 5,000-image
+    # validation split (seed 0, benchmarks/results/fast_recipe_validation.txt): the 32-wide stem
+    # trains 1.45x faster than 48 on a CPU (the 28 and 14 px layers are most of a step) at 93.16%
+    # against 93.32%; with flips and flip TTA 93.80% (pad-1 crops as well: 93.78%; the 48-wide net
     # with pad-2 crops, flips and TTA: 93.24%). No EMA and no random erasing: they pay off on long
     # runs, not on ten epochs. Its fourth version pools before the stem's norm and act
     # ("pool_early": 93.78 / 94.40 / 94.30 on seeds 0-2 against 93.80 / 94.42 / 94.32, about 5% the
-    # faster) and also averages the flips moved a pixel left and right (tta_shift=1: +0.08 to
-    # +0.30 on those seeds, never below flip TTA alone on the six runs measured). Its fifth
-    # trains 8 epochs at lr 0.4: four seeds of each of 14 candidates on the validation split
+    # faster) and also averages the flips moved a pixel left and right (tta_shift=1: +0.08 to +0.30
+    # on those seeds, never below flip TTA alone on the six runs measured). Its fifth trains 8
+    # epochs at lr 0.4: four seeds of each of 14 candidates on the validation split
     # (benchmarks/fast_recipe_sweep.py, results/fast_recipe_sweep_gpu.csv) put 8 epochs at lr 0.4
     # 0.11 points below 10 at 0.2 (94.05 against 94.16) for 80% of the time; label smoothing 0.2,
     # weight decay 1e-3, pad-1 crops, erasing, an EMA, zero-init residuals, batch 128 and wider or

@@ -31,15 +31,10 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         centred = xf - mean[None, :, None, None]
         var = all_reduce(centred.square().sum((0, 2, 3))) / n
         assert self.running_mean is not None and self.running_var is not None  # track_running_stats, as converted
+        assert self.num_batches_tracked is not None
         with torch.no_grad():
-            # As nn.BatchNorm2d: no count where it is set aside (a checkpoint's recomputation).
-            if self.num_batches_tracked is not None:
-                self.num_batches_tracked.add_(1)
-            if self.momentum is not None:
-                m = self.momentum
-            else:
-                assert self.num_batches_tracked is not None, "momentum=None averages over the count"
-                m = 1.0 / float(self.num_batches_tracked)
+            self.num_batches_tracked.add_(1)
+            m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
             self.running_mean.lerp_(mean.detach(), m)
             self.running_var.lerp_(var.detach() * n / (n - 1), m)
         y = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
