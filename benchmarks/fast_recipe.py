@@ -43,7 +43,7 @@ ABLATIONS: dict[str, list[str]] = {
         "--set",
         'model.overrides={"channels": [32, 96, 192], "stem_type": "pool"}',
     ],
-    "no-shift-tta (flip TTA only)": ["--set", "tta_shift=0"],
+    "with-shift-tta (flips moved 1 px as well, v4's TTA)": ["--set", "tta_shift=1"],
     "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20", "--set", "model.overrides={}"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
     "no-flip (no flips, no flip TTA; shift TTA kept)": ["--set", "data.flip=false", "--set", "tta_flip=false"],

@@ -136,13 +136,22 @@ def test_top_level_names_have_docstrings_and_api_pages() -> None:
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built once for all workers: autosummary writes its pages into the source tree
+    (docs/reference/generated), so two builds at once race on the same files."""
     from sphinx.cmd.build import build_main
 
-    out = tmp_path_factory.mktemp("site")
-    rc = build_main(
-        ["-W", "--keep-going", "-q", "-b", "html", "-d", str(out / ".doctrees"), str(ROOT / "docs"), str(out)]
-    )
-    assert rc == 0, "sphinx-build -W failed: see the warnings above"
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "docs-site"
+    root.mkdir(exist_ok=True)
+    out, built = root / "html", root / "built"
+    with FileLock(str(root / "lock")):
+        if not built.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            rc = build_main(
+                ["-W", "--keep-going", "-q", "-b", "html", "-d", str(out / ".doctrees"), str(ROOT / "docs"), str(out)]
+            )
+            assert rc == 0, "sphinx-build -W failed: see the warnings above"
+            built.touch()
     return out
 
 
