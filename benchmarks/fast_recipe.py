@@ -46,7 +46,7 @@ ABLATIONS: dict[str, list[str]] = {
     "with-shift-tta (flips moved 1 px as well, v4's TTA)": ["--set", "tta_shift=1"],
     "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20", "--set", "model.overrides={}"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
-    "no-flip (no flips, no flip TTA; shift TTA kept)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
+    "no-flip (no flips, no flip TTA)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
     "no-one-cycle (cosine)": ["--set", "schedule.name=cosine"],
     "no-large-batch (128, lr 0.2)": ["--batch-size", "128", "--lr", "0.2"],
     "no-channels-last": ["--set", "channels_last=false"],
