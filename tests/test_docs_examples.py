@@ -27,12 +27,19 @@ MAX_ILLUSTRATIVE = 0.10
 EXAMPLE_PAGES = [p for p in pages() if blocks(p)]
 
 
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every xdist worker of this session sees (each worker's base temp folder is one of
+    this session's), for what is made once under a ``FileLock`` in it."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    root.mkdir(exist_ok=True)
+    return root
+
+
 @pytest.fixture(scope="session")
 def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``runs/my-run``: ResNet-20 on Fashion-MNIST for 2 steps, made once for all workers."""
-    base = tmp_path_factory.getbasetemp()  # under xdist, each worker's folder in this session's
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "docs-examples"
-    root.mkdir(exist_ok=True)
+    root = _shared_dir(tmp_path_factory, "docs-examples")
     run = root / "my-run"
     with FileLock(str(root / "lock")):
         if not (run / "last.pt").exists():
@@ -140,9 +147,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (docs/reference/generated), so two builds at once race on the same files."""
     from sphinx.cmd.build import build_main
 
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "docs-site"
-    root.mkdir(exist_ok=True)
+    root = _shared_dir(tmp_path_factory, "docs-site")
     out, built = root / "html", root / "built"
     with FileLock(str(root / "lock")):
         if not built.exists():
