@@ -9,7 +9,7 @@ run again, so an interrupted study picks up where it stopped.
 A run is one ``resnetkit train --recipe fashion-mnist-fast`` process (the one engine, nothing
 else); its wall time is the whole process's, start to exit: start-up, reading the data, training and
 the final test evaluation. The accuracy is the final epoch's test top-1 (``summary.json``); nothing
-is chosen on the test set. A run that evaluates with TTA (the recipe does: flips and 1 px shifts)
+is chosen on the test set. A run that evaluates with TTA (the recipe does: flips)
 also measures its weights without it (``plain_top1``) in the same pass.
 ``shipped-epoch`` trains the shipped recipe for one epoch to measure an epoch's cost here: its time
 to 94% is that times the epochs it needs (22, its test curve). Training FLOPs are 3x the forward's
@@ -33,17 +33,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECIPE = "fashion-mnist-fast"
 # Each trick of the recipe and what removing it means (train flags after the recipe's).
+OVERRIDES = {"channels": [32, 80, 160], "stem_type": "pool_early"}  # the recipe's
+
+
+def _net(**changes) -> list[str]:
+    return ["--set", f"model.overrides={json.dumps({**OVERRIDES, **changes})}"]
+
+
 ABLATIONS: dict[str, list[str]] = {
     "full": [],
-    "no-narrow-stem (48/96/192)": [
-        "--set",
-        'model.overrides={"channels": [48, 96, 192], "stem_type": "pool_early"}',
-    ],
-    "no-early-pool (the pool stem: norm and act before the pool, v3's)": [
-        "--set",
-        'model.overrides={"channels": [32, 96, 192], "stem_type": "pool"}',
-    ],
-    "with-shift-tta (flips moved 1 px as well, v4's TTA)": ["--set", "tta_shift=1"],
+    "no-narrow-stem (48/80/160)": _net(channels=[48, 80, 160]),
+    "no-narrow-late-stages (32/96/192, v5's)": _net(channels=[32, 96, 192]),
+    "no-early-pool (the pool stem: norm and act before the pool, v3's)": _net(stem_type="pool"),
     "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20", "--set", "model.overrides={}"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
     "no-flip (no flips, no flip TTA)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
