@@ -56,9 +56,10 @@ RECIPES: dict[str, dict] = {
     # - late stages of 80/160 train 1.18x faster a step than 96/192, and ten epochs of them scored
     #   94.31 against 94.04 for eight of 96/192 (three seeds, higher on each); a ninth epoch of
     #   96/192 scored 94.05;
-    # - flips with flip TTA +0.64 over plain images on the same net; pad-1 crops, label smoothing 0.2, weight decay
-    #   1e-3, random erasing, a weight EMA, zero-init residual branches and batch 128 each scored
-    #   below the recipe (14 candidates, four seeds each: results/fast_recipe_sweep_gpu.csv);
+    # - flips with flip TTA +0.64 over plain images on the same net; pad-1 crops, label smoothing
+    #   0.2, weight decay 1e-3, random erasing, a weight EMA, zero-init residual branches and
+    #   batch 128 each scored below the recipe (14 candidates, four seeds each:
+    #   results/fast_recipe_sweep_gpu.csv);
     # - views moved a pixel scored 0.9-2.2 points below unmoved ones, and averaging them in cost
     #   0.12 points: flips only (tta_shift=0).
     "fashion-mnist-fast": {
