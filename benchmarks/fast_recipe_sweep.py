@@ -167,7 +167,8 @@ def run(a: argparse.Namespace) -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     sweep = Sweep(a)
     if a.phase in ("v6", "v7"):
-        sweep.phase(*((V6, V6_BASE) if a.phase == "v6" else (V7, V7_BASE)))
+        candidates, base = (V6, V6_BASE) if a.phase == "v6" else (V7, V7_BASE)
+        sweep.phase({n: c for n, c in candidates.items() if not a.only or n in a.only}, base)
         return
     sweep.phase(CANDIDATES, V5_BASE)
     means = sweep.means()
@@ -212,6 +213,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("run")
     r.add_argument("--phase", choices=["v5", "v6", "v7"], default="v5", help="whose candidates (v5: the GPU sweep's)")
+    r.add_argument("--only", nargs="+", metavar="NAME", help="these candidates of the phase only (v6, v7)")
     r.add_argument("--device", default="cuda")
     r.add_argument("--jobs", type=int, default=8)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
