@@ -60,7 +60,7 @@ CANDIDATES: dict[str, dict] = {
 # Phase "v6": on the fifth version (8 epochs at lr 0.4, flip TTA), ways to spend its spare minute
 # (220-242 s of 300 on the 2-core CPU): a ninth epoch, or narrower late stages that train 1.18x
 # faster a step (bf16, batch 256, 2 threads: 32/96/192 2,464 images/s, 32/80/160 2,912, 32/64/192
-# 2,914) and so afford ten epochs in less time than v5's eight plus one.
+# 2,914) and so afford ten epochs in about the time of v5's eight.
 V6: dict[str, dict] = {
     "v5": {},
     "v5 9ep": {"epochs": 9},
@@ -168,6 +168,9 @@ def run(a: argparse.Namespace) -> None:
     sweep = Sweep(a)
     if a.phase in ("v6", "v7"):
         candidates, base = (V6, V6_BASE) if a.phase == "v6" else (V7, V7_BASE)
+        unknown = set(a.only or ()) - set(candidates)
+        if unknown:
+            raise SystemExit(f"--only: no candidate {sorted(unknown)} in phase {a.phase}; it has {list(candidates)}")
         sweep.phase({n: c for n, c in candidates.items() if not a.only or n in a.only}, base)
         return
     sweep.phase(CANDIDATES, V5_BASE)
