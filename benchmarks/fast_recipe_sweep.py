@@ -170,7 +170,9 @@ def run(a: argparse.Namespace) -> None:
         candidates, base = (V6, V6_BASE) if a.phase == "v6" else (V7, V7_BASE)
         unknown = set(a.only or ()) - set(candidates)
         if unknown:
-            raise SystemExit(f"--only: no candidate {sorted(unknown)} in phase {a.phase}; it has {list(candidates)}")
+            have = ", ".join(candidates)
+            print(f"--only: no candidate {sorted(unknown)} in phase {a.phase} (it has: {have})", file=sys.stderr)
+            raise SystemExit(2)
         sweep.phase({n: c for n, c in candidates.items() if not a.only or n in a.only}, base)
         return
     sweep.phase(CANDIDATES, V5_BASE)
