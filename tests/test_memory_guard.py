@@ -59,7 +59,7 @@ def test_budget_is_the_override_or_what_the_machine_has(monkeypatch):
     assert budget is not None and budget.limit > current_rss()
 
 
-def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
+def _estimate_against_a_real_step() -> tuple[StepMemory, int, int]:
     torch.manual_seed(0)
     model = create_model("resnet20", num_classes=10, in_chans=1).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -71,7 +71,7 @@ def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
     x, y = torch.randn(192, 1, 28, 28), torch.randint(0, 10, (192,))
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     rng = torch.get_rng_state()
-    trim_freed_memory()  # what an earlier test's training left held for reuse (the probes trim it too)
+    trim_freed_memory()
     before = current_rss()
     need = estimate_step_memory(trainer, x, y, 192)
     assert need is not None and [n for n, _ in need.probes] == [24, 48]
@@ -81,10 +81,26 @@ def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
     reset_peak(CPU)
     trainer.task.loss(trainer.task.forward(model, x, y), y).backward()
     optimizer.step()
-    measured = peak_memory(CPU)
+    return need, peak_memory(CPU), before
+
+
+def test_estimate_matches_a_real_steps_peak_and_the_probes_leave_no_trace():
+    """In a fresh process: the resident set a step adds depends on what the allocator already holds,
+    and in a test worker that is whatever the tests before it left (the ratio was 0.74 in one full
+    run, 0.8-1.0 alone), which is the test's history, not the estimate's error."""
+    code = (
+        "import sys, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
+        "import test_memory_guard as t; need, measured, before = t._estimate_against_a_real_step();"
+        "print(need.peak, measured, before)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, os.path.dirname(__file__)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak, measured, before = map(int, out.stdout.split()[-3:])
     # What the step adds to the process, estimated against measured (~300 MB of activations here).
-    ratio = (need.peak - before) / (measured - before)
-    assert 0.75 < ratio < 1.5, (need, measured, before)
+    ratio = (peak - before) / (measured - before)
+    assert 0.75 < ratio < 1.5, (peak, measured, before)
 
 
 @pytest.mark.parametrize(
