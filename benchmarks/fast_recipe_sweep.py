@@ -13,9 +13,10 @@ Phase one tries each change alone on the recipe's fourth version (32/96/192, lr 
 1-px shift TTA) trained for 8 epochs (the time budget wanted fewer than its 10); phase two
 combines the changes that beat that baseline's mean. Each run is one ``resnetkit train`` process
 (the one engine). ``--phase v6`` and ``v7`` instead score a few ways to spend the fifth and
-sixth versions' spare minute; on a CPU each run gets its share of the cores (``--jobs 2``: one
-thread each). Resumable: rows already in the CSV are not run again. A deadline (``--deadline``
-seconds) stops new runs from starting. Nothing here is asserted.
+sixth versions' spare minute, ``v8`` the tricks of issue 24's list not tried before; on a CPU
+each run gets its share of the cores (``--jobs 2``: one thread each). Resumable: rows already
+in the CSV are not run again. A deadline (``--deadline`` seconds) stops new runs from starting.
+Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ V7: dict[str, dict] = {
     "v6 pool stem": {"overrides": {"stem_type": "pool"}},
     "v6 bs128 lr0.2": {"data.batch_size": 128, "optim.lr": 0.2},
 }
+# Phase "v8": the two tricks of issue 24's list not tried before, each on v6 as it stands: airbench's
+# frozen patch-whitening first conv (the "whiten" stem: 18 fixed 3x3 filters fitted to the training
+# images, then the pool, norm and act) and Lookahead (Zhang et al. 2019: k=5, alpha=0.5).
+V8: dict[str, dict] = {
+    "v6 whiten stem": {"overrides": {"stem_type": "whiten"}},
+    "v6 lookahead": {"optim.lookahead_steps": 5},
+}
+PHASES = {"v6": (V6, V6_BASE), "v7": (V7, V7_BASE), "v8": (V8, V7_BASE)}
 FIELDS = ["candidate", "seed", "val_top1", "train_top1", "steps", "seconds", "changes"]
 
 
@@ -171,8 +180,8 @@ def _keys(names: list[str]) -> set[str]:
 def run(a: argparse.Namespace) -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     sweep = Sweep(a)
-    if a.phase in ("v6", "v7"):
-        candidates, base = (V6, V6_BASE) if a.phase == "v6" else (V7, V7_BASE)
+    if a.phase in PHASES:
+        candidates, base = PHASES[a.phase]
         unknown = set(a.only or ()) - set(candidates)
         if unknown:
             have = ", ".join(candidates)
@@ -222,8 +231,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--phase", choices=["v5", "v6", "v7"], default="v5", help="whose candidates (v5: the GPU sweep's)")
-    r.add_argument("--only", nargs="+", metavar="NAME", help="these candidates of the phase only (v6, v7)")
+    r.add_argument("--phase", choices=["v5", *PHASES], default="v5", help="whose candidates (v5: the GPU sweep's)")
+    r.add_argument("--only", nargs="+", metavar="NAME", help="these candidates of the phase only (v6 on)")
     r.add_argument("--device", default="cuda")
     r.add_argument("--jobs", type=int, default=8)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])

@@ -19,6 +19,7 @@ from .weights import (
     load_weights,
     read_state_dict,
 )
+from .whitening import PatchWhitening, fit_whitening
 from .zoo import *  # noqa: F403  (builder functions: resnetkit.models.resnet50(), ...)
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "GroupNorm",
     "PadShortcut",
     "Parts",
+    "PatchWhitening",
     "PreActBasicBlock",
     "PreActBottleneck",
     "PreActResNet",
@@ -44,6 +46,7 @@ __all__ = [
     "adapt_input_conv",
     "clean_state_dict",
     "create_model",
+    "fit_whitening",
     "guess_architecture",
     "is_model",
     "list_models",

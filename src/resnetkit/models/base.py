@@ -16,6 +16,7 @@ from .layers import LayerFn, get_act_layer, get_norm_layer, make_shortcut
 from .ops import OPS_2D, Ops, get_ops
 from .stage import Stage, set_grad_checkpointing
 from .stem import stem_layers
+from .whitening import PatchWhitening
 
 
 class FeatureInfo(list[dict[str, Any]]):
@@ -220,7 +221,7 @@ class ResNetBase(nn.Module):
         if "embed" in self.stem_names:
             return 1
         conv = self.get_submodule(self.first_conv)
-        assert isinstance(conv, (nn.Conv1d, nn.Conv2d))
+        assert isinstance(conv, (nn.Conv1d, nn.Conv2d, PatchWhitening))
         return conv.in_channels
 
     def trunk(self) -> list[tuple[str, nn.Module]]:

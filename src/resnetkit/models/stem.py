@@ -7,8 +7,9 @@ from torch import nn
 
 from .layers import LayerFn, conv3x3
 from .ops import OPS_2D, Ops
+from .whitening import PatchWhitening
 
-STEMS = ("imagenet", "deep", "cifar", "pool", "pool_early", "none")
+STEMS = ("imagenet", "deep", "cifar", "pool", "pool_early", "whiten", "none")
 
 
 class ByteEmbedding(nn.Embedding):
@@ -51,6 +52,9 @@ def stem_layers(
     airbench's and hlb-CIFAR10's conv groups order them: the norm and act (memory-bound, a third
     of a small net's step at full resolution) run on a quarter of the pixels. Not the same function
     as "pool" (a max of normalized values is not the normalized max where a scale is negative).
+    "whiten": the pool_early stem with its conv a frozen 3x3 patch-whitening conv fitted to the
+    training images before the first step (airbench's first layer: ``whitening.PatchWhitening``),
+    2 * in_chans * 9 channels wide whatever ``out_chs`` says; the first stage projects them to its own.
     "none": the first unit reads the input itself (Wang et al. 2017's time-series ResNet).
     ``norm_layer=None`` (pre-activation nets) leaves out the stem's norm and act: the first unit
     normalizes its own input. ``vocab_size``: a ``ByteEmbedding`` (``embed``) comes first.
@@ -75,11 +79,16 @@ def stem_layers(
             act_layer(),
             conv3x3(stem_width, out_chs, ops=ops),
         )
+    elif stem_type == "whiten":
+        if ops.dims != 2:
+            raise ValueError("stem_type='whiten' is for images (spatial_dims=2)")
+        whitening = PatchWhitening(in_chans)
+        children["conv1"], out_chs = whitening, whitening.out_channels
     elif stem_type == "imagenet":
         children["conv1"] = ops.conv(in_chans, out_chs, 7, stride=2, padding=3, bias=False)
     else:
         children["conv1"] = conv3x3(in_chans, out_chs, ops=ops)
-    if stem_type == "pool_early":  # the only full-resolution output is the conv's
+    if stem_type in ("pool_early", "whiten"):  # the only full-resolution output is the conv's
         children["maxpool"] = ops.max_pool(2, stride=2)
         if norm_layer is not None:
             children["bn1"], children["act1"] = norm_layer(out_chs), act_layer()

@@ -79,6 +79,10 @@ class OptimConfig:
     label_smoothing: float = 0.0
     clip_grad: float | None = None
     scale_lr: bool = False  # distributed: lr *= global_batch / 256 (Goyal et al. 2017)
+    # Lookahead (Zhang et al. 2019) around the optimizer: every k steps (0: off) the slow weights
+    # move alpha of the way to the fast ones (the paper's k=5, alpha=0.5).
+    lookahead_steps: int = 0
+    lookahead_alpha: float = 0.5
 
     def __post_init__(self) -> None:
         # Caught when the configuration is read, not as a NaN loss twenty steps in.
@@ -90,6 +94,10 @@ class OptimConfig:
             raise ConfigError(f"optim.momentum: must be below 1, got {self.momentum}")
         if self.label_smoothing >= 1:
             raise ConfigError(f"optim.label_smoothing: must be below 1, got {self.label_smoothing}")
+        if self.lookahead_steps < 0:
+            raise ConfigError(f"optim.lookahead_steps: must be >= 0 (0: no Lookahead), got {self.lookahead_steps}")
+        if not (math.isfinite(self.lookahead_alpha) and 0 < self.lookahead_alpha <= 1):
+            raise ConfigError(f"optim.lookahead_alpha: must be in (0, 1], got {self.lookahead_alpha}")
         if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
             raise ConfigError(f"optim.clip_grad: must be a finite number > 0 (or null), got {self.clip_grad}")
 

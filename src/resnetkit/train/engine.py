@@ -30,7 +30,7 @@ from ..artifacts import (
     remove_stale_temps,
     save_checkpoint,
 )
-from ..models import set_grad_checkpointing
+from ..models import fit_whitening, set_grad_checkpointing
 from ..runtime.memory import hold_freed_memory
 from ..tasks import Evaluation, Task, get_task
 from .bf16_guard import Bf16ConvGuard
@@ -43,6 +43,7 @@ from .hooks import (
     EMAUpdate,
     EvalHook,
     HookBase,
+    Lookahead,
     MetricsWriter,
     NaNGuard,
     Progress,
@@ -241,6 +242,8 @@ class Trainer:
                 f"--grad-accum-steps {cfg.grad_accum_steps} micro-batches"
             )
         self.model = self._build_model()
+        if ckpt is None:  # a stem whitening its input is fitted to the first training images (airbench)
+            fit_whitening(self.model, (self.task.make_batch(b, self.device)[0] for b in self.data.train))
         torch.manual_seed(cfg.seed + 1 + self.ctx.rank)  # per-rank stream for dropout / stochastic depth
         self.steps_per_epoch = len(self.data.train)  # optimizer steps
         if self.steps_per_epoch == 0:
@@ -273,6 +276,7 @@ class Trainer:
         self.register_hooks(
             [Bf16ConvGuard()]
             + [MemoryGuard()] * cfg.memory_guard
+            + [Lookahead()] * bool(cfg.optim.lookahead_steps)
             + [EMAUpdate(), NaNGuard(), EvalHook(), MetricsWriter(), Checkpointer(), Progress(PROGRESS_SECONDS)]
         )
         self.register_hooks([StepCallbacks(callbacks), *hooks] if callbacks else hooks)

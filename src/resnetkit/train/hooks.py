@@ -69,6 +69,44 @@ class HookBase:
         pass
 
 
+class Lookahead(HookBase):
+    """Lookahead (Zhang et al. 2019, arXiv:1907.08610, Alg. 1) around the optimizer: every
+    ``optim.lookahead_steps`` k steps, and at the run's last, the slow weights move
+    ``optim.lookahead_alpha`` of the way to the fast ones and the fast ones start again from there.
+    The slow weights live in the optimizer's per-parameter state (``lookahead_slow``), so a
+    checkpoint keeps them and a resumed run goes on exactly; until the first step writes them (Adam
+    fills its state only then), the weights the run started from are held here."""
+
+    KEY = "lookahead_slow"
+
+    def __init__(self) -> None:
+        self._start: list[torch.Tensor] | None = None
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.trainer.optimizer.param_groups for p in group["params"]]
+
+    def before_train(self) -> None:
+        state = self.trainer.optimizer.state
+        if any(self.KEY not in state[p] for p in self._params()):
+            self._start = [p.detach().clone() for p in self._params()]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        t = self.trainer
+        state, params = t.optimizer.state, self._params()
+        if self._start is not None:
+            for p, start in zip(params, self._start, strict=True):
+                state[p].setdefault(self.KEY, start)
+            self._start = None
+        k = t.cfg.optim.lookahead_steps
+        if t.state.step % k and t.state.step != t.total_steps:
+            return
+        for p in params:
+            slow = state[p][self.KEY]
+            slow.lerp_(p, t.cfg.optim.lookahead_alpha)
+            p.copy_(slow)
+
+
 class EMAUpdate(HookBase):
     """The weight EMA follows every optimizer step."""
 

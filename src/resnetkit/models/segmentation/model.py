@@ -12,6 +12,7 @@ from torch import nn
 from ..backbone import WeightsSource, backbone_classifier
 from ..features import FeatureDictNet
 from ..stage import set_grad_checkpointing
+from ..whitening import PatchWhitening
 from .heads import DeepLabHead, FCNHead
 
 HEADS = ("fcn", "deeplabv3")
@@ -38,7 +39,7 @@ class SegmentationModel(nn.Module):
     @property
     def in_chans(self) -> int:
         conv = self.get_submodule(self.first_conv)
-        assert isinstance(conv, nn.Conv2d)
+        assert isinstance(conv, (nn.Conv2d, PatchWhitening))
         return conv.in_channels
 
     def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
