@@ -45,10 +45,11 @@ def _net(**changes) -> list[str]:
 
 ABLATIONS: dict[str, list[str]] = {
     "full": [],
-    "no-narrow-stem (48/80/160)": _net(channels=[48, 80, 160]),
+    "no-whitening (a learned 3x3 conv: the pool_early stem, v6's)": _net(stem_type="pool_early"),
+    "no-narrow-first-stage (48/80/160)": _net(channels=[48, 80, 160]),
     "no-narrow-late-stages (32/96/192, v5's)": _net(channels=[32, 96, 192]),
-    "no-early-pool (the pool stem: norm and act before the pool, v3's)": _net(stem_type="pool"),
     "no-pool-stem (resnet20, the shipped net)": ["--model", "resnet20", "--set", "model.overrides={}"],
+    "label-smoothing-0.1 (v6's)": ["--set", "optim.label_smoothing=0.1"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
     "no-flip (no flips, no flip TTA)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
     "no-one-cycle (cosine)": ["--set", "schedule.name=cosine"],

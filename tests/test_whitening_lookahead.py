@@ -52,6 +52,12 @@ def test_the_whiten_stem_is_frozen_saved_with_the_model_and_fitted_only_once():
     assert not fit_whitening(twin, never())
     with pytest.raises(ValueError, match="whitening: no training images"):
         fit_whitening(create_model("resnet8_pool", in_chans=1, stem_type="whiten"), iter([]))
+    bad = images[:50].clone()
+    bad[3, 0, 5, 5] = float("nan")
+    fresh = create_model("resnet8_pool", in_chans=1, stem_type="whiten")
+    with pytest.raises(ValueError, match="whitening: the training images hold NaN"):
+        fit_whitening(fresh, iter([bad]))
+    assert not fresh.conv1.fitted  # left unfitted, not NaN
     with pytest.raises(ValueError, match="stem_type='whiten' is for images"):
         create_model("resnet8_pool", in_chans=1, stem_type="whiten", spatial_dims=1)
 

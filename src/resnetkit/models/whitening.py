@@ -43,6 +43,8 @@ class PatchWhitening(nn.Module):
         largest first, then the same negated (so a max-pool or ReLU after keeps either sign)."""
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"whitening: expected (N, {self.in_channels}, H, W) images, got {tuple(images.shape)}")
+        if not torch.isfinite(images).all():  # NaN filters would turn every later activation NaN
+            raise ValueError("whitening: the training images hold NaN or infinite values")
         k = self.kernel_size
         patches = F.unfold(images.float(), k).transpose(1, 2).reshape(-1, self.in_channels * k * k)
         if len(patches) < patches.shape[1]:
