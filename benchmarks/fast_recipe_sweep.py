@@ -13,10 +13,10 @@ Phase one tries each change alone on the recipe's fourth version (32/96/192, lr 
 1-px shift TTA) trained for 8 epochs (the time budget wanted fewer than its 10); phase two
 combines the changes that beat that baseline's mean. Each run is one ``resnetkit train`` process
 (the one engine). ``--phase v6`` and ``v7`` instead score a few ways to spend the fifth and
-sixth versions' spare minute, ``v8`` the tricks of issue 24's list not tried before, and ``v9``
-regularizers for the whiten stem; on a CPU each run gets its share of the cores (``--jobs 2``:
-one thread each). Resumable: rows already
-in the CSV are not run again. A deadline (``--deadline`` seconds) stops new runs from starting.
+sixth versions' spare minute, ``v8`` the tricks of issue 24's list not tried before, ``v9``
+regularizers for the whiten stem and ``v10`` ways to lift the seventh version; on a CPU each run
+gets its share of the cores (``--jobs 2``: one thread each). Resumable: rows already in the CSV
+are not run again. A deadline (``--deadline`` seconds) stops new runs from starting.
 Nothing here is asserted.
 """
 
@@ -97,7 +97,23 @@ V9: dict[str, dict] = {
     "v6 whiten pad1": {"overrides": {"stem_type": "whiten"}, "data.pad": 1},
     "v6 whiten ls0.2": {"overrides": {"stem_type": "whiten"}, "optim.label_smoothing": 0.2},
 }
-PHASES = {"v6": (V6, V6_BASE), "v7": (V7, V7_BASE), "v8": (V8, V7_BASE), "v9": (V9, V7_BASE)}
+# Phase "v10": the seventh version ("v6 whiten ls0.2" above) scored 94.33, 94.21 and 93.98 on the
+# test set in 208-234 s: a seed 0.02 short, and a minute of the budget unspent. Scored on the
+# validation split against v9's row of it: an eleventh epoch (about 10% more time), the pad-1
+# crops that also helped the whiten stem in v9, and more smoothing.
+V10_BASE = {**V7_BASE, "optim.label_smoothing": 0.2, "overrides": {"channels": [32, 80, 160], "stem_type": "whiten"}}
+V10: dict[str, dict] = {
+    "v7 11ep": {"epochs": 11},
+    "v7 pad1": {"data.pad": 1},
+    "v7 ls0.3": {"optim.label_smoothing": 0.3},
+}
+PHASES = {
+    "v6": (V6, V6_BASE),
+    "v7": (V7, V7_BASE),
+    "v8": (V8, V7_BASE),
+    "v9": (V9, V7_BASE),
+    "v10": (V10, V10_BASE),
+}
 FIELDS = ["candidate", "seed", "val_top1", "train_top1", "steps", "seconds", "changes"]
 
 
