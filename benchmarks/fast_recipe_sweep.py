@@ -38,7 +38,8 @@ from pathlib import Path
 
 RECIPE_OVERRIDES = {"channels": [32, 96, 192], "stem_type": "pool_early"}
 # What each phase's candidates change, spelled out in full: the recipe has moved on since (its
-# sixth version is 32/80/160 for ten epochs), and a phase run again must train what it trained.
+# seventh version is 32/80/160 behind the whiten stem, smoothing 0.2), and a phase run again must
+# train what it trained.
 # Up to v6 the recipe smoothed labels by 0.1 (v7: 0.2); the stem is RECIPE_OVERRIDES' pool_early.
 LS = {"optim.label_smoothing": 0.1}
 V5_BASE = {**LS, "optim.lr": 0.2, "tta_shift": 1, "overrides": {"channels": [32, 96, 192]}}  # v4
