@@ -81,6 +81,41 @@ def test_augmentation_is_seeded_and_differs_by_rank():
     assert (first_batch(0) == 0).any() and not (plain == 0).any()
 
 
+def mirrored_labels(loader: InMemoryLoader) -> dict[int, bool]:
+    """Sample label -> whether the loader mirrored it this epoch (each image is a left-right ramp)."""
+    return {int(label): bool(x[i, 0, 0, 0] > x[i, 0, 0, -1]) for x, y in loader for i, label in enumerate(y)}
+
+
+def test_alternate_flips_mirror_each_image_every_other_epoch():
+    n = 50
+    ramp = torch.arange(8, dtype=torch.uint8).mul(30).expand(n, 3, 8, 8).contiguous()
+    dataset = InMemoryDataset(ramp, torch.arange(n), [str(i) for i in range(n)], (0.5,) * 3, (0.5,) * 3)
+
+    def sides(seed: int, rank: int = 0, world_size: int = 1) -> list[dict[int, bool]]:
+        config = AugmentConfig(flip=True, flip_mode="alternate")
+        loader = InMemoryLoader(dataset, 7, augment=config, seed=seed, rank=rank, world_size=world_size)
+        out = []
+        for epoch in range(4):
+            loader.set_epoch(epoch)
+            out.append(mirrored_labels(loader))
+        return out
+
+    epochs = sides(seed=3)
+    assert 10 < sum(epochs[0].values()) < 40  # the first epoch's sides are random
+    for e in range(1, 4):  # then each image turns over every epoch
+        assert all(epochs[e][i] != epochs[e - 1][i] for i in range(n))
+    assert epochs[0] != sides(seed=4)[0]
+    # Ranks of a distributed run agree on each image's side, whichever rank draws it.
+    for rank in (0, 1):
+        for epoch, shard in enumerate(sides(seed=3, rank=rank, world_size=2)):
+            assert shard and all(side == epochs[epoch][i] for i, side in shard.items())
+    # Random flips, by contrast, leave some image the same way round in two epochs in a row.
+    loader = InMemoryLoader(dataset, 7, augment=AugmentConfig(flip=True), seed=3)
+    first = mirrored_labels(loader)
+    loader.set_epoch(1)
+    assert any(side == first[i] for i, side in mirrored_labels(loader).items())
+
+
 def test_channels_last_and_arguments():
     loader = InMemoryLoader(id_dataset(10), batch_size=4, channels_last=True)
     x, _ = next(iter(loader))

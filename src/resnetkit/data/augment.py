@@ -16,11 +16,14 @@ import torch
 @dataclass(frozen=True)
 class AugmentConfig:
     """pad: pixels of padding before a random crop back to size (0: no crop); pad_mode: "zeros"
-    or "reflect"; flip: random horizontal flips; erasing: probability of random erasing."""
+    or "reflect"; flip: horizontal flips, each image at random ("random") or, after a random
+    first epoch, mirrored in every other one ("alternate", `alternate_flips`); erasing:
+    probability of random erasing."""
 
     pad: int = 0
     pad_mode: str = "zeros"
     flip: bool = False
+    flip_mode: str = "random"
     erasing: float = 0.0
 
     def __post_init__(self) -> None:
@@ -28,6 +31,8 @@ class AugmentConfig:
             raise ValueError(f"pad must be an int >= 0, got {self.pad!r}")
         if self.pad_mode not in ("zeros", "reflect"):
             raise ValueError(f"pad_mode must be 'zeros' or 'reflect', got {self.pad_mode!r}")
+        if self.flip_mode not in ("random", "alternate"):
+            raise ValueError(f"flip_mode must be 'random' or 'alternate', got {self.flip_mode!r}")
         if not 0.0 <= self.erasing <= 1.0:
             raise ValueError(f"erasing is a probability in [0, 1], got {self.erasing}")
 
@@ -40,11 +45,21 @@ class AugmentConfig:
         return cls(**values)
 
 
-def augment_batch(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Crop, then flip, then erase, as `config` asks."""
+def augment_batch(
+    x: torch.Tensor,
+    config: AugmentConfig,
+    generator: torch.Generator | None = None,
+    flips: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Crop, then flip, then erase, as `config` asks. With ``flip_mode="alternate"``, `flips` says
+    which samples to mirror (`alternate_flips`: it needs each sample's index and the epoch)."""
     if config.pad:
         x = random_crop(x, config.pad, config.pad_mode, generator)
-    if config.flip:
+    if config.flip and config.flip_mode == "alternate":
+        if flips is None:
+            raise ValueError("alternate flips need each sample's flips (alternate_flips), got none")
+        x = torch.where(flips.to(x.device)[:, None, None, None], x.flip(-1), x)
+    elif config.flip:
         x = random_flip(x, 0.5, generator)
     if config.erasing:
         x = random_erasing(x, config.erasing, generator=generator)
@@ -82,6 +97,15 @@ def random_flip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator | No
     """Mirror each sample left-right with probability `p`."""
     flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def alternate_flips(first: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Which of the samples `index` to mirror in `epoch`: `first[index]` (a random bool per sample
+    of the dataset, drawn once) in even epochs, its negation in odd ones. Alternating flips
+    (Jordan 2024, arXiv:2404.00498 section 3.6): with random flips two epochs in a row show an
+    image the same way round half the time; alternated, every pair of epochs shows both sides,
+    which in short runs is worth extra epochs."""
+    return first[index] ^ bool(epoch % 2)
 
 
 def random_erasing(

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from .augment import AugmentConfig, augment_batch
+from .augment import AugmentConfig, alternate_flips, augment_batch
 from .memory import InMemoryDataset
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -59,6 +59,12 @@ class InMemoryLoader:
         mean = torch.tensor(dataset.mean, device=self.device).view(1, -1, 1, 1)
         std = torch.tensor(dataset.std, device=self.device).view(1, -1, 1, 1)
         self._scale, self._shift = 1 / (255 * std), mean / std
+        # Alternating flips: one random side per sample, drawn from the seed alone so that every
+        # rank and epoch agrees on it.
+        self._first_flips = None
+        if augment is not None and augment.flip and augment.flip_mode == "alternate":
+            first = torch.rand(len(dataset), generator=torch.Generator().manual_seed(seed)) < 0.5
+            self._first_flips = first.to(self.device)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -90,7 +96,8 @@ class InMemoryLoader:
             # Augmenting after normalization makes zero padding and erasing fill with the mean
             # colour rather than black.
             if self.augment is not None:
-                x = augment_batch(x, self.augment, generator)
+                flips = None if self._first_flips is None else alternate_flips(self._first_flips, batch, self.epoch)
+                x = augment_batch(x, self.augment, generator, flips)
             yield x.contiguous(memory_format=self.memory_format), self._labels[batch]
 
 

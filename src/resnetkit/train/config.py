@@ -37,6 +37,9 @@ class DataConfig:
     pad: int = 4
     pad_mode: str = "zeros"
     flip: bool = True
+    # "random": each image mirrored with probability 1/2; "alternate": at random in the first
+    # epoch, then the other way round each epoch after (airbench; in-memory datasets only).
+    flip_mode: str = "random"
     erasing: float = 0.0
     image_size: int = 224  # image folders only
     # The images as 1 (grayscale) or 3 (RGB) channels, converted as Pillow converts a picture (None:
@@ -230,6 +233,10 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_minutes: must be a finite number >= 0, got {self.checkpoint_minutes}")
         if self.data.batch_fraction is not None and not 0 < self.data.batch_fraction <= 1:
             raise ConfigError(f"data.batch_fraction: must lie in (0, 1] (or null), got {self.data.batch_fraction}")
+        if d.flip_mode not in ("random", "alternate"):
+            raise ConfigError(f"data.flip_mode: {d.flip_mode!r}, expected random or alternate")
+        if d.pad_mode not in ("zeros", "reflect"):
+            raise ConfigError(f"data.pad_mode: {d.pad_mode!r}, expected zeros or reflect")
         if self.data.normalize not in ("series", "dataset", "none"):
             raise ConfigError(f"data.normalize: {self.data.normalize!r}, expected one of series, dataset, none")
         if self.data.max_length is not None and self.data.max_length < 1:

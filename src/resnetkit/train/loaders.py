@@ -31,7 +31,7 @@ from ..data import (
 )
 from ..data.scenes import SceneDataset
 from ..tasks import Task
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .distributed import DistContext
 
 log = logging.getLogger("resnetkit.train")
@@ -146,7 +146,10 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         if own is not None:
             return own
         if isinstance(ds, InMemoryDataset):
-            aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, flip=d.flip, erasing=d.erasing) if train_mode else None
+            aug = None
+            if train_mode:
+                flip = {"flip": d.flip, "flip_mode": d.flip_mode}
+                aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, erasing=d.erasing, **flip)
             return InMemoryLoader(
                 ds,
                 batch,
@@ -160,6 +163,9 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
                 channels_last=cfg.channels_last,
                 even_shards=train_mode,
             )
+        if train_mode and d.flip and d.flip_mode == "alternate":
+            # A streaming dataset flips each image as it decodes it, knowing neither its index nor the epoch.
+            raise ConfigError(f"data.flip_mode=alternate: needs a dataset held in memory; {d.name} streams from files")
         return make_streaming_loader(
             ds,
             batch,
