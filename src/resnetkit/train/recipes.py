@@ -61,7 +61,8 @@ RECIPES: dict[str, dict] = {
     #   the same pool, norm and act) fits faster (97.2% training top-1 against 96.3%) and scored
     #   94.36 against 94.31; with it, label smoothing 0.2 instead of 0.1 scored 94.47, the highest
     #   mean and lowest seed (results/fast_recipe_sweep_v6_cpu.csv, v8/v9); on top of that an
-    #   eleventh epoch, pad-1 crops and smoothing 0.3 scored 94.41, 94.39 and 94.21 (v10);
+    #   eleventh epoch, pad-1 crops and smoothing 0.3 scored 94.41, 94.39 and 94.21 (v10); 96/192
+    #   late stages, pad-1 crops with shift TTA and alternating flips 94.31, 94.46 and 94.44 (v11);
     #   Lookahead (k 5, alpha 0.5) scored 94.13 and was left out;
     # - flips with flip TTA +0.64 over plain images on the same net; pad-1 crops, weight decay
     #   1e-3, random erasing, a weight EMA, zero-init residual branches and batch 128 each scored
