@@ -3,13 +3,13 @@ tricks removed in turn (3 seeds each), and the shipped ``fashion-mnist`` recipe'
 the same session. Resumable: every finished run is a row of the CSV, and a row already there is not
 run again, so an interrupted study picks up where it stopped.
 
-    python benchmarks/fast_recipe.py run [--seeds 0 1 2] [--only full no-tta] [--csv results/fast_recipe.csv]
+    python benchmarks/fast_recipe.py run [--seeds 0 1 2] [--only full shipped-epoch] [--csv results/fast_recipe.csv]
     python benchmarks/fast_recipe.py report [--csv results/fast_recipe.csv]
 
 A run is one ``resnetkit train --recipe fashion-mnist-fast`` process (the one engine, nothing
 else); its wall time is the whole process's, start to exit: start-up, reading the data, training and
 the final test evaluation. The accuracy is the final epoch's test top-1 (``summary.json``); nothing
-is chosen on the test set. A run that evaluates with TTA (the recipe does: flips)
+is chosen on the test set. A run that evaluates with TTA (the recipe does: flips and 1-px shifts)
 also measures its weights without it (``plain_top1``) in the same pass.
 ``shipped-epoch`` trains the shipped recipe for one epoch to measure an epoch's cost here: its time
 to 94% is that times the epochs it needs (22, its test curve). Training FLOPs are 3x the forward's
@@ -52,6 +52,9 @@ ABLATIONS: dict[str, list[str]] = {
     "label-smoothing-0.1 (v6's)": ["--set", "optim.label_smoothing=0.1"],
     "no-label-smoothing": ["--set", "optim.label_smoothing=0"],
     "no-flip (no flips, no flip TTA)": ["--set", "data.flip=false", "--set", "tta_flip=false"],
+    "no-crops (no pad-1 crops, no shift TTA)": ["--set", "data.pad=0", "--set", "tta_shift=0"],
+    "no-shift-tta (flip TTA only)": ["--set", "tta_shift=0"],
+    "10-epochs (v7's length)": ["--epochs", "10"],
     "no-one-cycle (cosine)": ["--set", "schedule.name=cosine"],
     "no-large-batch (128, lr 0.2)": ["--batch-size", "128", "--lr", "0.2"],
     "no-channels-last": ["--set", "channels_last=false"],
