@@ -14,7 +14,8 @@ Phase one tries each change alone on the recipe's fourth version (32/96/192, lr 
 combines the changes that beat that baseline's mean. Each run is one ``resnetkit train`` process
 (the one engine). ``--phase v6`` and ``v7`` instead score a few ways to spend the fifth and
 sixth versions' spare minute, ``v8`` the tricks of issue 24's list not tried before, ``v9``
-regularizers for the whiten stem and ``v10`` ways to lift the seventh version; on a CPU each run
+regularizers for the whiten stem, ``v10`` and ``v11`` ways to lift the seventh version and ``v12``
+its pad-1 crops trained longer (the eighth); on a CPU each run
 gets its share of the cores (``--jobs 2``: one thread each). Resumable: rows already in the CSV
 are not run again. A deadline (``--deadline`` seconds) stops new runs from starting.
 Nothing here is asserted.
