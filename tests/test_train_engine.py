@@ -425,7 +425,8 @@ def test_alternate_flips_train_in_memory_and_are_refused_for_a_streamed_folder(t
     result = fit(_cfg(tmp_path, run_name="alt", max_steps=3, data={"flip": True, "flip_mode": "alternate"}))
     assert result.steps == 3
     folder = {"name": str(_folder(tmp_path / "imgs")), "batch_size": 4, "image_size": 12, "workers": 0}
-    with pytest.raises(ConfigError, match="data.flip_mode=alternate: needs a dataset held in memory; .*imgs streams"):
+    refused = r"data\.flip_mode=alternate: needs a dataset held in memory; .*imgs streams"
+    with pytest.raises(ConfigError, match=refused):
         fit(_cfg(tmp_path, run_name="alt-folder", max_steps=1, data={**folder, "flip": True, "flip_mode": "alternate"}))
 
 
