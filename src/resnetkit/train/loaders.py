@@ -148,8 +148,9 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
         if isinstance(ds, InMemoryDataset):
             aug = None
             if train_mode:
-                flip = {"flip": d.flip, "flip_mode": d.flip_mode}
-                aug = AugmentConfig(pad=d.pad, pad_mode=d.pad_mode, erasing=d.erasing, **flip)
+                aug = AugmentConfig(
+                    pad=d.pad, pad_mode=d.pad_mode, flip=d.flip, flip_mode=d.flip_mode, erasing=d.erasing
+                )
             return InMemoryLoader(
                 ds,
                 batch,
