@@ -39,10 +39,11 @@ from pathlib import Path
 
 RECIPE_OVERRIDES = {"channels": [32, 96, 192], "stem_type": "pool_early"}
 # What each phase's candidates change, spelled out in full: the recipe has moved on since (its
-# seventh version is 32/80/160 behind the whiten stem, smoothing 0.2), and a phase run again must
+# eighth version is 32/80/160 behind the whiten stem, smoothing 0.2, pad-1 crops), and a phase run again must
 # train what it trained.
 # Up to v6 the recipe smoothed labels by 0.1 (v7: 0.2); the stem is RECIPE_OVERRIDES' pool_early.
-LS = {"optim.label_smoothing": 0.1}
+# Up to v7 it trained no crops (v8: pad 1), so each base spells out pad 0.
+LS = {"optim.label_smoothing": 0.1, "data.pad": 0}
 V5_BASE = {**LS, "optim.lr": 0.2, "tta_shift": 1, "overrides": {"channels": [32, 96, 192]}}  # v4
 V6_BASE = {**LS, "epochs": 8, "optim.lr": 0.4, "tta_shift": 0, "overrides": {"channels": [32, 96, 192]}}  # v5
 BASELINE = "8ep"
