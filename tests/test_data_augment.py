@@ -92,7 +92,7 @@ def test_config_from_dict_rejects_unknown_keys_and_bad_values():
             AugmentConfig(pad=pad)
     with pytest.raises(ValueError, match="probability"):
         AugmentConfig(erasing=1.5)
-    with pytest.raises(ValueError, match="flip_mode must be 'random' or 'alternate'"):
+    with pytest.raises(ValueError, match="flip_mode must be one of random, alternate, got 'every'"):
         AugmentConfig(flip=True, flip_mode="every")
     with pytest.raises(ValueError, match="alternate flips need"):
         augment_batch(batch(), AugmentConfig(flip=True, flip_mode="alternate"))

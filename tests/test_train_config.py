@@ -22,9 +22,9 @@ def test_unknown_keys_are_errors_at_every_level():
         TrainConfig.from_dict({"log_every": 0})
     with pytest.raises(ConfigError, match="max_steps: must be at least 1"):
         TrainConfig.from_dict({"max_steps": 0})
-    with pytest.raises(ConfigError, match=r"data\.flip_mode: 'sometimes', expected random or alternate"):
+    with pytest.raises(ConfigError, match=r"data\.flip_mode: 'sometimes', expected one of random, alternate"):
         TrainConfig.from_dict({"data": {"flip_mode": "sometimes"}})
-    with pytest.raises(ConfigError, match=r"data\.pad_mode: 'wrap', expected zeros or reflect"):
+    with pytest.raises(ConfigError, match=r"data\.pad_mode: 'wrap', expected one of zeros, reflect"):
         TrainConfig.from_dict({"data": {"pad_mode": "wrap"}})
 
 

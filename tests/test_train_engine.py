@@ -420,12 +420,18 @@ def _folder(root, per_class=6, classes=("blue", "red")):
 
 
 def test_alternate_flips_train_in_memory_and_are_refused_for_a_streamed_folder(tmp_path):
+    from resnetkit.tasks import Classification
     from resnetkit.train import ConfigError
+    from resnetkit.train.distributed import DistContext
+    from resnetkit.train.loaders import build_loaders
 
-    result = fit(_cfg(tmp_path, run_name="alt", max_steps=3, data={"flip": True, "flip_mode": "alternate"}))
-    assert result.steps == 3
+    cfg = _cfg(tmp_path, run_name="alt", max_steps=3, data={"flip": True, "flip_mode": "alternate"})
+    loaders = build_loaders(cfg, DistContext(), torch.device("cpu"), Classification())
+    assert loaders.train.augment.flip_mode == "alternate" and loaders.train._first_flips is not None
+    assert loaders.eval.augment is None  # evaluation is never flipped
+    assert fit(cfg).steps == 3
     folder = {"name": str(_folder(tmp_path / "imgs")), "batch_size": 4, "image_size": 12, "workers": 0}
-    refused = r"data\.flip_mode=alternate: needs a dataset held in memory; .*imgs streams"
+    refused = r"data\.flip_mode=alternate: needs a dataset held in memory; .*imgs is read as it trains"
     with pytest.raises(ConfigError, match=refused):
         fit(_cfg(tmp_path, run_name="alt-folder", max_steps=1, data={**folder, "flip": True, "flip_mode": "alternate"}))
 

@@ -12,6 +12,9 @@ from typing import Any
 
 import torch
 
+PAD_MODES = ("zeros", "reflect")
+FLIP_MODES = ("random", "alternate")
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -29,10 +32,10 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.pad, int) or self.pad < 0:
             raise ValueError(f"pad must be an int >= 0, got {self.pad!r}")
-        if self.pad_mode not in ("zeros", "reflect"):
-            raise ValueError(f"pad_mode must be 'zeros' or 'reflect', got {self.pad_mode!r}")
-        if self.flip_mode not in ("random", "alternate"):
-            raise ValueError(f"flip_mode must be 'random' or 'alternate', got {self.flip_mode!r}")
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {', '.join(PAD_MODES)}, got {self.pad_mode!r}")
+        if self.flip_mode not in FLIP_MODES:
+            raise ValueError(f"flip_mode must be one of {', '.join(FLIP_MODES)}, got {self.flip_mode!r}")
         if not 0.0 <= self.erasing <= 1.0:
             raise ValueError(f"erasing is a probability in [0, 1], got {self.erasing}")
 

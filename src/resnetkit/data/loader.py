@@ -12,6 +12,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .augment import AugmentConfig, alternate_flips, augment_batch
 from .memory import InMemoryDataset
 
+# Tags a stream of random numbers apart from augmentation's [seed, epoch, rank] (SeedSequence pads
+# its entropy with zeros, so [seed, 1] would be epoch 1's stream): no epoch reaches it.
+_FIRST_FLIPS = 0x666C6970  # "flip"
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -60,10 +64,13 @@ class InMemoryLoader:
         std = torch.tensor(dataset.std, device=self.device).view(1, -1, 1, 1)
         self._scale, self._shift = 1 / (255 * std), mean / std
         # Alternating flips: one random side per sample, drawn from the seed alone so that every
-        # rank and epoch agrees on it.
+        # rank and epoch agrees on it, in a stream of its own (epoch 0's shuffle is seeded with
+        # `seed` itself). Copies of an image (data.min_epoch_images) draw a side each, so an
+        # epoch that shows an image twice shows either side at random, not the same one twice.
         self._first_flips = None
         if augment is not None and augment.flip and augment.flip_mode == "alternate":
-            first = torch.rand(len(dataset), generator=torch.Generator().manual_seed(seed)) < 0.5
+            state = np.random.SeedSequence([seed, _FIRST_FLIPS]).generate_state(1)[0]
+            first = torch.rand(len(dataset), generator=torch.Generator().manual_seed(int(state))) < 0.5
             self._first_flips = first.to(self.device)
 
     def set_epoch(self, epoch: int) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ..artifacts.cards import MAX_TTA_SHIFT
+from ..data.augment import FLIP_MODES, PAD_MODES
 from ..data.scenes import SceneSpec
 
 
@@ -233,10 +234,12 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_minutes: must be a finite number >= 0, got {self.checkpoint_minutes}")
         if self.data.batch_fraction is not None and not 0 < self.data.batch_fraction <= 1:
             raise ConfigError(f"data.batch_fraction: must lie in (0, 1] (or null), got {self.data.batch_fraction}")
-        if d.flip_mode not in ("random", "alternate"):
-            raise ConfigError(f"data.flip_mode: {d.flip_mode!r}, expected random or alternate")
-        if d.pad_mode not in ("zeros", "reflect"):
-            raise ConfigError(f"data.pad_mode: {d.pad_mode!r}, expected zeros or reflect")
+        # Checked here too (AugmentConfig checks them when the loader is built) for an early
+        # error that names the key.
+        if d.flip_mode not in FLIP_MODES:
+            raise ConfigError(f"data.flip_mode: {d.flip_mode!r}, expected one of {', '.join(FLIP_MODES)}")
+        if d.pad_mode not in PAD_MODES:
+            raise ConfigError(f"data.pad_mode: {d.pad_mode!r}, expected one of {', '.join(PAD_MODES)}")
         if self.data.normalize not in ("series", "dataset", "none"):
             raise ConfigError(f"data.normalize: {self.data.normalize!r}, expected one of series, dataset, none")
         if self.data.max_length is not None and self.data.max_length < 1:

@@ -165,8 +165,12 @@ def build_loaders(cfg: TrainConfig, ctx: DistContext, device: torch.device, task
                 even_shards=train_mode,
             )
         if train_mode and d.flip and d.flip_mode == "alternate":
-            # A streaming dataset flips each image as it decodes it, knowing neither its index nor the epoch.
-            raise ConfigError(f"data.flip_mode=alternate: needs a dataset held in memory; {d.name} streams from files")
+            # A streamed dataset flips each sample as it reads it, knowing neither its index nor the
+            # epoch. (With data.flip off, flip_mode is unused by every loader and so not refused.)
+            raise ConfigError(
+                f"data.flip_mode=alternate: needs a dataset held in memory; {d.name} is read as it trains"
+                " (use data.flip_mode=random)"
+            )
         return make_streaming_loader(
             ds,
             batch,
