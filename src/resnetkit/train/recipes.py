@@ -62,15 +62,17 @@ RECIPES: dict[str, dict] = {
     #   the same pool, norm and act) fits faster (97.2% training top-1 against 96.3%) and scored
     #   94.36 against 94.31; with it, label smoothing 0.2 instead of 0.1 scored 94.47 (v7; phases
     #   v8/v9 of results/fast_recipe_sweep_v6_cpu.csv); smoothing 0.3 scored 94.21 (v10);
-    # - pad-1 crops regularize enough to leave the net underfitting (94.7% training top-1 against
-    #   97.0%): at ten epochs they scored 94.39 (v10), 94.46 with the shifted views they make
-    #   worth averaging in (v11), and at twelve epochs with those views 94.67, above v7 on every
-    #   seed (v12), where an eleventh epoch alone scored 94.41 (v10): this version, v8;
+    # - pad-1 crops leave ten epochs further from fitting the training set (94.7% training top-1
+    #   against 97.0%), a hint that more epochs could pay: at ten epochs they scored 94.39 (v10),
+    #   94.46 with the shifted views they make worth averaging in (v11), and at twelve epochs
+    #   with those views 94.67, above v7 on every seed (v12), where an eleventh epoch alone
+    #   scored 94.41 (v10): this version, v8;
     # - alternating flips scored 94.44 on v7 and 94.68 on v8 (level) and stay out;
-    #   Lookahead (k 5, alpha 0.5) scored 94.13 and was left out;
-    # - flips with flip TTA +0.64 over plain images on the same net; weight decay 1e-3, random
-    #   erasing, a weight EMA, zero-init residual branches and batch 128 each scored below the
-    #   recipe of the time (14 candidates, four seeds each: results/fast_recipe_sweep_gpu.csv);
+    # - Lookahead (k 5, alpha 0.5) scored 94.13 against v6's 94.31 and was left out;
+    # - flips with flip TTA scored +0.64 over plain images when they were chosen (the 32/96/192
+    #   net, one seed: results/fast_recipe_validation.txt); weight decay 1e-3, random erasing, a
+    #   weight EMA, zero-init residual branches and batch 128 each scored below the recipe of
+    #   the time (14 candidates, four seeds each: results/fast_recipe_sweep_gpu.csv);
     # - trained without crops, v5's views moved a pixel scored 0.9-2.2 points below unmoved ones
     #   and averaging them in cost 0.12 points, so v5-v7 used flip TTA only.
     "fashion-mnist-fast": {
