@@ -14,7 +14,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 export PYTHONPATH=$PWD/src:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi -L; python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; nproc
 
-echo "== A"; timeout 240 python3 benchmarks/grad_checkpointing.py --device cuda --steps 5 \
+echo "== A"; timeout 300 python3 benchmarks/grad_checkpointing.py --device cuda --steps 5 --variants reentrant general \
   --json "$OUT/grad_checkpointing_cuda.json" | tee "$OUT/grad_checkpointing_cuda.txt"
 echo "== B"; timeout 150 python3 benchmarks/memory_guard_cuda.py "$OUT/grad_checkpointing_cuda.json" \
   | tee "$OUT/memory_guard_cuda.txt"

@@ -5,6 +5,15 @@ the memory guard's estimate beside each, on the CPU or a CUDA device.
     python benchmarks/grad_checkpointing.py --only preact_resnet1001 --steps 2
     python benchmarks/grad_checkpointing.py --allocator return --steps 2 --json results/grad_checkpointing_return.json
     python benchmarks/grad_checkpointing.py --device cuda --steps 5 --json results/grad_checkpointing_cuda.json
+    python benchmarks/grad_checkpointing.py --only preact_resnet1001 --variants reentrant general
+    python benchmarks/grad_checkpointing.py --only preact_resnet1001 --batch-size 2 --image-size 8 \
+        --variants reentrant general --steps 5 --threads 1
+
+``--variants`` picks PyTorch's checkpoint implementations to time beside the plain step:
+``reentrant`` (the default: what ``train --grad-checkpointing`` uses) and ``general`` (the
+non-reentrant one, ``model.set_grad_checkpointing(True)``'s default; models/stage.py says why).
+``--batch-size``/``--image-size`` replace a case's; tiny ones on one CPU thread make a step bound
+by calls rather than arithmetic, as 32px steps are on a GPU: a proxy for the GPU's ratio.
 
 Each configuration runs in a fresh process, so its peak is its own. The step is resnetkit's: SGD
 with momentum, the precision ``auto`` means on the device (bf16 autocast where it is native),
@@ -38,9 +47,9 @@ CASES = [
 
 
 def measure(
-    model_name: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str, allocator: str
+    model_name: str, batch: int, size: int, in_chans: int, variant: str, steps: int, dev: str, allocator: str
 ) -> dict:
-    """One configuration, in this process (the child)."""
+    """One configuration, in this process (the child); `variant`: off, reentrant or general."""
     import torch
 
     from resnetkit.models import create_model
@@ -65,7 +74,8 @@ def measure(
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=10, in_chans=in_chans)
     model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-    model.set_grad_checkpointing(checkpointing)
+    checkpointing = variant != "off"
+    model.set_grad_checkpointing(checkpointing, reentrant=variant == "reentrant")
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     precision = Precision("auto", device)
@@ -81,6 +91,7 @@ def measure(
         "batch": batch,
         "image_size": size,
         "grad_checkpointing": checkpointing,
+        "variant": variant,
         "precision": precision.mode,
         "device": torch.cuda.get_device_name(device) if cuda else f"cpu, {torch.get_num_threads()} threads",
         "estimated_peak": need.peak if need else None,
@@ -119,12 +130,22 @@ def measure(
 
 
 def run_case(
-    model: str, batch: int, size: int, in_chans: int, checkpointing: bool, steps: int, dev: str, allocator: str
+    model: str,
+    batch: int,
+    size: int,
+    in_chans: int,
+    variant: str,
+    steps: int,
+    dev: str,
+    allocator: str,
+    threads: int | None = None,
 ) -> dict:
-    cmd = [sys.executable, __file__, "--child", model, str(batch), str(size), str(in_chans), str(int(checkpointing))]
-    proc = subprocess.run([*cmd, str(steps), dev, allocator], capture_output=True, text=True)
+    cmd = [sys.executable, __file__, "--child", model, str(batch), str(size), str(in_chans), variant]
+    cmd += [str(steps), dev, allocator] + (["--threads", str(threads)] if threads else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"model": model, "grad_checkpointing": checkpointing, "error": proc.stderr.strip()[-300:]}
+        failed = {"model": model, "grad_checkpointing": variant != "off", "variant": variant}
+        return failed | {"error": proc.stderr.strip()[-300:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -139,7 +160,7 @@ def table(results: list[dict]) -> str:
     ]
     plain: dict[str, dict] = {}
     for r in results:
-        state = "on" if r["grad_checkpointing"] else "off"
+        state = f"on ({r.get('variant', 'general')})" if r["grad_checkpointing"] else "off"
         where = f"{r.get('batch')}, {r.get('image_size')}px"
         if "peak" not in r:
             lines.append(f"| {r['model']} | {where} | {state} | not run: {r.get('skipped') or r.get('error')} ||||||")
@@ -172,18 +193,33 @@ def main() -> None:
         help="CPU: hold freed memory unless the guard finds the step tight (as train does), or return it always "
         "(what a step gets on a machine where memory is tight)",
     )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=["reentrant", "general"],
+        default=["reentrant"],
+        help="checkpoint implementations to time after each plain step (default: train's, reentrant)",
+    )
+    p.add_argument("--batch-size", type=int, help="instead of each case's batch")
+    p.add_argument("--image-size", type=int, help="instead of each case's image size")
+    p.add_argument("--threads", type=int, help="CPU threads in each child (default: PyTorch's)")
     p.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        model, batch, size, chans, ckpt, steps, dev, allocator = a.child
-        print(json.dumps(measure(model, int(batch), int(size), int(chans), ckpt == "1", int(steps), dev, allocator)))
+        model, batch, size, chans, variant, steps, dev, allocator = a.child
+        if a.threads:
+            import torch
+
+            torch.set_num_threads(a.threads)
+        print(json.dumps(measure(model, int(batch), int(size), int(chans), variant, int(steps), dev, allocator)))
         return
     results = []
     for model, batch, size, chans in CASES:
         if a.only and model != a.only:
             continue
-        for checkpointing in (False, True):  # one at a time: the machine may be shared
-            results.append(run_case(model, batch, size, chans, checkpointing, a.steps, a.device, a.allocator))
+        batch, size = a.batch_size or batch, a.image_size or size
+        for variant in ("off", *a.variants):  # one at a time: the machine may be shared
+            results.append(run_case(model, batch, size, chans, variant, a.steps, a.device, a.allocator, a.threads))
             print(json.dumps(results[-1]), flush=True)
     print(table(results))
     if a.json:

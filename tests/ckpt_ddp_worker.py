@@ -17,12 +17,12 @@ from resnetkit.models import create_model
 from resnetkit.train import TrainConfig, fit
 
 
-def ddp_gradients_match() -> float:
+def ddp_gradients_match(reentrant: bool) -> float:
     """Largest difference between the all-reduced gradients with and without checkpointing."""
     torch.manual_seed(0)
     model = create_model("resnet20", num_classes=3, in_chans=1, drop_path_rate=0.3)
     twin = copy.deepcopy(model)
-    twin.set_grad_checkpointing(True)
+    twin.set_grad_checkpointing(True, reentrant=reentrant)
     rank = dist.get_rank()
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(rank))
     y = torch.tensor([0, 1, 2, rank])
@@ -57,7 +57,7 @@ def run(out: str, name: str, checkpointing: bool) -> dict:
 def main(out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo")  # held here, so both runs below share it
-    diff = ddp_gradients_match()
+    diff = max(ddp_gradients_match(reentrant) for reentrant in (False, True))
     plain, ckpt = run(out, "plain", False), run(out, "ckpt", True)
     worst = max((plain[k].double() - ckpt[k].double()).abs().max().item() for k in plain)
     Path(out, f"rank{os.environ['RANK']}.json").write_text(json.dumps({"grad_diff": diff, "weight_diff": worst}))

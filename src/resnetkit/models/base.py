@@ -251,10 +251,10 @@ class ResNetBase(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None, *, reentrant: bool = False) -> None:
         """Activation checkpointing in every stage (timm's name), segments of ``every`` units or
         about sqrt(units in the stage) (``models/stage.py`` says why)."""
-        set_grad_checkpointing(self, enable, every)
+        set_grad_checkpointing(self, enable, every, reentrant=reentrant)
 
     def get_classifier(self) -> nn.Module:
         return self.fc

@@ -49,9 +49,9 @@ class _FeatureNet(nn.ModuleDict):
         self.tail_names = tuple(n for n in model.tail_names if n in children)
         self.model_cfg = getattr(model, "model_cfg", None)
 
-    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None, *, reentrant: bool = False) -> None:
         """As the classifier's: the stages kept here checkpoint their segments."""
-        set_grad_checkpointing(self, enable, every)
+        set_grad_checkpointing(self, enable, every, reentrant=reentrant)
 
     def _collect(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []

@@ -8,6 +8,14 @@ with the depth of a segment. A stage of ``n`` units is cut into segments of abou
 inputs (a 1,001-layer net's 333 inputs are a fifth of its activations, less than the 4x the unit
 would save), while ``sqrt(n)``-unit segments store ``sqrt(n)`` inputs plus one segment's activations
 while it is recomputed, for the same single extra forward.
+
+Two of PyTorch's implementations serve (``reentrant``). The non-reentrant one, PyTorch's
+recommended default, works with any use of autograd but runs Python hooks on every tensor the
+segment saves (about 9,000 a step in a 1,001-layer net); where a step is bound by calls rather than
+arithmetic (32px images on a GPU) they doubled its time. The reentrant one recomputes inside the
+backward with no per-tensor hooks, but only ``.backward()`` reaches it (not ``torch.autograd.grad``),
+and DDP that looks for unused parameters and ``torch.compile`` cannot see through it. The trainer
+picks it where none of those apply; the library's default is the general one.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ class Stage(nn.Sequential):
     records (training with gradients), so evaluation and export run the plain sequence."""
 
     grad_checkpointing: int = 0
+    checkpoint_reentrant: bool = False  # which of PyTorch's implementations (the module docstring)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         every = self.grad_checkpointing
@@ -35,17 +44,18 @@ class Stage(nn.Sequential):
             return super().forward(x)
         units = list(self)
         for start in range(0, len(units), every):
-            x = checkpoint_segment(units[start : start + every], x)
+            x = checkpoint_segment(units[start : start + every], x, self.checkpoint_reentrant)
         return x
 
 
-def checkpoint_segment(units: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+def checkpoint_segment(units: list[nn.Module], x: torch.Tensor, reentrant: bool = False) -> torch.Tensor:
     """``units`` applied to ``x``, their activations recomputed in the backward.
 
-    ``use_reentrant=False``: PyTorch's recommended variant; it gives parameters their gradients
-    when ``x`` needs none (a frozen stem in fine-tuning), supports autocast and DDP, and with
-    ``preserve_rng_state`` replays the RNG so dropout and stochastic depth draw the same masks.
-    The recomputation runs the units' forward again, so BatchNorm would update its running
+    Either variant supports autocast and DDP, gives parameters their gradients when ``x`` needs
+    none (a frozen stem in fine-tuning) and, with ``preserve_rng_state``, replays the RNG so
+    dropout and stochastic depth draw the same masks. The reentrant one reaches the parameters
+    only through an input that needs a gradient: where ``x`` needs none, an empty tensor that does
+    is passed beside it. The recomputation runs the units' forward again, so BatchNorm would update its running
     statistics (and its step count) twice: during it, each norm that tracks statistics runs at
     momentum 0 (the running statistics times 1 plus the batch's times 0: exactly unchanged) and
     counts its step into a scratch tensor. Its output is the first forward's (a training-mode norm
@@ -72,7 +82,13 @@ def checkpoint_segment(units: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
             for m, (momentum, count) in zip(norms, kept, strict=True):
                 m.momentum, m.num_batches_tracked = momentum, count
 
-    out = checkpoint(run, x, use_reentrant=False, preserve_rng_state=True)
+    if not x.requires_grad and not any(p.requires_grad for unit in units for p in unit.parameters()):
+        return _sequence(units, x)  # a frozen segment on a frozen input: autograd saves nothing here
+    if reentrant:
+        anchor = () if x.requires_grad else (x.new_empty(0).requires_grad_(),)
+        out = checkpoint(lambda inp, *_: run(inp), x, *anchor, use_reentrant=True, preserve_rng_state=True)
+    else:
+        out = checkpoint(run, x, use_reentrant=False, preserve_rng_state=True)
     assert isinstance(out, torch.Tensor)
     return out
 
@@ -98,13 +114,18 @@ def segment_length(num_units: int, every: int | None) -> int:
     return math.isqrt(max(num_units, 1) - 1) + 1  # ceil(sqrt(n))
 
 
-def set_grad_checkpointing(module: nn.Module, enable: bool = True, every: int | None = None) -> int:
+def set_grad_checkpointing(
+    module: nn.Module, enable: bool = True, every: int | None = None, *, reentrant: bool = False
+) -> int:
     """Turn activation checkpointing on (or off) in every ``Stage`` inside ``module``: a
-    classifier, a ``features_only`` backbone, or a dense model around one. Returns the number of
-    stages set; a module without any cannot checkpoint, and says so."""
+    classifier, a ``features_only`` backbone, or a dense model around one. ``reentrant``: PyTorch's
+    reentrant implementation, fewer calls a step but for ``.backward()`` only (the module
+    docstring). Returns the number of stages set; a module without any cannot checkpoint, and
+    says so."""
     stages = [m for m in module.modules() if isinstance(m, Stage)]
     if not stages:
         raise ValueError(f"{type(module).__name__} has no resnetkit stages: activation checkpointing does not apply")
     for stage in stages:
         stage.grad_checkpointing = segment_length(len(stage), every) if enable else 0
+        stage.checkpoint_reentrant = reentrant
     return len(stages)

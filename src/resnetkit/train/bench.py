@@ -54,7 +54,8 @@ def train_rate(
     model = create_model(model_name, in_chans=in_chans)
     if channels_last:
         to_channels_last(model)
-    model.set_grad_checkpointing(grad_checkpointing)
+    # As train sets it: the reentrant variant, the general one under torch.compile (models/stage.py).
+    model.set_grad_checkpointing(grad_checkpointing, reentrant=not compiled)
     run = torch.compile(model) if compiled else model
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     prec = Precision(precision, torch.device("cpu"))

@@ -289,8 +289,8 @@ class Trainer:
 
     def _build_model(self) -> nn.Module:
         model = build_model(self.cfg, self.data.meta, self.task)
-        if self.cfg.grad_checkpointing:
-            set_grad_checkpointing(model, True)  # every stage of the classifier or dense model's backbone
+        if self.cfg.grad_checkpointing:  # every stage of the classifier or dense model's backbone
+            set_grad_checkpointing(model, True)  # the variant is chosen in _wrap_model
         if self.cfg.sync_bn and self.ctx.enabled:
             model = convert_sync_batchnorm(model, self.device)
         memory_format = torch.channels_last if self.cfg.channels_last else torch.preserve_format
@@ -318,11 +318,17 @@ class Trainer:
         """DDP under torchrun, then ``torch.compile``: (the DDP module or None, what trains)."""
         ddp = None
         train_model: nn.Module = self.model
+        # lp-ft's backbone gets no gradient while probing: DDP must not wait for one.
+        find_unused = self.ctx.enabled and self.plan is not None and bool(self.plan.probing)
+        if self.cfg.grad_checkpointing and not (find_unused or self.cfg.compile):
+            # The reentrant variant takes fewer calls a step (models/stage.py); DDP's search for
+            # unused parameters and torch.compile cannot see through it, so they keep the general one.
+            set_grad_checkpointing(self.model, True, reentrant=True)
         if self.ctx.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            # lp-ft's backbone gets no gradient while probing: DDP must not wait for one.
-            probing = self.plan is not None and bool(self.plan.probing)
-            ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids, find_unused_parameters=probing)
+            ddp = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=device_ids, find_unused_parameters=find_unused
+            )
             train_model = ddp
         if self.cfg.compile:
             train_model = torch.compile(train_model)  # type: ignore[assignment]

@@ -79,9 +79,9 @@ class DenseDetector(nn.Module):
     def in_chans(self) -> int:
         return len(self.transform.image_mean)
 
-    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None, *, reentrant: bool = False) -> None:
         """Activation checkpointing in the backbone's stages, where the memory is."""
-        set_grad_checkpointing(self.backbone, enable, every)
+        set_grad_checkpointing(self.backbone, enable, every, reentrant=reentrant)
 
     def forward(
         self, images: Sequence[torch.Tensor] | torch.Tensor, targets: list[Target] | None = None

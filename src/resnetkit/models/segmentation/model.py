@@ -42,9 +42,9 @@ class SegmentationModel(nn.Module):
         assert isinstance(conv, (nn.Conv2d, PatchWhitening))
         return conv.in_channels
 
-    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None, *, reentrant: bool = False) -> None:
         """Activation checkpointing in the backbone's stages, where the memory is."""
-        set_grad_checkpointing(self.backbone, enable, every)
+        set_grad_checkpointing(self.backbone, enable, every, reentrant=reentrant)
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         size = x.shape[-2:]
