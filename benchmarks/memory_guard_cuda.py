@@ -37,8 +37,12 @@ def image_folder(root: Path) -> None:
 
 
 def main() -> None:
-    rows = {(r["model"], r["grad_checkpointing"]): r for r in json.loads(Path(sys.argv[1]).read_text())}
-    plain, ckpt = rows[(MODEL, False)]["peak_reserved"], rows[(MODEL, True)]["peak_reserved"]
+    # The checkpointed row that train runs: the reentrant variant (older files name no variant).
+    rows = {
+        (r["model"], r.get("variant", "reentrant" if r["grad_checkpointing"] else "off")): r
+        for r in json.loads(Path(sys.argv[1]).read_text())
+    }
+    plain, ckpt = rows[(MODEL, "off")]["peak_reserved"], rows[(MODEL, "reentrant")]["peak_reserved"]
     leave = (plain + ckpt) // 2 + CONTEXT
     free, total = torch.cuda.mem_get_info()
     hold = free - leave

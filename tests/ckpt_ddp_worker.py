@@ -1,6 +1,8 @@
 """Worker for test_grad_checkpointing.py, launched by torchrun (2 gloo processes): activation
-checkpointing under DDP gives the gradients DDP gives without it, and the engine's checkpointed
-run (sync-BN, memory guard on) ends with the weights of the same run without checkpointing."""
+checkpointing under DDP gives the gradients DDP gives without it (either variant), and the
+engine's checkpointed runs end with the weights of the same runs without checkpointing: one with
+sync-BN and the memory guard (the reentrant variant), one lp-ft with a frozen stem and gradient
+accumulation (DDP then looks for unused parameters: the general variant)."""
 
 import copy
 import json
@@ -13,7 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from resnetkit.models import create_model
+from resnetkit.models import Stage, create_model
 from resnetkit.train import TrainConfig, fit
 
 
@@ -35,7 +37,20 @@ def ddp_gradients_match(reentrant: bool) -> float:
     return max((grads[0][n] - grads[1][n]).abs().max().item() for n in grads[0])
 
 
-def run(out: str, name: str, checkpointing: bool) -> dict:
+def run(out: str, name: str, checkpointing: bool, lp_ft: bool = False) -> tuple[dict, set]:
+    """The run's final weights and the checkpoint variants its stages trained with."""
+    transfer = {
+        "model": {"name": "resnet20", "weights": "resnet20.fashion_mnist", "overrides": {"drop_path_rate": 0.2}},
+        "transfer": {"mode": "lp-ft", "freeze": "stem", "lp_fraction": 0.5},
+        "grad_accum_steps": 2,
+        "sync_bn": False,
+        "max_steps": 4,
+    }
+    variants = set()
+
+    def seen(step, info):
+        variants.update(s.checkpoint_reentrant for s in info["model"].modules() if isinstance(s, Stage))
+
     cfg = TrainConfig.from_dict(
         {
             "model": {"name": "resnet20", "overrides": {"drop_path_rate": 0.2}},
@@ -50,17 +65,21 @@ def run(out: str, name: str, checkpointing: bool) -> dict:
             "run_name": name,
             "progress": False,
         }
+        | (transfer if lp_ft else {})
     )
-    return fit(cfg).model.state_dict()
+    return fit(cfg, callbacks=[seen]).model.state_dict(), variants
 
 
 def main(out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo")  # held here, so both runs below share it
     diff = max(ddp_gradients_match(reentrant) for reentrant in (False, True))
-    plain, ckpt = run(out, "plain", False), run(out, "ckpt", True)
-    worst = max((plain[k].double() - ckpt[k].double()).abs().max().item() for k in plain)
-    Path(out, f"rank{os.environ['RANK']}.json").write_text(json.dumps({"grad_diff": diff, "weight_diff": worst}))
+    result = {"grad_diff": diff}
+    for lp_ft in (False, True):
+        (plain, _), (ckpt, variants) = run(out, f"plain{lp_ft}", False, lp_ft), run(out, f"ckpt{lp_ft}", True, lp_ft)
+        worst = max((plain[k].double() - ckpt[k].double()).abs().max().item() for k in plain)
+        result |= {f"weight_diff_lp_ft_{lp_ft}": worst, f"reentrant_lp_ft_{lp_ft}": sorted(variants)}
+    Path(out, f"rank{os.environ['RANK']}.json").write_text(json.dumps(result))
     dist.destroy_process_group()
 
 

@@ -12,10 +12,12 @@ while it is recomputed, for the same single extra forward.
 Two of PyTorch's implementations serve (``reentrant``). The non-reentrant one, PyTorch's
 recommended default, works with any use of autograd but runs Python hooks on every tensor the
 segment saves (about 9,000 a step in a 1,001-layer net); where a step is bound by calls rather than
-arithmetic (32px images on a GPU) they doubled its time. The reentrant one recomputes inside the
-backward with no per-tensor hooks, but only ``.backward()`` reaches it (not ``torch.autograd.grad``),
-and DDP that looks for unused parameters and ``torch.compile`` cannot see through it. The trainer
-picks it where none of those apply; the library's default is the general one.
+arithmetic they make it slow (on one CPU thread at batch 2, 8px: 2.1-2.3x the plain step against
+1.4-1.5x for the reentrant one; on an H200 at 32px, where steps are launch-bound, the general
+variant took 1.85-2.66x). The reentrant one recomputes inside the backward with no per-tensor
+hooks, but only ``.backward()`` reaches it (not ``torch.autograd.grad``), and DDP that looks for
+unused parameters and ``torch.compile`` cannot see through it. The trainer picks it where none of
+those apply, for the run only; the library's default is the general one.
 """
 
 from __future__ import annotations
@@ -32,15 +34,22 @@ from torch.utils.checkpoint import checkpoint
 class Stage(nn.Sequential):
     """``nn.Sequential`` of residual units (same state_dict keys: ``layer1.0.conv1.weight``).
 
-    ``grad_checkpointing`` is the segment length in units (0: off); it only acts where autograd
-    records (training with gradients), so evaluation and export run the plain sequence."""
+    ``grad_checkpointing`` is the segment length in units (0: off); it only acts in training mode
+    where autograd records, so evaluation, export and gradients of a model in eval mode (Grad-CAM,
+    the analyses) run the plain sequence."""
 
     grad_checkpointing: int = 0
     checkpoint_reentrant: bool = False  # which of PyTorch's implementations (the module docstring)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         every = self.grad_checkpointing
-        if not every or not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_exporting():
+        if (
+            not every
+            or not self.training
+            or not torch.is_grad_enabled()
+            or torch.jit.is_tracing()
+            or torch.compiler.is_exporting()
+        ):
             return super().forward(x)
         units = list(self)
         for start in range(0, len(units), every):
@@ -51,7 +60,9 @@ class Stage(nn.Sequential):
 def checkpoint_segment(units: list[nn.Module], x: torch.Tensor, reentrant: bool = False) -> torch.Tensor:
     """``units`` applied to ``x``, their activations recomputed in the backward.
 
-    Either variant supports autocast and DDP, gives parameters their gradients when ``x`` needs
+    Either variant supports autocast and DDP (the reentrant one only where DDP does not look for
+    unused parameters: the segment's parameters are not in the forward's graph), gives
+    parameters their gradients when ``x`` needs
     none (a frozen stem in fine-tuning) and, with ``preserve_rng_state``, replays the RNG so
     dropout and stochastic depth draw the same masks. The reentrant one reaches the parameters
     only through an input that needs a gradient: where ``x`` needs none, an empty tensor that does
@@ -59,8 +70,8 @@ def checkpoint_segment(units: list[nn.Module], x: torch.Tensor, reentrant: bool 
     statistics (and its step count) twice: during it, each norm that tracks statistics runs at
     momentum 0 (the running statistics times 1 plus the batch's times 0: exactly unchanged) and
     counts its step into a scratch tensor. Its output is the first forward's (a training-mode norm
-    uses the batch's own statistics) and it saves the same tensors for the backward, as PyTorch's
-    check requires. Nothing is copied back, which matters where a step is launch-bound (a
+    uses the batch's own statistics) and it saves the same tensors for the backward, as the general
+    variant's check requires. Nothing is copied back, which matters where a step is launch-bound (a
     1,001-layer net on a GPU: cloning and restoring three buffers per norm was 6,000 kernels a
     step)."""
     calls = 0

@@ -9,7 +9,9 @@ are ruined: an ImageNet-layout ResNet on 16px images, or a 1-D family net on ser
 
 The guard watches every training forward in bf16 (the memory guard's probes included; a later
 batch may be smaller, as a short bucket of series or a small image) and refuses, in one line,
-before that batch's backward, naming the layer and what to change. A run stopped by it keeps its
+before the layer's weight gradient is computed, naming the layer and what to change: in the
+forward, or for a layer inside a segment of reentrant activation checkpointing (whose first
+forward records no gradients) in its recomputation during the backward. A run stopped by it keeps its
 last checkpoint. Evaluation (no gradients) and fp32 forwards pass."""
 
 from __future__ import annotations

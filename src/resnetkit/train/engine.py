@@ -442,6 +442,8 @@ class Trainer:
             raise TrainingInterrupted(self.run_dir, self.state.step, self._stop or signal.SIGINT) from None
         self._call("after_train")
         self.runlog.close()
+        if self.cfg.grad_checkpointing:  # the model handed back serves any use of autograd
+            set_grad_checkpointing(self.model, True)
         return FitResult(
             self.run_dir,
             self.state.best or {},
