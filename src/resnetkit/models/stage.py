@@ -63,17 +63,16 @@ def checkpoint_segment(units: list[nn.Module], x: torch.Tensor, reentrant: bool 
     Either variant supports autocast and DDP (the reentrant one only where DDP does not look for
     unused parameters: the segment's parameters are not in the forward's graph), gives parameters
     their gradients when ``x`` needs none (a frozen stem in fine-tuning) and, with
-    ``preserve_rng_state``, replays the RNG so dropout and stochastic depth draw the same masks.
-    The reentrant one reaches the parameters only through an input that needs a gradient: where
-    ``x`` needs none, an empty tensor that does is passed beside it. The recomputation runs the
-    units' forward again, so BatchNorm would update its running statistics (and its step count)
-    twice: during it, each norm that tracks statistics runs at
-    momentum 0 (the running statistics times 1 plus the batch's times 0: exactly unchanged) and
-    counts its step into a scratch tensor. Its output is the first forward's (a training-mode norm
-    uses the batch's own statistics) and it saves the same tensors for the backward, as the general
-    variant's check requires. Nothing is copied back, which matters where a step is launch-bound (a
-    1,001-layer net on a GPU: cloning and restoring three buffers per norm was 6,000 kernels a
-    step)."""
+    ``preserve_rng_state``, replays the RNG so dropout and stochastic depth draw the same masks. The
+    reentrant one reaches the parameters only through an input that needs a gradient: where ``x``
+    needs none, an empty tensor that does is passed beside it. The recomputation runs the units'
+    forward again, so BatchNorm would update its running statistics (and its step count) twice:
+    during it, each norm that tracks statistics runs at momentum 0 (the running statistics times 1
+    plus the batch's times 0: exactly unchanged) and counts its step into a scratch tensor. Its
+    output is the first forward's (a training-mode norm uses the batch's own statistics) and it
+    saves the same tensors for the backward, as the general variant's check requires. Nothing is
+    copied back, which matters where a step is launch-bound (a 1,001-layer net on a GPU: cloning and
+    restoring three buffers per norm was 6,000 kernels a step)."""
     calls = 0
 
     def run(inp: torch.Tensor) -> torch.Tensor:
